@@ -1,0 +1,3 @@
+//! Analyzers: sinks that answer an operator's questions about a snapshot.
+
+pub mod inspect;

@@ -1,0 +1,80 @@
+//! Flags, as clap parses them.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::server::Target;
+
+/// rdbtool: read, analyze and convert Redis/Valkey RDB snapshots and AOF logs.
+#[derive(Debug, Parser)]
+#[command(name = "rdbtool", version, about)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Machine and human output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Aligned table for people.
+    Table,
+    /// One JSON document.
+    Json,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// One JSON array.
+    Json,
+}
+
+/// Options shared by the commands that read an RDB.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReadArgs {
+    /// Accept RDB versions newer than this build knows (unknown types still fail).
+    #[arg(long)]
+    pub skip_unknown: bool,
+    /// Do not verify the CRC-64 trailer.
+    #[arg(long)]
+    pub no_checksum: bool,
+    /// Server whose `OBJECT ENCODING` names are reported (default: the one
+    /// that writes the file's RDB version).
+    #[arg(long, value_enum)]
+    pub target: Option<Target>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Summarize an RDB file: header, aux fields, keys per db/type/encoding,
+    /// expiries, functions, modules, checksum.
+    Inspect {
+        /// The RDB file.
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReportFormat,
+        /// Reader options.
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Export every key and record losslessly (schema: formats/export-jsonl.md).
+    Export {
+        /// The RDB file.
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        /// Output file (default: standard output). Written atomically.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Reader options.
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+}

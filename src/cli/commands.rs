@@ -1,0 +1,90 @@
+//! Command implementations: resolve flags, build source, reader and sinks.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::args::{Command, ExportFormat, ReadArgs, ReportFormat};
+use super::output::Output;
+use crate::analyze::inspect::InspectSink;
+use crate::error::{Error, Result};
+use crate::export::json::{JsonExporter, JsonMode};
+use crate::rdb::read::{ReadOptions, read};
+use crate::source::Source;
+
+fn read_options(a: &ReadArgs) -> ReadOptions {
+    ReadOptions {
+        verify_checksum: !a.no_checksum,
+        relaxed_version: a.skip_unknown,
+    }
+}
+
+/// Current Unix time in ms.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Runs a command.
+pub fn run(cmd: Command) -> Result<()> {
+    match cmd {
+        Command::Inspect {
+            file,
+            format,
+            read: ra,
+        } => {
+            let src = Source::open(&file)?;
+            let mut sink = InspectSink::new(src.bytes().len() as u64, ra.target, now_ms());
+            let t0 = Instant::now();
+            let res = read(src.bytes(), &read_options(&ra), &mut sink);
+            sink.report.parse_seconds = t0.elapsed().as_secs_f64();
+            // A checksum mismatch still prints the report, then fails.
+            if let Err(e) = &res
+                && sink.report.checksum.is_none()
+            {
+                return Err(clone_err(e).with_path(&file));
+            }
+            let mut out = Output::create(None, &[])?;
+            use std::io::Write;
+            match format {
+                ReportFormat::Table => out.write_all(sink.report.to_text().as_bytes())?,
+                ReportFormat::Json => {
+                    serde_json::to_writer_pretty(&mut out, &sink.report)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            out.commit()?;
+            res.map(|_| ()).map_err(|e| e.with_path(&file))
+        }
+        Command::Export {
+            file,
+            format,
+            output,
+            read: ra,
+        } => {
+            let src = Source::open(&file)?;
+            let out = Output::create(output.as_deref(), &[&file])?;
+            let mode = match format {
+                ExportFormat::Jsonl => JsonMode::Lines,
+                ExportFormat::Json => JsonMode::Array,
+            };
+            let mut sink = JsonExporter::new(out, mode, ra.target);
+            match read(src.bytes(), &read_options(&ra), &mut sink) {
+                Ok(_) => sink.into_inner().commit(),
+                Err(e) => {
+                    sink.into_inner().abort();
+                    Err(e.with_path(&file))
+                }
+            }
+        }
+    }
+}
+
+fn clone_err(e: &Error) -> Error {
+    let mut n = match e.problem() {
+        Some(p) => Error::parse(p, e.location().offset.unwrap_or(0)),
+        None => Error::sink(e.to_string()),
+    };
+    *n.location_mut() = e.location().clone();
+    n
+}

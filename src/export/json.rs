@@ -1,0 +1,529 @@
+//! Lossless JSON Lines / JSON export (schema: `formats/export-jsonl.md`).
+//! One object per key, plus `record` lines for everything else in the file.
+//! Writes straight into a buffered writer with reused scratch buffers.
+
+use std::io::Write;
+
+use base64::Engine;
+
+use crate::error::{Error, Result};
+use crate::model::{DataType, Elem, RdbLayout, module_name};
+use crate::rdb::read::{Header, KeyRecord, RdbStr, Record, Scratch, Trailer};
+use crate::server::{Profile, Target, loaded_encoding};
+use crate::sink::{Flow, RecordSink};
+
+/// Version of the export schema, written in the header line.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Output layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonMode {
+    /// One JSON object per line.
+    Lines,
+    /// One JSON array holding the same objects.
+    Array,
+}
+
+/// Writes JSON text for bytes: a string when valid UTF-8, else `{"b64": ...}`.
+pub fn write_bytes<W: Write>(w: &mut W, b: &[u8]) -> std::io::Result<()> {
+    match std::str::from_utf8(b) {
+        Ok(s) => write_str(w, s),
+        Err(_) => {
+            w.write_all(b"{\"b64\":\"")?;
+            w.write_all(
+                base64::engine::general_purpose::STANDARD
+                    .encode(b)
+                    .as_bytes(),
+            )?;
+            w.write_all(b"\"}")
+        }
+    }
+}
+
+/// Writes a JSON string literal with minimal escaping.
+pub fn write_str<W: Write>(w: &mut W, s: &str) -> std::io::Result<()> {
+    w.write_all(b"\"")?;
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in bytes.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => {
+                w.write_all(&bytes[start..i])?;
+                write!(w, "\\u{:04x}", c)?;
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        w.write_all(&bytes[start..i])?;
+        w.write_all(esc)?;
+        start = i + 1;
+    }
+    w.write_all(&bytes[start..])?;
+    w.write_all(b"\"")
+}
+
+fn write_elem<W: Write>(w: &mut W, e: Elem<'_>) -> std::io::Result<()> {
+    match e {
+        Elem::Bytes(b) => write_bytes(w, b),
+        Elem::Int(v) => {
+            w.write_all(b"\"")?;
+            w.write_all(itoa::Buffer::new().format(v).as_bytes())?;
+            w.write_all(b"\"")
+        }
+    }
+}
+
+/// Writes a score: shortest round-trip number, `"inf"`/`"-inf"`/`"nan"`
+/// as strings, `-0.0` keeps its sign.
+pub fn write_score<W: Write>(w: &mut W, s: f64) -> std::io::Result<()> {
+    if s.is_nan() {
+        w.write_all(b"\"nan\"")
+    } else if s == f64::INFINITY {
+        w.write_all(b"\"inf\"")
+    } else if s == f64::NEG_INFINITY {
+        w.write_all(b"\"-inf\"")
+    } else {
+        w.write_all(ryu::Buffer::new().format_finite(s).as_bytes())
+    }
+}
+
+fn write_rdbstr<W: Write>(w: &mut W, s: &RdbStr<'_>, buf: &mut Vec<u8>) -> Result<()> {
+    let b = s.bytes(buf).map_err(|p| Error::parse(p, 0))?;
+    write_bytes(w, b)?;
+    Ok(())
+}
+
+fn write_b64<W: Write>(w: &mut W, b: &[u8]) -> std::io::Result<()> {
+    w.write_all(b"{\"b64\":\"")?;
+    w.write_all(
+        base64::engine::general_purpose::STANDARD
+            .encode(b)
+            .as_bytes(),
+    )?;
+    w.write_all(b"\"}")
+}
+
+/// The exporting sink.
+pub struct JsonExporter<W: Write> {
+    out: W,
+    mode: JsonMode,
+    first: bool,
+    target: Option<Target>,
+    profile: Profile,
+    scratch: Scratch,
+    kbuf: Vec<u8>,
+    pairs: Vec<(Vec<u8>, f64)>,
+    line: Vec<u8>,
+}
+
+impl<W: Write> JsonExporter<W> {
+    /// A new exporter. `target` fixes the server whose encodings are
+    /// reported; by default the one that writes the file's RDB version.
+    pub fn new(out: W, mode: JsonMode, target: Option<Target>) -> Self {
+        JsonExporter {
+            out,
+            mode,
+            first: true,
+            target,
+            profile: Profile::new(target.unwrap_or(Target::Redis70)),
+            scratch: Scratch::default(),
+            kbuf: Vec::new(),
+            pairs: Vec::new(),
+            line: Vec::with_capacity(4096),
+        }
+    }
+
+    fn begin_line(&mut self) {
+        self.line.clear();
+        if self.mode == JsonMode::Array {
+            self.line
+                .extend_from_slice(if self.first { b"[\n" } else { b",\n" });
+        }
+        self.first = false;
+    }
+
+    fn end_line(&mut self) -> Result<()> {
+        if self.mode == JsonMode::Lines {
+            self.line.push(b'\n');
+        }
+        self.out.write_all(&self.line)?;
+        Ok(())
+    }
+
+    fn key_line(&mut self, k: &KeyRecord<'_>) -> Result<()> {
+        let enc = loaded_encoding(&k.value, &self.profile, &mut self.scratch)?;
+        self.begin_line();
+        let mut l = std::mem::take(&mut self.line);
+        let r = self.write_key(&mut l, k, enc.name());
+        self.line = l;
+        r?;
+        self.end_line()
+    }
+
+    fn write_key(&mut self, l: &mut Vec<u8>, k: &KeyRecord<'_>, enc: &str) -> Result<()> {
+        let v = &k.value;
+        l.extend_from_slice(b"{\"db\":");
+        l.extend_from_slice(itoa::Buffer::new().format(k.db).as_bytes());
+        l.extend_from_slice(b",\"key\":");
+        let kb = k
+            .key
+            .bytes(&mut self.kbuf)
+            .map_err(|p| Error::parse(p, k.offset))?;
+        write_bytes(l, kb)?;
+        write!(
+            l,
+            ",\"type\":\"{}\",\"encoding\":\"{}\",\"rdb_type\":{},\"expire_at_ms\":",
+            v.data_type().name(),
+            enc,
+            v.type_byte
+        )?;
+        match k.expire_ms {
+            Some(ms) => l.extend_from_slice(itoa::Buffer::new().format(ms).as_bytes()),
+            None => l.extend_from_slice(b"null"),
+        }
+        if let Some(idle) = k.idle_s {
+            write!(l, ",\"lru_idle_s\":{idle}")?;
+        }
+        if let Some(f) = k.freq {
+            write!(l, ",\"lfu_freq\":{f}")?;
+        }
+        l.extend_from_slice(b",\"value\":");
+        self.write_value(l, v)?;
+        l.push(b'}');
+        Ok(())
+    }
+
+    fn write_value(&mut self, l: &mut Vec<u8>, v: &crate::rdb::read::Value<'_>) -> Result<()> {
+        match v.data_type() {
+            DataType::String => {
+                let s = v.as_string()?;
+                let b = s
+                    .bytes(&mut self.scratch.a)
+                    .map_err(|p| Error::parse(p, v.offset))?;
+                write_bytes(l, b)?;
+            }
+            DataType::List | DataType::Set => {
+                l.push(b'[');
+                let mut first = true;
+                let with_ttl = v.layout == RdbLayout::DragonflySetWithExpiry;
+                v.for_each_elem(&mut self.scratch, |e, ttl| {
+                    if !first {
+                        l.push(b',');
+                    }
+                    first = false;
+                    if with_ttl {
+                        l.push(b'[');
+                        write_elem(l, e)?;
+                        match ttl {
+                            Some(t) => write!(l, ",{t}]")?,
+                            None => l.extend_from_slice(b",null]"),
+                        }
+                    } else {
+                        write_elem(l, e)?;
+                    }
+                    Ok(())
+                })?;
+                l.push(b']');
+            }
+            DataType::Zset => {
+                let mut pairs = std::mem::take(&mut self.pairs);
+                pairs.clear();
+                v.for_each_scored(&mut self.scratch, |m, s| {
+                    pairs.push((m.to_vec(), s));
+                    Ok(())
+                })?;
+                // ZRANGE order: score, then member bytes.
+                pairs.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+                l.push(b'[');
+                for (i, (m, s)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        l.push(b',');
+                    }
+                    l.push(b'[');
+                    write_bytes(l, m)?;
+                    l.push(b',');
+                    write_score(l, *s)?;
+                    l.push(b']');
+                }
+                l.push(b']');
+                self.pairs = pairs;
+            }
+            DataType::Hash => {
+                l.push(b'[');
+                let mut first = true;
+                v.for_each_field(&mut self.scratch, |f, val, ttl| {
+                    if !first {
+                        l.push(b',');
+                    }
+                    first = false;
+                    l.push(b'[');
+                    write_elem(l, f)?;
+                    l.push(b',');
+                    write_elem(l, val)?;
+                    if let Some(t) = ttl {
+                        write!(l, ",{t}")?;
+                    }
+                    l.push(b']');
+                    Ok(())
+                })?;
+                l.push(b']');
+            }
+            DataType::Stream => self.write_stream(l, v)?,
+            DataType::Module => {
+                let id = v.module_id()?;
+                let (name, ver) = module_name(id);
+                write!(
+                    l,
+                    "{{\"module_id\":{id},\"module\":\"{name}\",\"module_version\":{ver},\"raw\":"
+                )?;
+                write_b64(l, v.raw)?;
+                l.push(b'}');
+            }
+            DataType::Array | DataType::Cron => {
+                l.extend_from_slice(b"{\"raw\":");
+                write_b64(l, v.raw)?;
+                l.push(b'}');
+            }
+        }
+        Ok(())
+    }
+
+    fn write_stream(&mut self, l: &mut Vec<u8>, v: &crate::rdb::read::Value<'_>) -> Result<()> {
+        let s = v.stream()?;
+        let m = &s.meta;
+        l.extend_from_slice(b"{\"entries\":[");
+        for (i, e) in s.entries.iter().enumerate() {
+            if i > 0 {
+                l.push(b',');
+            }
+            write!(l, "{{\"id\":\"{}\",\"fields\":[", e.id)?;
+            for (j, (f, val)) in e.fields.iter().enumerate() {
+                if j > 0 {
+                    l.push(b',');
+                }
+                l.push(b'[');
+                write_bytes(l, f)?;
+                l.push(b',');
+                write_bytes(l, val)?;
+                l.push(b']');
+            }
+            l.extend_from_slice(b"]}");
+        }
+        write!(l, "],\"length\":{},\"last_id\":\"{}\"", m.length, m.last_id)?;
+        match m.first_id {
+            Some(id) => write!(l, ",\"first_id\":\"{id}\"")?,
+            None => l.extend_from_slice(b",\"first_id\":null"),
+        }
+        match m.max_deleted_id {
+            Some(id) => write!(l, ",\"max_deleted_entry_id\":\"{id}\"")?,
+            None => l.extend_from_slice(b",\"max_deleted_entry_id\":null"),
+        }
+        match m.entries_added {
+            Some(n) => write!(l, ",\"entries_added\":{n}")?,
+            None => l.extend_from_slice(b",\"entries_added\":null"),
+        }
+        l.extend_from_slice(b",\"groups\":[");
+        for (gi, g) in s.groups.iter().enumerate() {
+            if gi > 0 {
+                l.push(b',');
+            }
+            l.extend_from_slice(b"{\"name\":");
+            write_bytes(l, &g.name)?;
+            write!(l, ",\"last_id\":\"{}\",\"entries_read\":", g.last_id)?;
+            match g.entries_read {
+                Some(n) => write!(l, "{n}")?,
+                None => l.extend_from_slice(b"null"),
+            }
+            l.extend_from_slice(b",\"pending\":[");
+            for (pi, p) in g.pending.iter().enumerate() {
+                if pi > 0 {
+                    l.push(b',');
+                }
+                write!(
+                    l,
+                    "{{\"id\":\"{}\",\"delivery_time_ms\":{},\"delivery_count\":{},\"consumer\":",
+                    p.id, p.delivery_time_ms, p.delivery_count
+                )?;
+                match &p.consumer {
+                    Some(c) => write_bytes(l, c)?,
+                    None => l.extend_from_slice(b"null"),
+                }
+                l.push(b'}');
+            }
+            l.extend_from_slice(b"],\"consumers\":[");
+            for (ci, c) in g.consumers.iter().enumerate() {
+                if ci > 0 {
+                    l.push(b',');
+                }
+                l.extend_from_slice(b"{\"name\":");
+                write_bytes(l, &c.name)?;
+                write!(
+                    l,
+                    ",\"seen_time_ms\":{},\"active_time_ms\":",
+                    c.seen_time_ms
+                )?;
+                match c.active_time_ms {
+                    Some(t) => write!(l, "{t}")?,
+                    None => l.extend_from_slice(b"null"),
+                }
+                l.extend_from_slice(b",\"pending_ids\":[");
+                for (k, id) in c.pending.iter().enumerate() {
+                    if k > 0 {
+                        l.push(b',');
+                    }
+                    write!(l, "\"{id}\"")?;
+                }
+                l.extend_from_slice(b"]}");
+            }
+            l.push(b']');
+            if !g.nacked.is_empty() {
+                l.extend_from_slice(b",\"nacked\":[");
+                for (k, id) in g.nacked.iter().enumerate() {
+                    if k > 0 {
+                        l.push(b',');
+                    }
+                    write!(l, "\"{id}\"")?;
+                }
+                l.push(b']');
+            }
+            l.push(b'}');
+        }
+        l.extend_from_slice(b"]}");
+        Ok(())
+    }
+
+    fn other_line(&mut self, r: &Record<'_>) -> Result<()> {
+        self.begin_line();
+        let mut l = std::mem::take(&mut self.line);
+        let res = self.write_other(&mut l, r);
+        self.line = l;
+        res?;
+        self.end_line()
+    }
+
+    fn write_other(&mut self, l: &mut Vec<u8>, r: &Record<'_>) -> Result<()> {
+        let buf = &mut self.scratch.a;
+        match r {
+            Record::Aux { key, value } => {
+                l.extend_from_slice(b"{\"record\":\"aux\",\"key\":");
+                write_rdbstr(l, key, buf)?;
+                l.extend_from_slice(b",\"value\":");
+                write_rdbstr(l, value, buf)?;
+            }
+            Record::SelectDb { db } => write!(l, "{{\"record\":\"selectdb\",\"db\":{db}")?,
+            Record::ResizeDb { db, keys, expires } => write!(
+                l,
+                "{{\"record\":\"resizedb\",\"db\":{db},\"keys\":{keys},\"expires\":{expires}"
+            )?,
+            Record::Function { code } => {
+                l.extend_from_slice(b"{\"record\":\"function\",\"code\":");
+                write_rdbstr(l, code, buf)?;
+            }
+            Record::FunctionPreGa {
+                name,
+                engine,
+                description,
+                code,
+            } => {
+                l.extend_from_slice(b"{\"record\":\"function_pre_ga\",\"name\":");
+                write_rdbstr(l, name, buf)?;
+                l.extend_from_slice(b",\"engine\":");
+                write_rdbstr(l, engine, buf)?;
+                l.extend_from_slice(b",\"description\":");
+                match description {
+                    Some(d) => write_rdbstr(l, d, buf)?,
+                    None => l.extend_from_slice(b"null"),
+                }
+                l.extend_from_slice(b",\"code\":");
+                write_rdbstr(l, code, buf)?;
+            }
+            Record::ModuleAux {
+                module_id,
+                when,
+                raw,
+            } => {
+                let (name, ver) = module_name(*module_id);
+                write!(
+                    l,
+                    "{{\"record\":\"module_aux\",\"module_id\":{module_id},\"module\":\"{name}\",\"module_version\":{ver},\"when\":{when},\"raw\":"
+                )?;
+                write_b64(l, raw)?;
+            }
+            Record::SlotInfo {
+                slot,
+                keys,
+                expires,
+            } => write!(
+                l,
+                "{{\"record\":\"slot_info\",\"slot\":{slot},\"keys\":{keys},\"expires\":{expires}"
+            )?,
+            Record::Vendor { opcode, raw } => {
+                write!(l, "{{\"record\":\"vendor\",\"opcode\":{opcode},\"raw\":")?;
+                write_b64(l, raw)?;
+            }
+            Record::Key(_) => {}
+        }
+        l.push(b'}');
+        Ok(())
+    }
+}
+
+impl<W: Write> JsonExporter<W> {
+    /// Returns the writer (after `finish` flushed it).
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+impl<W: Write> RecordSink for JsonExporter<W> {
+    fn header(&mut self, h: &Header) -> Result<()> {
+        let t = self.target.unwrap_or_else(|| {
+            Target::for_rdb_version(h.version, h.flavor == crate::model::Flavor::Valkey)
+        });
+        self.profile = Profile::new(t);
+        self.begin_line();
+        let magic = match h.flavor {
+            crate::model::Flavor::Redis => "REDIS",
+            crate::model::Flavor::Valkey => "VALKEY",
+        };
+        let mut l = std::mem::take(&mut self.line);
+        write!(
+            l,
+            "{{\"record\":\"header\",\"format\":\"rdbtool-export\",\"format_version\":{FORMAT_VERSION},\"magic\":\"{magic}\",\"rdb_version\":{},\"encoding_target\":\"{}\"}}",
+            h.version,
+            serde_json::to_value(t)?.as_str().unwrap_or("")
+        )?;
+        self.line = l;
+        self.end_line()
+    }
+
+    fn record(&mut self, r: &Record<'_>) -> Result<Flow> {
+        match r {
+            Record::Key(k) => self.key_line(k)?,
+            Record::SelectDb { .. } => {}
+            other => self.other_line(other)?,
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn finish(&mut self, t: &Trailer) -> Result<()> {
+        self.begin_line();
+        let mut l = std::mem::take(&mut self.line);
+        l.extend_from_slice(b"{\"record\":\"trailer\",\"checksum\":");
+        l.extend_from_slice(serde_json::to_string(&t.checksum)?.as_bytes());
+        write!(l, ",\"end_offset\":{}}}", t.end_offset)?;
+        self.line = l;
+        self.end_line()?;
+        if self.mode == JsonMode::Array {
+            self.out.write_all(b"\n]\n")?;
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+}

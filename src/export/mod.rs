@@ -1,0 +1,3 @@
+//! Exporters: sinks that turn records into interchange formats.
+
+pub mod json;

@@ -1,0 +1,19 @@
+//! rdbtool: read, analyze, convert and write Redis-family persistence files
+//! (RDB snapshots, DUMP payloads, AOF logs) without a server.
+//!
+//! Data flows one way: bytes ([`source`]) → parsers ([`rdb::read`]) →
+//! records → sinks ([`sink::RecordSink`]: analyzers, exporters, writers) →
+//! printers.
+
+pub mod analyze;
+pub mod cli;
+pub mod crc;
+pub mod error;
+pub mod export;
+pub mod model;
+pub mod rdb;
+pub mod server;
+pub mod sink;
+pub mod source;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,3 @@
+//! The RDB snapshot format: `read` and `write` mirror each other.
+
+pub mod read;
