@@ -7,6 +7,7 @@
 
 pub mod analyze;
 pub mod cli;
+pub mod cluster;
 pub mod crc;
 pub mod error;
 pub mod export;
