@@ -41,6 +41,7 @@ struct Totals {
     with_expectations: usize,
     keys: usize,
     facts: usize,
+    expired: usize,
     failures: Vec<String>,
     unchecked: Vec<String>,
 }
@@ -50,15 +51,17 @@ impl Totals {
         self.with_expectations += 1;
         self.keys += r.keys_checked;
         self.facts += r.facts_checked;
+        self.expired += r.expired_reported;
         self.failures.extend(r.failures);
         self.unchecked.extend(r.unchecked);
     }
     fn finish(self, what: &str) {
         println!(
-            "{what}: {} files, {} with expectations, {} keys and {} facts checked, {} facts unchecked",
+            "{what}: {} files, {} with expectations, {} keys ({} already expired) and {} facts checked, {} facts unchecked",
             self.files,
             self.with_expectations,
             self.keys,
+            self.expired,
             self.facts,
             self.unchecked.len()
         );

@@ -261,6 +261,9 @@ pub struct Report {
     pub facts_checked: usize,
     /// Stated facts not checked, with the reason.
     pub unchecked: Vec<String>,
+    /// Keys found whose stated expiry is already past: a server drops them
+    /// on load, a file reader must report them.
+    pub expired_reported: usize,
 }
 
 struct Ctx<'a> {
@@ -1049,10 +1052,27 @@ fn check_key(cx: &mut Ctx<'_>, db: u64, key: &[u8], e: &J, ex: &Export) {
         cx.check(g["type"] == *t, db, key, "type", t, &g["type"]);
     }
     let extra = ex.extra.get(&(db, key.to_vec()));
-    if let Some(v) = e.get("value")
-        && e.get("value_unknown").is_none()
-    {
-        check_value(cx, db, key, &ty, v, g, extra);
+    match (e.get("value"), e.get("value_unknown")) {
+        (Some(v), None) => check_value(cx, db, key, &ty, v, g, extra),
+        (Some(J::String(lossy)), Some(_)) => {
+            // The source printed the bytes with invalid UTF-8 replaced by
+            // U+FFFD: the exported bytes must read the same that way.
+            let got_b = jbytes(&g["value"]).unwrap_or_default();
+            let got_l = String::from_utf8_lossy(&got_b);
+            cx.check(
+                got_l == lossy.as_str(),
+                db,
+                key,
+                "value as the source printed it (invalid UTF-8 as U+FFFD)",
+                short(&J::from(lossy.as_str())),
+                show(&got_b),
+            );
+        }
+        (_, Some(_)) => cx.unchecked(
+            &format!("db {db} key {} value", show(key)),
+            "the source's statement is lossy",
+        ),
+        (None, None) => {}
     }
     if let Some(vi) = e.get("value_includes") {
         match vi {
@@ -1137,6 +1157,12 @@ fn check_key(cx: &mut Ctx<'_>, db: u64, key: &[u8], e: &J, ex: &Export) {
         );
     }
     if let Some(x) = e.get("expire_ms") {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        if x.as_i64().is_some_and(|t| t < now_ms) {
+            cx.rep.expired_reported += 1;
+        }
         let got_x = &g["expire_at_ms"];
         cx.check(got_x == x, db, key, "expire_ms", x, got_x);
     }
