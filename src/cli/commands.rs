@@ -5,7 +5,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use super::args::{Command, ExportFormat, ReadArgs, ReportFormat};
 use super::output::Output;
 use crate::analyze::inspect::InspectSink;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::export::json::{JsonExporter, JsonMode};
 use crate::rdb::read::{ReadOptions, read};
 use crate::source::Source;
@@ -39,10 +39,9 @@ pub fn run(cmd: Command) -> Result<()> {
             let res = read(src.bytes(), &read_options(&ra), &mut sink);
             sink.report.parse_seconds = t0.elapsed().as_secs_f64();
             // A checksum mismatch still prints the report, then fails.
-            if let Err(e) = &res
-                && sink.report.checksum.is_none()
-            {
-                return Err(clone_err(e).with_path(&file));
+            // (The error itself is returned, so its kind decides the exit code.)
+            if res.is_err() && sink.report.checksum.is_none() {
+                return res.map(|_| ()).map_err(|e| e.with_path(&file));
             }
             let mut out = Output::create(None, &[])?;
             use std::io::Write;
@@ -78,13 +77,4 @@ pub fn run(cmd: Command) -> Result<()> {
             }
         }
     }
-}
-
-fn clone_err(e: &Error) -> Error {
-    let mut n = match e.problem() {
-        Some(p) => Error::parse(p, e.location().offset.unwrap_or(0)),
-        None => Error::sink(e.to_string()),
-    };
-    *n.location_mut() = e.location().clone();
-    n
 }

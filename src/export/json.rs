@@ -9,7 +9,7 @@ use base64::Engine;
 use crate::error::{Error, Result};
 use crate::model::{DataType, Elem, RdbLayout, module_name};
 use crate::rdb::read::{Header, KeyRecord, RdbStr, Record, Scratch, Trailer};
-use crate::server::{Profile, Target, loaded_encoding};
+use crate::server::{Profile, Target, key_encoding};
 use crate::sink::{Flow, RecordSink};
 
 /// Version of the export schema, written in the header line.
@@ -157,10 +157,39 @@ impl<W: Write> JsonExporter<W> {
     }
 
     fn key_line(&mut self, k: &KeyRecord<'_>) -> Result<()> {
-        let enc = loaded_encoding(&k.value, &self.profile, &mut self.scratch)?;
+        if k.value.is_empty_key(&mut self.scratch)? {
+            return self.empty_key_line(k);
+        }
+        let enc = key_encoding(k, &self.profile, &mut self.scratch)?;
         self.begin_line();
         let mut l = std::mem::take(&mut self.line);
         let r = self.write_key(&mut l, k, enc.name());
+        self.line = l;
+        r?;
+        self.end_line()
+    }
+
+    /// A key a loading server skips because its value has no elements: kept
+    /// as a record line so the export stays lossless without reporting a
+    /// key the server would not hold.
+    fn empty_key_line(&mut self, k: &KeyRecord<'_>) -> Result<()> {
+        self.begin_line();
+        let mut l = std::mem::take(&mut self.line);
+        let r = (|| -> Result<()> {
+            write!(l, "{{\"record\":\"empty_key\",\"db\":{},\"key\":", k.db)?;
+            let kb = k
+                .key
+                .bytes(&mut self.kbuf)
+                .map_err(|p| Error::parse(p, k.offset))?;
+            write_bytes(&mut l, kb)?;
+            write!(
+                l,
+                ",\"type\":\"{}\",\"rdb_type\":{}}}",
+                k.value.data_type().name(),
+                k.value.type_byte
+            )?;
+            Ok(())
+        })();
         self.line = l;
         r?;
         self.end_line()
@@ -238,8 +267,11 @@ impl<W: Write> JsonExporter<W> {
                     pairs.push((m.to_vec(), s));
                     Ok(())
                 })?;
-                // ZRANGE order: score, then member bytes.
-                pairs.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+                // ZRANGE order: score, then member bytes. The skiplist
+                // compares scores numerically, so -0 and 0 tie and the
+                // member decides; `total_cmp` alone would put -0 first.
+                let num = |s: f64| if s == 0.0 { 0.0 } else { s };
+                pairs.sort_by(|a, b| num(a.1).total_cmp(&num(b.1)).then_with(|| a.0.cmp(&b.0)));
                 l.push(b'[');
                 for (i, (m, s)) in pairs.iter().enumerate() {
                     if i > 0 {
