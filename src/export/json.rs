@@ -9,7 +9,7 @@ use base64::Engine;
 use crate::error::{Error, Result};
 use crate::model::{DataType, Elem, RdbLayout, module_name};
 use crate::rdb::read::{Header, KeyRecord, RdbStr, Record, Scratch, Trailer};
-use crate::server::{Profile, Target, loaded_encoding};
+use crate::server::{Profile, Target, loaded_key_encoding};
 use crate::sink::{Flow, RecordSink};
 
 /// Version of the export schema, written in the header line.
@@ -120,6 +120,12 @@ pub struct JsonExporter<W: Write> {
     kbuf: Vec<u8>,
     pairs: Vec<(Vec<u8>, f64)>,
     line: Vec<u8>,
+    /// The header, written once the aux fields that precede the keys are
+    /// seen: `redis-ver` refines the encoding target.
+    pending_header: Option<Header>,
+    /// Aux lines (bodies) read before the header line was written.
+    held: Vec<Vec<u8>>,
+    redis_ver: Option<Vec<u8>>,
 }
 
 impl<W: Write> JsonExporter<W> {
@@ -136,6 +142,9 @@ impl<W: Write> JsonExporter<W> {
             kbuf: Vec::new(),
             pairs: Vec::new(),
             line: Vec::with_capacity(4096),
+            pending_header: None,
+            held: Vec::new(),
+            redis_ver: None,
         }
     }
 
@@ -157,7 +166,7 @@ impl<W: Write> JsonExporter<W> {
     }
 
     fn key_line(&mut self, k: &KeyRecord<'_>) -> Result<()> {
-        let enc = loaded_encoding(&k.value, &self.profile, &mut self.scratch)?;
+        let enc = loaded_key_encoding(k, &self.profile, &mut self.scratch)?;
         self.begin_line();
         let mut l = std::mem::take(&mut self.line);
         let r = self.write_key(&mut l, k, enc.name());
@@ -238,8 +247,13 @@ impl<W: Write> JsonExporter<W> {
                     pairs.push((m.to_vec(), s));
                     Ok(())
                 })?;
-                // ZRANGE order: score, then member bytes.
-                pairs.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+                // ZRANGE order: score, then member bytes. `+ 0.0` turns -0.0
+                // into 0.0 so both zeros order by member, as in Redis.
+                pairs.sort_by(|a, b| {
+                    (a.1 + 0.0)
+                        .total_cmp(&(b.1 + 0.0))
+                        .then_with(|| a.0.cmp(&b.0))
+                });
                 l.push(b'[');
                 for (i, (m, s)) in pairs.iter().enumerate() {
                     if i > 0 {
@@ -481,10 +495,18 @@ impl<W: Write> JsonExporter<W> {
     }
 }
 
-impl<W: Write> RecordSink for JsonExporter<W> {
-    fn header(&mut self, h: &Header) -> Result<()> {
+impl<W: Write> JsonExporter<W> {
+    /// Writes the header line and the aux lines held back for it.
+    fn flush_header(&mut self) -> Result<()> {
+        let Some(h) = self.pending_header.take() else {
+            return Ok(());
+        };
         let t = self.target.unwrap_or_else(|| {
-            Target::for_rdb_version(h.version, h.flavor == crate::model::Flavor::Valkey)
+            Target::for_writer(
+                h.version,
+                h.flavor == crate::model::Flavor::Valkey,
+                self.redis_ver.as_deref(),
+            )
         });
         self.profile = Profile::new(t);
         self.begin_line();
@@ -500,10 +522,36 @@ impl<W: Write> RecordSink for JsonExporter<W> {
             serde_json::to_value(t)?.as_str().unwrap_or("")
         )?;
         self.line = l;
-        self.end_line()
+        self.end_line()?;
+        for body in std::mem::take(&mut self.held) {
+            self.begin_line();
+            self.line.extend_from_slice(&body);
+            self.end_line()?;
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> RecordSink for JsonExporter<W> {
+    fn header(&mut self, h: &Header) -> Result<()> {
+        self.pending_header = Some(*h);
+        Ok(())
     }
 
     fn record(&mut self, r: &Record<'_>) -> Result<Flow> {
+        if self.pending_header.is_some() {
+            if let Record::Aux { key, value } = r {
+                let mut buf = Vec::new();
+                if key.bytes(&mut buf).map_err(|p| Error::parse(p, 0))? == b"redis-ver" {
+                    self.redis_ver = Some(value.to_vec().map_err(|p| Error::parse(p, 0))?);
+                }
+                let mut body = Vec::new();
+                self.write_other(&mut body, r)?;
+                self.held.push(body);
+                return Ok(Flow::Continue);
+            }
+            self.flush_header()?;
+        }
         match r {
             Record::Key(k) => self.key_line(k)?,
             Record::SelectDb { .. } => {}
@@ -513,6 +561,7 @@ impl<W: Write> RecordSink for JsonExporter<W> {
     }
 
     fn finish(&mut self, t: &Trailer) -> Result<()> {
+        self.flush_header()?;
         self.begin_line();
         let mut l = std::mem::take(&mut self.line);
         l.extend_from_slice(b"{\"record\":\"trailer\",\"checksum\":");
