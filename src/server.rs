@@ -36,6 +36,22 @@ pub enum Target {
 }
 
 impl Target {
+    /// The server line that wrote a file: from its RDB `version`, refined by
+    /// the `redis-ver` aux field when there is one (Redis 7.4 and 8.x both
+    /// write RDB 12, and load strings differently).
+    pub fn for_writer(version: u32, valkey: bool, redis_ver: Option<&[u8]>) -> Target {
+        let by_version = Target::for_rdb_version(version, valkey);
+        let major = redis_ver
+            .and_then(|v| v.split(|&b| b == b'.').next())
+            .and_then(|m| std::str::from_utf8(m).ok())
+            .and_then(|m| m.parse::<u32>().ok());
+        match major {
+            // 255.255.255 is an unreleased build; it says nothing.
+            Some(8..=254) if !valkey => by_version.max(Target::Redis8),
+            _ => by_version,
+        }
+    }
+
     /// The server line that writes RDB `version` (the default target).
     pub fn for_rdb_version(version: u32, valkey: bool) -> Target {
         if valkey {
@@ -56,8 +72,14 @@ impl Target {
 pub struct Profile {
     /// Server line.
     pub target: Target,
-    /// `hash-max-listpack-entries`.
+    /// `hash-max-listpack-entries` as redis.conf sets it (128).
     pub hash_max_listpack_entries: u64,
+    /// `hash-max-listpack-entries` built into the server (512), in force
+    /// when it runs without redis.conf. Which of the two a file's writer
+    /// used is unknown, so between them the file's layout decides: a
+    /// listpack hash of up to this many fields stays a listpack (its writer
+    /// allowed it), a hashtable one stays a hashtable (as it does under 128).
+    pub hash_max_listpack_entries_builtin: u64,
     /// `hash-max-listpack-value`.
     pub hash_max_listpack_value: u64,
     /// `zset-max-listpack-entries`.
@@ -80,6 +102,7 @@ impl Profile {
         Profile {
             target,
             hash_max_listpack_entries: 128,
+            hash_max_listpack_entries_builtin: 512,
             hash_max_listpack_value: 64,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
@@ -107,7 +130,7 @@ impl Profile {
     }
 }
 
-/// `OBJECT ENCODING` of a string after loading.
+/// `OBJECT ENCODING` of a string after loading (before Redis 8).
 pub fn string_encoding(s: &RdbStr<'_>) -> Encoding {
     match *s {
         RdbStr::Int(_) => Encoding::Int,
@@ -203,14 +226,25 @@ pub fn loaded_encoding(v: &Value<'_>, p: &Profile, scratch: &mut Scratch) -> Res
                 }
             }
         }
-        HashMetadata | HashMetadataPreGa | ValkeyHash2 | DragonflyHashWithExpiry => {
-            Encoding::Hashtable
-        }
+        ValkeyHash2 | DragonflyHashWithExpiry => Encoding::Hashtable,
         HashHashtable | HashZipmap | HashZiplist | HashListpack | HashListpackEx
-        | HashListpackExPreGa => {
+        | HashListpackExPreGa | HashMetadata | HashMetadataPreGa => {
             let n = v.element_count(scratch)?;
-            let ex = matches!(v.layout, HashListpackEx | HashListpackExPreGa);
-            if n > p.hash_max_listpack_entries {
+            // A hash with field TTLs loads as listpackex when small, as
+            // a plain one loads as listpack (rdb.c).
+            let ex = matches!(
+                v.layout,
+                HashListpackEx | HashListpackExPreGa | HashMetadata | HashMetadataPreGa
+            );
+            let hashtable_in_file =
+                matches!(v.layout, HashHashtable | HashMetadata | HashMetadataPreGa);
+            let limit = if hashtable_in_file {
+                p.hash_max_listpack_entries
+            } else {
+                p.hash_max_listpack_entries
+                    .max(p.hash_max_listpack_entries_builtin)
+            };
+            if n > limit {
                 Encoding::Hashtable
             } else {
                 let mut maxlen = 0usize;
@@ -353,4 +387,46 @@ fn list_encoding(v: &Value<'_>, p: &Profile, scratch: &mut Scratch) -> Result<En
         }
         _ => Encoding::Quicklist,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writer_version_refines_the_target() {
+        assert_eq!(
+            Target::for_writer(12, false, Some(b"7.4.1")),
+            Target::Redis74
+        );
+        assert_eq!(
+            Target::for_writer(12, false, Some(b"8.2.3")),
+            Target::Redis8
+        );
+        assert_eq!(
+            Target::for_writer(12, false, Some(b"255.255.255")),
+            Target::Redis74
+        );
+        assert_eq!(Target::for_writer(10, false, None), Target::Redis70);
+        assert_eq!(
+            Target::for_writer(80, true, Some(b"8.0.0")),
+            Target::Valkey8
+        );
+    }
+
+    #[test]
+    fn listpack_entry_sizes_match_listpack_c() {
+        // encoding + data + backlen, per listpack.c.
+        assert_eq!(lp_entry_bytes(&Elem::Int(127)), 2); // 7-bit uint
+        assert_eq!(lp_entry_bytes(&Elem::Bytes(b"-4096")), 3); // 13-bit int
+        assert_eq!(lp_entry_bytes(&Elem::Int(32767)), 4); // 16-bit
+        assert_eq!(lp_entry_bytes(&Elem::Int(-(1 << 23))), 5); // 24-bit
+        assert_eq!(lp_entry_bytes(&Elem::Int(i32::MIN as i64)), 6); // 32-bit
+        assert_eq!(lp_entry_bytes(&Elem::Int(i64::MAX)), 10); // 64-bit
+        assert_eq!(lp_entry_bytes(&Elem::Bytes(b"007")), 5); // not canonical: text
+        assert_eq!(lp_entry_bytes(&Elem::Bytes(&[b'x'; 63])), 65); // 6-bit string
+        assert_eq!(lp_entry_bytes(&Elem::Bytes(&[b'x'; 64])), 67); // 12-bit string
+        assert_eq!(lp_entry_bytes(&Elem::Bytes(&[b'x'; 127])), 131); // 2-byte backlen
+        assert_eq!(lp_entry_bytes(&Elem::Bytes(&[b'x'; 4096])), 4103); // 32-bit string
+    }
 }

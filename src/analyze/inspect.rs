@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::model::{DataType, Flavor, module_name};
 use crate::rdb::read::{Checksum, Header, Record, Scratch, Trailer};
-use crate::server::{Profile, Target, loaded_encoding};
+use crate::server::{Profile, Target, key_encoding};
 use crate::sink::{Flow, RecordSink};
 
 /// Counters for one database.
@@ -132,7 +132,7 @@ impl RecordSink for InspectSink {
         let rep = &mut self.report;
         match r {
             Record::Key(k) => {
-                let enc = loaded_encoding(&k.value, &self.profile, &mut self.scratch)?;
+                let enc = key_encoding(k, &self.profile, &mut self.scratch)?;
                 let name = format!("{}/{}", k.value.data_type().name(), enc.name());
                 let kb = k.key.len();
                 let vb = k.value.raw.len() as u64;
@@ -166,6 +166,14 @@ impl RecordSink for InspectSink {
                     .into_owned();
                 if k == "ctime" {
                     rep.ctime = v.parse().ok();
+                }
+                if k == "redis-ver" && self.target.is_none() {
+                    // The writer's version refines the target (7.4 and 8.x
+                    // both write RDB 12).
+                    let valkey = rep.magic == "VALKEY";
+                    let t = Target::for_writer(rep.rdb_version, valkey, Some(v.as_bytes()));
+                    self.profile = Profile::new(t);
+                    rep.encoding_target = Some(t);
                 }
                 rep.aux.push((k, v));
             }

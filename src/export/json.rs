@@ -120,6 +120,12 @@ pub struct JsonExporter<W: Write> {
     kbuf: Vec<u8>,
     pairs: Vec<(Vec<u8>, f64)>,
     line: Vec<u8>,
+    /// The header, written once the aux fields that precede the keys are
+    /// seen: `redis-ver` refines the encoding target.
+    pending_header: Option<Header>,
+    /// Aux lines (bodies) read before the header line was written.
+    held: Vec<Vec<u8>>,
+    redis_ver: Option<Vec<u8>>,
 }
 
 impl<W: Write> JsonExporter<W> {
@@ -136,6 +142,9 @@ impl<W: Write> JsonExporter<W> {
             kbuf: Vec::new(),
             pairs: Vec::new(),
             line: Vec::with_capacity(4096),
+            pending_header: None,
+            held: Vec::new(),
+            redis_ver: None,
         }
     }
 
@@ -513,10 +522,18 @@ impl<W: Write> JsonExporter<W> {
     }
 }
 
-impl<W: Write> RecordSink for JsonExporter<W> {
-    fn header(&mut self, h: &Header) -> Result<()> {
+impl<W: Write> JsonExporter<W> {
+    /// Writes the header line and the aux lines held back for it.
+    fn flush_header(&mut self) -> Result<()> {
+        let Some(h) = self.pending_header.take() else {
+            return Ok(());
+        };
         let t = self.target.unwrap_or_else(|| {
-            Target::for_rdb_version(h.version, h.flavor == crate::model::Flavor::Valkey)
+            Target::for_writer(
+                h.version,
+                h.flavor == crate::model::Flavor::Valkey,
+                self.redis_ver.as_deref(),
+            )
         });
         self.profile = Profile::new(t);
         self.begin_line();
@@ -532,10 +549,36 @@ impl<W: Write> RecordSink for JsonExporter<W> {
             serde_json::to_value(t)?.as_str().unwrap_or("")
         )?;
         self.line = l;
-        self.end_line()
+        self.end_line()?;
+        for body in std::mem::take(&mut self.held) {
+            self.begin_line();
+            self.line.extend_from_slice(&body);
+            self.end_line()?;
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> RecordSink for JsonExporter<W> {
+    fn header(&mut self, h: &Header) -> Result<()> {
+        self.pending_header = Some(*h);
+        Ok(())
     }
 
     fn record(&mut self, r: &Record<'_>) -> Result<Flow> {
+        if self.pending_header.is_some() {
+            if let Record::Aux { key, value } = r {
+                let mut buf = Vec::new();
+                if key.bytes(&mut buf).map_err(|p| Error::parse(p, 0))? == b"redis-ver" {
+                    self.redis_ver = Some(value.to_vec().map_err(|p| Error::parse(p, 0))?);
+                }
+                let mut body = Vec::new();
+                self.write_other(&mut body, r)?;
+                self.held.push(body);
+                return Ok(Flow::Continue);
+            }
+            self.flush_header()?;
+        }
         match r {
             Record::Key(k) => self.key_line(k)?,
             Record::SelectDb { .. } => {}
@@ -545,6 +588,7 @@ impl<W: Write> RecordSink for JsonExporter<W> {
     }
 
     fn finish(&mut self, t: &Trailer) -> Result<()> {
+        self.flush_header()?;
         self.begin_line();
         let mut l = std::mem::take(&mut self.line);
         l.extend_from_slice(b"{\"record\":\"trailer\",\"checksum\":");

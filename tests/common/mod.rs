@@ -1,3 +1,6 @@
 //! Helpers shared by the integration tests.
+#![allow(dead_code)] // each test binary uses a different subset
 
 pub mod expected;
+pub mod redis;
+pub mod rng;
