@@ -187,10 +187,25 @@ pub fn loaded_encoding(v: &Value<'_>, p: &Profile, scratch: &mut Scratch) -> Res
         HashMetadata | HashMetadataPreGa | ValkeyHash2 | DragonflyHashWithExpiry => {
             Encoding::Hashtable
         }
-        HashHashtable | HashZipmap | HashZiplist | HashListpack | HashListpackEx
-        | HashListpackExPreGa => {
+        // Ziplist and listpack hashes are converted on the entry count alone
+        // ("we only check the length and not max element size as this is an
+        // O(N) scan", rdb.c 7.0-8.x), so the fields are not walked.
+        HashZiplist | HashListpack => {
+            if v.element_count(scratch)? > p.hash_max_listpack_entries {
+                Encoding::Hashtable
+            } else {
+                Encoding::Listpack
+            }
+        }
+        HashListpackEx | HashListpackExPreGa => {
+            if v.element_count(scratch)? > p.hash_max_listpack_entries {
+                Encoding::Hashtable
+            } else {
+                Encoding::Listpackex
+            }
+        }
+        HashHashtable | HashZipmap => {
             let n = v.element_count(scratch)?;
-            let ex = matches!(v.layout, HashListpackEx | HashListpackExPreGa);
             if n > p.hash_max_listpack_entries {
                 Encoding::Hashtable
             } else {
@@ -201,8 +216,6 @@ pub fn loaded_encoding(v: &Value<'_>, p: &Profile, scratch: &mut Scratch) -> Res
                 })?;
                 if maxlen as u64 > p.hash_max_listpack_value {
                     Encoding::Hashtable
-                } else if ex {
-                    Encoding::Listpackex
                 } else {
                     Encoding::Listpack
                 }
