@@ -246,6 +246,18 @@ pub fn loaded_encoding(v: &Value<'_>, p: &Profile, scratch: &mut Scratch) -> Res
             };
             if n > limit {
                 Encoding::Hashtable
+            } else if matches!(
+                v.layout,
+                HashZiplist | HashListpack | HashListpackEx | HashListpackExPreGa
+            ) {
+                // Ziplist and listpack hashes are converted on the entry
+                // count alone ("we only check the length and not max element
+                // size as this is an O(N) scan", rdb.c 7.0-8.x).
+                if ex {
+                    Encoding::Listpackex
+                } else {
+                    Encoding::Listpack
+                }
             } else {
                 let mut maxlen = 0usize;
                 v.for_each_field(scratch, |f, val, _| {
@@ -254,8 +266,6 @@ pub fn loaded_encoding(v: &Value<'_>, p: &Profile, scratch: &mut Scratch) -> Res
                 })?;
                 if maxlen as u64 > p.hash_max_listpack_value {
                     Encoding::Hashtable
-                } else if ex {
-                    Encoding::Listpackex
                 } else {
                     Encoding::Listpack
                 }

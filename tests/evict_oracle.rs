@@ -420,8 +420,8 @@ fn simulation_matches_redis_evictions() {
     }
     let dir = temp_dir("oracle");
     let mut rng = SplitMix64::new(0x5eed);
-    build_dataset(&dir, "lru.rdb", false, 12_000, &mut rng);
-    build_dataset(&dir, "lfu.rdb", true, 12_000, &mut rng);
+    build_dataset(&dir, "lru.rdb", false, 30_000, &mut rng);
+    build_dataset(&dir, "lfu.rdb", true, 30_000, &mut rng);
     let cases = [
         (Policy::AllkeysLru, "lru.rdb"),
         (Policy::VolatileLru, "lru.rdb"),
@@ -449,8 +449,8 @@ fn simulation_matches_redis_evictions() {
                         // MEMORY USAGE counts the main dict entry as
                         // sizeof(dictEntry) = 24 where the allocator uses 32;
                         // a key with a TTL also frees its expires entry
-                        // (measured with DEL and here: 40 bytes on average).
-                        bytes: r1.sizes[k] + 8 + if exp.is_some() { 40 } else { 0 },
+                        // (measured with DEL and here: 36 bytes on average).
+                        bytes: r1.sizes[k] + 8 + if exp.is_some() { 36 } else { 0 },
                         idle_s: idle.unwrap_or(0),
                         lfu: freq.unwrap_or(5),
                         expire_ms: exp,
@@ -471,7 +471,8 @@ fn simulation_matches_redis_evictions() {
                 .iter()
                 .map(|&i| order[i as usize].clone())
                 .collect();
-            let real = r1.evicted.len() as f64;
+            // The server's own count varies a little from run to run.
+            let real = (r1.evicted.len() + r2.evicted.len()) as f64 / 2.0;
             let count_err = (sim_set.len() as f64 - real).abs() / real.max(1.0);
             let jrr = jaccard(&r1.evicted, &r2.evicted);
             let jsr = (jaccard(&sim_set, &r1.evicted) + jaccard(&sim_set, &r2.evicted)) / 2.0;

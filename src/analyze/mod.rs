@@ -2,3 +2,4 @@
 
 pub mod evict;
 pub mod inspect;
+pub mod inspect_par;
