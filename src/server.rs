@@ -78,7 +78,7 @@ impl Profile {
     pub fn new(target: Target) -> Self {
         Profile {
             target,
-            hash_max_listpack_entries: 128,
+            hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
