@@ -266,6 +266,8 @@ pub fn loaded_encoding(v: &Value<'_>, p: &Profile, scratch: &mut Scratch) -> Res
                 })?;
                 if maxlen as u64 > p.hash_max_listpack_value {
                     Encoding::Hashtable
+                } else if ex {
+                    Encoding::Listpackex
                 } else {
                     Encoding::Listpack
                 }

@@ -1,5 +1,15 @@
 //! Analyzers: sinks that answer an operator's questions about a snapshot.
 
+pub mod bigkeys;
+pub mod dataloss;
+pub mod diff;
 pub mod evict;
+pub mod facts;
+pub mod hotcold;
+pub mod html;
 pub mod inspect;
 pub mod inspect_par;
+pub mod memory;
+pub mod prefix;
+pub mod report;
+pub mod ttl;

@@ -77,4 +77,12 @@ pub enum Command {
         #[command(flatten)]
         read: ReadArgs,
     },
+    /// Per-key memory as `MEMORY USAGE` reports it on the loading server
+    /// (model: formats/memory-model.md).
+    Memory(super::report::MemoryArgs),
+    /// Analyzer report: memory by prefix, TTLs, expiry waves, big keys,
+    /// hot/cold, data loss (schema: formats/report.md).
+    Report(super::report::ReportArgs),
+    /// Keys added, removed and changed between two snapshots.
+    Diff(super::report::DiffArgs),
 }

@@ -55,6 +55,9 @@ pub fn run(cmd: Command) -> Result<()> {
             out.commit()?;
             res.map(|_| ()).map_err(|e| e.with_path(&file))
         }
+        Command::Memory(a) => super::report::memory(a),
+        Command::Report(a) => super::report::report(a),
+        Command::Diff(a) => super::report::diff(a),
         Command::Export {
             file,
             format,

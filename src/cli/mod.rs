@@ -4,6 +4,7 @@
 pub mod args;
 pub mod commands;
 pub mod output;
+pub mod report;
 
 use crate::error::{Error, ErrorKind};
 

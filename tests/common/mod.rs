@@ -2,5 +2,6 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod expected;
+pub mod mem_redis;
 pub mod redis;
 pub mod rng;

@@ -1,0 +1,177 @@
+//! The memory model: per key, the bytes `MEMORY USAGE key SAMPLES 0`
+//! reports on the server that loads the file, plus the keyspace overhead
+//! that command leaves out. Documented in `formats/memory-model.md`.
+
+pub mod alloc;
+pub mod dict;
+pub mod estimate;
+pub mod layout;
+pub mod packed;
+pub mod rax;
+pub mod score;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::model::{DataType, Encoding};
+use crate::rdb::read::{KeyRecord, RdbStr, Scratch};
+use crate::server::{Profile, Target};
+use alloc::{Alloc, sds_header};
+use estimate::{Ctx, Part};
+use layout::Layout;
+
+/// The model's answer for one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct KeyMemory {
+    /// What `MEMORY USAGE key SAMPLES 0` reports on the target.
+    pub bytes: u64,
+    /// Keyspace overhead not in `bytes`: the key's share of the main
+    /// table's buckets and, for keys with a TTL, its expires-table entry.
+    pub overhead: u64,
+    /// `OBJECT ENCODING` after loading.
+    pub encoding: Encoding,
+    /// Elements (strings: 1; streams: entries).
+    pub elements: u64,
+    /// Length of the largest element (strings: the value's length).
+    pub largest_element: u64,
+}
+
+/// Per-target memory model; reusable across keys (holds decode buffers).
+pub struct MemoryModel {
+    profile: Profile,
+    alloc: Alloc,
+    layout: Layout,
+    scratch: Scratch,
+    ids: Vec<[u8; 16]>,
+}
+
+/// Bytes of a Redis 8 key object (`kvobjCreate`): header, optional expire
+/// field (reserved for keys of 128+ bytes or when the block has room),
+/// header-size byte and the key as an sds.
+fn kvobj_bytes(a: Alloc, robj: u64, key_len: u64, has_expire: bool, extra: u64) -> u64 {
+    let has_expire = has_expire || key_len >= 128;
+    let min = robj + 8 * has_expire as u64 + 1 + sds_header(key_len) + key_len + 1 + extra;
+    a.class(min)
+}
+
+impl MemoryModel {
+    /// A model of `profile.target` with `profile`'s thresholds, for a
+    /// server build whose allocator is `alloc`.
+    pub fn new(profile: Profile, alloc: Alloc) -> Self {
+        MemoryModel {
+            alloc,
+            layout: Layout::of(profile.target),
+            profile,
+            scratch: Scratch::default(),
+            ids: Vec::new(),
+        }
+    }
+
+    /// The target server line.
+    pub fn target(&self) -> Target {
+        self.profile.target
+    }
+
+    /// Estimates one key.
+    pub fn estimate(&mut self, k: &KeyRecord<'_>) -> Result<KeyMemory> {
+        let l = self.layout;
+        let a = self.alloc;
+        let key_len = k.key.len();
+        let has_expire = k.expire_ms.is_some();
+        let v = &k.value;
+        let value = |m: &mut Self| -> Result<Part> {
+            let mut c = Ctx {
+                profile: &m.profile,
+                layout: &m.layout,
+                scratch: &mut m.scratch,
+                ids: &mut m.ids,
+                alloc: m.alloc,
+            };
+            match v.data_type() {
+                DataType::List => estimate::list(v, &mut c),
+                DataType::Set => estimate::set(v, &mut c),
+                DataType::Zset => estimate::zset(v, &mut c),
+                DataType::Hash => estimate::hash(v, &mut c),
+                DataType::Stream => estimate::stream(v, &mut c),
+                // Module values and other vendor types: the object only.
+                _ => Ok(Part {
+                    bytes: 0,
+                    encoding: Encoding::Raw,
+                    elements: 1,
+                    largest: v.raw.len() as u64,
+                }),
+            }
+        };
+        let (bytes, part) = if v.data_type() == DataType::String {
+            let s = v.as_string()?;
+            if l.embedded_key {
+                self.string_v8(&s, key_len, has_expire)
+            } else {
+                let p = estimate::string_v7(&s, &l, a);
+                (p.bytes + a.sds(key_len) + l.key_entry, p)
+            }
+        } else {
+            let p = value(self)?;
+            let head = if l.embedded_key {
+                kvobj_bytes(a, l.robj, key_len, has_expire, 0)
+            } else {
+                l.robj + a.sds(key_len) + l.key_entry
+            };
+            (head + p.bytes, p)
+        };
+        Ok(KeyMemory {
+            bytes,
+            overhead: self.overhead(has_expire),
+            encoding: part.encoding,
+            elements: part.elements,
+            largest_element: part.largest,
+        })
+    }
+
+    /// Redis 8 strings: a short value is embedded with the key when the
+    /// whole object fits a cache line; otherwise the value is an sds of its
+    /// own (and `OBJECT ENCODING` says `raw`).
+    fn string_v8(&self, s: &RdbStr<'_>, key_len: u64, has_expire: bool) -> (u64, Part) {
+        let l = &self.layout;
+        let a = self.alloc;
+        let len = s.len();
+        let enc = crate::server::string_encoding(s);
+        let part = |bytes, encoding| Part {
+            bytes,
+            encoding,
+            elements: 1,
+            largest: len,
+        };
+        match enc {
+            Encoding::Int => {
+                let b = kvobj_bytes(a, l.robj, key_len, has_expire, 0);
+                (b, part(b, enc))
+            }
+            Encoding::Embstr if l.robj + key_len + 3 + 8 * has_expire as u64 + 4 + len <= 64 => {
+                let b = kvobj_bytes(a, l.robj, key_len, has_expire, 3 + len + 1);
+                (b, part(b, enc))
+            }
+            _ => {
+                let b = kvobj_bytes(a, l.robj, key_len, has_expire, 0) + a.sds(len);
+                (b, part(b, Encoding::Raw))
+            }
+        }
+    }
+
+    /// Keyspace overhead outside `MEMORY USAGE`: a bucket pointer per key
+    /// (tables are sized to a power of two ≥ the key count, ~1.5 pointers
+    /// per key on average) and, with a TTL, an expires entry and its bucket.
+    fn overhead(&self, has_expire: bool) -> u64 {
+        let bucket = 12;
+        let expires = if has_expire {
+            if self.layout.embedded_key {
+                12
+            } else {
+                24 + 12
+            }
+        } else {
+            0
+        };
+        bucket + expires
+    }
+}

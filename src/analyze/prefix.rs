@@ -1,0 +1,315 @@
+//! Key prefixes: splitting keys on separators, and a bounded prefix tree
+//! (memory by prefix) that folds what does not fit into "other" buckets, as
+//! ncdu/du do, so huge keyspaces take constant memory.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::model::DataType;
+
+/// How keys are cut into prefixes.
+#[derive(Debug, Clone)]
+pub struct Splitter {
+    /// Separator bytes (default `:` `/` `.` `|` `-` `_` is too eager; the
+    /// default is `:` `/` `.` `|` `#`).
+    pub separators: Vec<u8>,
+    /// Deepest prefix level.
+    pub depth: usize,
+}
+
+impl Default for Splitter {
+    fn default() -> Self {
+        Splitter {
+            separators: b":/.|#".to_vec(),
+            depth: 3,
+        }
+    }
+}
+
+/// True for segments that name an instance rather than a kind (numbers,
+/// long hex strings, UUIDs): they are collapsed to `*` so `user:17:` and
+/// `user:18:` group as `user:*:`.
+fn id_like(seg: &[u8]) -> bool {
+    if seg.is_empty() {
+        return false;
+    }
+    if seg.iter().all(u8::is_ascii_digit) {
+        return true;
+    }
+    seg.len() >= 8
+        && seg.iter().all(|b| b.is_ascii_hexdigit() || *b == b'-')
+        && seg.iter().any(u8::is_ascii_digit)
+}
+
+impl Splitter {
+    /// Writes the key's prefix path into `out` (ID-like segments as `*`)
+    /// and the end offset of each level into `cuts` (at most `depth`). A
+    /// separator that ends the key names the key, not a prefix.
+    pub fn path(&self, key: &[u8], out: &mut Vec<u8>, cuts: &mut Vec<usize>) {
+        out.clear();
+        cuts.clear();
+        let mut start = 0;
+        for (i, b) in key.iter().enumerate() {
+            if cuts.len() >= self.depth {
+                break;
+            }
+            if self.separators.contains(b) && i + 1 < key.len() {
+                let seg = &key[start..i];
+                if id_like(seg) {
+                    out.push(b'*');
+                } else {
+                    out.extend_from_slice(seg);
+                }
+                out.push(*b);
+                cuts.push(out.len());
+                start = i + 1;
+            }
+        }
+    }
+}
+
+/// The deepest prefix of a path built by [`Splitter::path`] (`""` when
+/// the key has none): the group name the other sections use.
+pub fn leaf<'p>(path: &'p [u8], cuts: &[usize]) -> &'p [u8] {
+    &path[..cuts.last().copied().unwrap_or(0)]
+}
+
+/// The label of the bucket that holds keys whose prefix did not fit.
+pub const OTHER: &[u8] = b"\xE2\x80\xA6(other)";
+/// The label of keys without any separator.
+pub const NO_PREFIX: &str = "(no prefix)";
+
+/// Per-node counters.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NodeStats {
+    /// Keys under the node.
+    pub keys: u64,
+    /// Modelled memory (`MEMORY USAGE`) of those keys.
+    pub bytes: u64,
+    /// Keys with a TTL.
+    pub ttl_keys: u64,
+    /// Keys per type (indexed by [`DataType::ALL`] order).
+    #[serde(skip)]
+    pub types: [u64; 9],
+    /// Level of the node (0: keys without prefix).
+    #[serde(skip)]
+    pub depth: usize,
+}
+
+impl NodeStats {
+    fn add(&mut self, dtype: DataType, bytes: u64, ttl: bool) {
+        self.keys += 1;
+        self.bytes += bytes;
+        self.ttl_keys += ttl as u64;
+        let i = DataType::ALL.iter().position(|t| *t == dtype).unwrap_or(0);
+        self.types[i] += 1;
+    }
+}
+
+/// A bounded prefix tree: at most `max_nodes` named nodes; a key whose
+/// prefix would need a new node beyond the cap is counted in its parent's
+/// "other" child.
+#[derive(Debug)]
+pub struct PrefixTree {
+    split: Splitter,
+    max_nodes: usize,
+    nodes: HashMap<Vec<u8>, NodeStats>,
+    scratch: Vec<u8>,
+    /// Totals over all keys.
+    pub total: NodeStats,
+}
+
+/// One node in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrefixNode {
+    /// The prefix (lossy UTF-8; `…(other)` for folded buckets).
+    pub prefix: String,
+    /// Level (1 = first segment).
+    pub depth: usize,
+    /// Keys.
+    pub keys: u64,
+    /// Modelled bytes.
+    pub bytes: u64,
+    /// Share of all modelled bytes.
+    pub share: f64,
+    /// Share of the node's keys that have a TTL.
+    pub ttl_share: f64,
+    /// Keys per type (only types present).
+    pub types: std::collections::BTreeMap<&'static str, u64>,
+}
+
+impl PrefixTree {
+    /// An empty tree.
+    pub fn new(split: Splitter, max_nodes: usize) -> Self {
+        PrefixTree {
+            split,
+            max_nodes: max_nodes.max(1),
+            nodes: HashMap::new(),
+            scratch: Vec::new(),
+            total: NodeStats::default(),
+        }
+    }
+
+    /// The splitter in use.
+    pub fn splitter(&self) -> &Splitter {
+        &self.split
+    }
+
+    /// Counts one key, given its prefix path (see [`Splitter::path`]).
+    pub fn add(&mut self, path: &[u8], cuts: &[usize], dtype: DataType, bytes: u64, ttl: bool) {
+        self.total.add(dtype, bytes, ttl);
+        if cuts.is_empty() {
+            self.bump(b"", 0, dtype, bytes, ttl);
+        }
+        for (level, &c) in cuts.iter().enumerate() {
+            let p = &path[..c];
+            if self.nodes.contains_key(p) || self.nodes.len() < self.max_nodes {
+                self.bump(p, level + 1, dtype, bytes, ttl);
+            } else {
+                // Fold into "<parent>…(other)" and stop descending.
+                let parent = if level == 0 { 0 } else { cuts[level - 1] };
+                let mut name = std::mem::take(&mut self.scratch);
+                name.clear();
+                name.extend_from_slice(&path[..parent]);
+                name.extend_from_slice(OTHER);
+                self.bump(&name, level + 1, dtype, bytes, ttl);
+                self.scratch = name;
+                break;
+            }
+        }
+    }
+
+    fn bump(&mut self, p: &[u8], depth: usize, dtype: DataType, bytes: u64, ttl: bool) {
+        if let Some(n) = self.nodes.get_mut(p) {
+            n.add(dtype, bytes, ttl);
+        } else {
+            let mut n = NodeStats {
+                depth,
+                ..NodeStats::default()
+            };
+            n.add(dtype, bytes, ttl);
+            self.nodes.insert(p.to_vec(), n);
+        }
+    }
+
+    /// Number of nodes held (bounded by `max_nodes` plus the "other"
+    /// buckets, at most one per held node).
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True when no key was added.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Nodes sorted by bytes (largest first), optionally only `depth`.
+    pub fn nodes(&self, depth: Option<usize>) -> Vec<PrefixNode> {
+        let total = self.total.bytes.max(1) as f64;
+        let mut v: Vec<PrefixNode> = self
+            .nodes
+            .iter()
+            .map(|(p, s)| (p, s, s.depth))
+            .filter(|(_, _, d)| depth.is_none_or(|x| x == *d))
+            .map(|(p, s, d)| PrefixNode {
+                prefix: label(p),
+                depth: d,
+                keys: s.keys,
+                bytes: s.bytes,
+                share: s.bytes as f64 / total,
+                ttl_share: s.ttl_keys as f64 / s.keys.max(1) as f64,
+                types: DataType::ALL
+                    .iter()
+                    .zip(s.types.iter())
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(t, n)| (t.name(), *n))
+                    .collect(),
+            })
+            .collect();
+        v.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.prefix.cmp(&b.prefix)));
+        v
+    }
+}
+
+/// Lossy text of a prefix for reports.
+pub fn label(p: &[u8]) -> String {
+    if p.is_empty() {
+        NO_PREFIX.to_string()
+    } else {
+        String::from_utf8_lossy(p).into_owned()
+    }
+}
+
+/// A bounded map from a key's leaf prefix to counters: at most `cap`
+/// prefixes, the rest counted under "…(other)".
+#[derive(Debug, Clone)]
+pub struct PrefixMap<T> {
+    cap: usize,
+    map: HashMap<Vec<u8>, T>,
+}
+
+impl<T: Default> PrefixMap<T> {
+    /// An empty map holding at most `cap` prefixes.
+    pub fn new(cap: usize) -> Self {
+        PrefixMap {
+            cap: cap.max(1),
+            map: HashMap::new(),
+        }
+    }
+
+    /// The counters of `prefix` (or of the "other" bucket when full).
+    pub fn get(&mut self, prefix: &[u8]) -> &mut T {
+        let k: &[u8] = if self.map.contains_key(prefix) || self.map.len() < self.cap {
+            prefix
+        } else {
+            OTHER
+        };
+        if !self.map.contains_key(k) {
+            self.map.insert(k.to_vec(), T::default());
+        }
+        self.map.get_mut(k).expect("inserted above")
+    }
+
+    /// Entries, unordered.
+    pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &T)> {
+        self.map.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_leaf() {
+        let s = Splitter::default();
+        let (mut p, mut c) = (Vec::new(), Vec::new());
+        s.path(b"user:17:profile", &mut p, &mut c);
+        assert_eq!(p, b"user:*:");
+        assert_eq!(c, vec![5, 7]);
+        assert_eq!(leaf(&p, &c), b"user:*:");
+        s.path(b"plain", &mut p, &mut c);
+        assert_eq!(leaf(&p, &c), b"");
+        s.path(b"trailing:", &mut p, &mut c);
+        assert_eq!(leaf(&p, &c), b"");
+        s.path(b"s:deadbeef42:x", &mut p, &mut c);
+        assert_eq!(p, b"s:*:");
+    }
+
+    #[test]
+    fn tree_is_bounded() {
+        let s = Splitter::default();
+        let mut t = PrefixTree::new(s.clone(), 3);
+        let (mut p, mut c) = (Vec::new(), Vec::new());
+        for i in 0..100 {
+            s.path(format!("p{i}:x:y").as_bytes(), &mut p, &mut c);
+            t.add(&p, &c, DataType::String, 10, false);
+        }
+        // Named nodes plus at most one "other" bucket per node and the root.
+        assert!(t.len() <= 2 * 3 + 1, "{} nodes", t.len());
+        assert_eq!(t.total.keys, 100);
+        let sum: u64 = t.nodes(Some(1)).iter().map(|n| n.keys).sum();
+        assert_eq!(sum, 100);
+    }
+}

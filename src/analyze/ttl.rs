@@ -1,0 +1,331 @@
+//! TTL distribution (time left at the reference time, per db, type and
+//! prefix) and expiry waves (keys expiring in the same second or minute:
+//! a stampede risk when TTLs lack jitter).
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use super::facts::KeyFacts;
+use super::prefix::{PrefixMap, label};
+
+/// Bucket names, in order.
+pub const BUCKETS: [&str; 8] = [
+    "expired", "<1m", "<1h", "<1d", "<7d", "<30d", "longer", "none",
+];
+
+/// Which bucket a key falls in at `now_ms`.
+pub fn bucket(expire_ms: Option<i64>, now_ms: i64) -> usize {
+    let Some(e) = expire_ms else { return 7 };
+    let left = e.saturating_sub(now_ms);
+    const S: i64 = 1000;
+    match left {
+        i64::MIN..=0 => 0,
+        1..60_000 => 1,
+        60_000..3_600_000 => 2,
+        3_600_000..86_400_000 => 3,
+        _ if left < 7 * 86_400 * S => 4,
+        _ if left < 30 * 86_400 * S => 5,
+        _ => 6,
+    }
+}
+
+/// Keys and bytes per bucket.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Histogram {
+    /// Keys per bucket (order of [`BUCKETS`]).
+    pub keys: [u64; 8],
+    /// Modelled bytes per bucket.
+    pub bytes: [u64; 8],
+}
+
+impl Histogram {
+    fn add(&mut self, b: usize, bytes: u64) {
+        self.keys[b] += 1;
+        self.bytes[b] += bytes;
+    }
+}
+
+/// The TTL section.
+#[derive(Debug, Clone, Serialize)]
+pub struct TtlReport {
+    /// Bucket names.
+    pub buckets: [&'static str; 8],
+    /// Reference time (Unix ms).
+    pub reference_ms: i64,
+    /// All keys.
+    pub overall: Histogram,
+    /// Per database.
+    pub per_db: BTreeMap<u64, Histogram>,
+    /// Per type.
+    pub per_type: BTreeMap<&'static str, Histogram>,
+    /// Per leaf prefix (largest by keys first, at most `top`).
+    pub per_prefix: Vec<(String, Histogram)>,
+    /// Prefixes of keys without TTL, by bytes.
+    pub no_ttl_by_prefix: Vec<PrefixCount>,
+}
+
+/// Keys and bytes of one prefix.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PrefixCount {
+    /// The prefix.
+    pub prefix: String,
+    /// Keys.
+    pub keys: u64,
+    /// Modelled bytes.
+    pub bytes: u64,
+}
+
+/// Builds the TTL section.
+pub struct TtlStats {
+    now_ms: i64,
+    top: usize,
+    overall: Histogram,
+    per_db: BTreeMap<u64, Histogram>,
+    per_type: BTreeMap<&'static str, Histogram>,
+    per_prefix: PrefixMap<Histogram>,
+}
+
+impl TtlStats {
+    /// A builder measuring time left from `now_ms`.
+    pub fn new(now_ms: i64, top: usize, prefix_cap: usize) -> Self {
+        TtlStats {
+            now_ms,
+            top,
+            overall: Histogram::default(),
+            per_db: BTreeMap::new(),
+            per_type: BTreeMap::new(),
+            per_prefix: PrefixMap::new(prefix_cap),
+        }
+    }
+
+    /// Counts one key.
+    pub fn add(&mut self, k: &KeyFacts<'_>, prefix: &[u8]) {
+        let b = bucket(k.expire_ms, self.now_ms);
+        let bytes = k.mem.bytes;
+        self.overall.add(b, bytes);
+        self.per_db.entry(k.db).or_default().add(b, bytes);
+        self.per_type
+            .entry(k.dtype.name())
+            .or_default()
+            .add(b, bytes);
+        self.per_prefix.get(prefix).add(b, bytes);
+    }
+
+    /// The finished section.
+    pub fn report(self) -> TtlReport {
+        let mut per: Vec<(String, Histogram)> = self
+            .per_prefix
+            .iter()
+            .map(|(p, h)| (label(p), h.clone()))
+            .collect();
+        per.sort_by(|a, b| {
+            let ka: u64 = a.1.keys.iter().sum();
+            let kb: u64 = b.1.keys.iter().sum();
+            kb.cmp(&ka).then_with(|| a.0.cmp(&b.0))
+        });
+        let mut none: Vec<PrefixCount> = per
+            .iter()
+            .filter(|(_, h)| h.keys[7] > 0)
+            .map(|(p, h)| PrefixCount {
+                prefix: p.clone(),
+                keys: h.keys[7],
+                bytes: h.bytes[7],
+            })
+            .collect();
+        none.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.prefix.cmp(&b.prefix)));
+        none.truncate(self.top);
+        per.truncate(self.top);
+        TtlReport {
+            buckets: BUCKETS,
+            reference_ms: self.now_ms,
+            overall: self.overall,
+            per_db: self.per_db,
+            per_type: self.per_type,
+            per_prefix: per,
+            no_ttl_by_prefix: none,
+        }
+    }
+}
+
+/// Most prefixes remembered per window (Misra–Gries summary).
+const WAVE_PREFIXES: usize = 4;
+/// Most windows whose prefixes are tracked, per granularity.
+const WAVE_TRACKED: usize = 50_000;
+
+#[derive(Debug, Clone, Default)]
+struct Window {
+    keys: u64,
+    bytes: u64,
+    prefixes: Vec<(Vec<u8>, u64)>,
+}
+
+impl Window {
+    fn add(&mut self, prefix: &[u8], bytes: u64, track: bool) {
+        self.keys += 1;
+        self.bytes += bytes;
+        if !track {
+            return;
+        }
+        if let Some(p) = self.prefixes.iter_mut().find(|(p, _)| p == prefix) {
+            p.1 += 1;
+        } else if self.prefixes.len() < WAVE_PREFIXES {
+            self.prefixes.push((prefix.to_vec(), 1));
+        } else {
+            for p in &mut self.prefixes {
+                p.1 -= 1;
+            }
+            self.prefixes.retain(|p| p.1 > 0);
+        }
+    }
+}
+
+/// One window in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Wave {
+    /// Window start (Unix ms).
+    pub start_ms: i64,
+    /// Keys expiring in it.
+    pub keys: u64,
+    /// Their modelled bytes.
+    pub bytes: u64,
+    /// True when it is a burst.
+    pub burst: bool,
+    /// Main prefixes (approximate counts).
+    pub prefixes: Vec<PrefixCount>,
+}
+
+/// The expiry-waves section.
+#[derive(Debug, Clone, Serialize)]
+pub struct WavesReport {
+    /// Reference time (Unix ms): only later expiries count.
+    pub reference_ms: i64,
+    /// A window is a burst with at least this many keys ...
+    pub burst_min: u64,
+    /// ... and this many times the mean of non-empty windows.
+    pub burst_factor: f64,
+    /// Busiest seconds (within one day of the reference).
+    pub seconds: Vec<Wave>,
+    /// Busiest minutes (within 30 days).
+    pub minutes: Vec<Wave>,
+    /// Keys expiring per minute (non-empty minutes, in time order): the
+    /// timeline.
+    pub timeline: Vec<(i64, u64)>,
+    /// Number of burst seconds and minutes.
+    pub burst_seconds: u64,
+    /// Number of burst minutes.
+    pub burst_minutes: u64,
+}
+
+/// Builds the expiry-waves section.
+pub struct Waves {
+    now_ms: i64,
+    top: usize,
+    burst_min: u64,
+    burst_factor: f64,
+    seconds: HashMap<i64, Window>,
+    minutes: HashMap<i64, Window>,
+}
+
+impl Waves {
+    /// A builder for expiries after `now_ms`.
+    pub fn new(now_ms: i64, top: usize, burst_min: u64, burst_factor: f64) -> Self {
+        Waves {
+            now_ms,
+            top,
+            burst_min,
+            burst_factor,
+            seconds: HashMap::new(),
+            minutes: HashMap::new(),
+        }
+    }
+
+    /// Counts one key.
+    pub fn add(&mut self, k: &KeyFacts<'_>, prefix: &[u8]) {
+        let Some(e) = k.expire_ms else { return };
+        let left = e - self.now_ms;
+        if left <= 0 || left >= 30 * 86_400_000 {
+            return;
+        }
+        let bytes = k.mem.bytes;
+        if left < 86_400_000 {
+            let s = e.div_euclid(1000);
+            let track = self.seconds.len() < WAVE_TRACKED || self.seconds.contains_key(&s);
+            self.seconds.entry(s).or_default().add(prefix, bytes, track);
+        }
+        let m = e.div_euclid(60_000);
+        let track = self.minutes.len() < WAVE_TRACKED || self.minutes.contains_key(&m);
+        self.minutes.entry(m).or_default().add(prefix, bytes, track);
+    }
+
+    fn top(&self, map: &HashMap<i64, Window>, unit_ms: i64) -> (Vec<Wave>, u64) {
+        let n = map.len().max(1) as f64;
+        let mean = map.values().map(|w| w.keys).sum::<u64>() as f64 / n;
+        let limit = (self.burst_min as f64).max(self.burst_factor * mean);
+        let bursts = map.values().filter(|w| w.keys as f64 >= limit).count() as u64;
+        let mut v: Vec<(&i64, &Window)> = map.iter().collect();
+        v.sort_by(|a, b| b.1.keys.cmp(&a.1.keys).then_with(|| a.0.cmp(b.0)));
+        let waves = v
+            .into_iter()
+            .take(self.top)
+            .map(|(t, w)| {
+                let mut prefixes: Vec<PrefixCount> = w
+                    .prefixes
+                    .iter()
+                    .map(|(p, c)| PrefixCount {
+                        prefix: label(p),
+                        keys: *c,
+                        bytes: 0,
+                    })
+                    .collect();
+                prefixes.sort_by(|a, b| b.keys.cmp(&a.keys).then_with(|| a.prefix.cmp(&b.prefix)));
+                Wave {
+                    start_ms: t * unit_ms,
+                    keys: w.keys,
+                    bytes: w.bytes,
+                    burst: w.keys as f64 >= limit,
+                    prefixes,
+                }
+            })
+            .collect();
+        (waves, bursts)
+    }
+
+    /// The finished section.
+    pub fn report(self) -> WavesReport {
+        let (seconds, burst_seconds) = self.top(&self.seconds, 1000);
+        let (minutes, burst_minutes) = self.top(&self.minutes, 60_000);
+        let mut timeline: Vec<(i64, u64)> = self
+            .minutes
+            .iter()
+            .map(|(m, w)| (m * 60_000, w.keys))
+            .collect();
+        timeline.sort();
+        WavesReport {
+            reference_ms: self.now_ms,
+            burst_min: self.burst_min,
+            burst_factor: self.burst_factor,
+            seconds,
+            minutes,
+            timeline,
+            burst_seconds,
+            burst_minutes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets() {
+        let now = 1_000_000_000;
+        assert_eq!(bucket(None, now), 7);
+        assert_eq!(bucket(Some(now - 1), now), 0);
+        assert_eq!(bucket(Some(now + 59_999), now), 1);
+        assert_eq!(bucket(Some(now + 60_000), now), 2);
+        assert_eq!(bucket(Some(now + 86_400_000), now), 4);
+        assert_eq!(bucket(Some(now + 40 * 86_400_000), now), 6);
+    }
+}

@@ -1,0 +1,680 @@
+//! The analyzer commands: `memory` (per-key memory listing), `report`
+//! (all sections or one) and `diff`.
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use clap::ValueEnum;
+
+use super::args::ReadArgs;
+use super::output::Output;
+use crate::analyze::diff::{Change, Differ};
+use crate::analyze::facts::{FileFacts, KeyFacts, ModelConfig, Thresholds, scan};
+use crate::analyze::html;
+use crate::analyze::memory::alloc::Alloc;
+use crate::analyze::prefix::Splitter;
+use crate::analyze::report::{Report, ReportBuilder, Section, Settings, clip, iso_ms};
+use crate::error::{Error, Result};
+use crate::export::json::write_bytes;
+use crate::rdb::read::ReadOptions;
+use crate::source::Source;
+
+/// The allocator of the server build the model targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AllocArg {
+    /// Redis' bundled jemalloc (official builds, Docker images): 8-byte
+    /// size classes up to 64 bytes.
+    Bundled,
+    /// A system jemalloc (Debian/Ubuntu packages): 16-byte classes.
+    System,
+}
+
+/// Memory-model options shared by the analyzer commands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelArgs {
+    /// Allocator of the server build (`--target` picks the version).
+    #[arg(long, value_enum, default_value = "bundled")]
+    pub allocator: AllocArg,
+    /// The loading server's hash-max-listpack-entries (default: the target's).
+    #[arg(long)]
+    pub hash_max_listpack_entries: Option<u64>,
+    /// hash-max-listpack-value.
+    #[arg(long)]
+    pub hash_max_listpack_value: Option<u64>,
+    /// zset-max-listpack-entries.
+    #[arg(long)]
+    pub zset_max_listpack_entries: Option<u64>,
+    /// zset-max-listpack-value.
+    #[arg(long)]
+    pub zset_max_listpack_value: Option<u64>,
+    /// set-max-intset-entries.
+    #[arg(long)]
+    pub set_max_intset_entries: Option<u64>,
+    /// set-max-listpack-entries.
+    #[arg(long)]
+    pub set_max_listpack_entries: Option<u64>,
+    /// set-max-listpack-value.
+    #[arg(long)]
+    pub set_max_listpack_value: Option<u64>,
+    /// list-max-listpack-size.
+    #[arg(long, allow_hyphen_values = true)]
+    pub list_max_listpack_size: Option<i64>,
+}
+
+impl ModelArgs {
+    fn config(&self, read: &ReadArgs) -> ModelConfig {
+        ModelConfig {
+            target: read.target,
+            alloc: match self.allocator {
+                AllocArg::Bundled => Alloc::BUNDLED,
+                AllocArg::System => Alloc::SYSTEM,
+            },
+            thresholds: Thresholds {
+                hash_max_listpack_entries: self.hash_max_listpack_entries,
+                hash_max_listpack_value: self.hash_max_listpack_value,
+                zset_max_listpack_entries: self.zset_max_listpack_entries,
+                zset_max_listpack_value: self.zset_max_listpack_value,
+                set_max_intset_entries: self.set_max_intset_entries,
+                set_max_listpack_entries: self.set_max_listpack_entries,
+                set_max_listpack_value: self.set_max_listpack_value,
+                list_max_listpack_size: self.list_max_listpack_size,
+            },
+        }
+    }
+}
+
+/// `memory` output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MemoryFormat {
+    /// Aligned columns.
+    Table,
+    /// One JSON object per key.
+    Jsonl,
+    /// redis-rdb-tools' memory CSV columns.
+    Csv,
+}
+
+/// `rdbtool memory`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MemoryArgs {
+    /// The RDB file.
+    pub file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: MemoryFormat,
+    /// Output file (default: standard output). Written atomically.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Reader options.
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Model options.
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// Machine formats of `report` and `diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Aligned text.
+    Table,
+    /// One JSON document.
+    Json,
+    /// One JSON object per row (report) or per change (diff).
+    Jsonl,
+    /// Long-format rows: section,group,name,keys,bytes,value,note.
+    Csv,
+}
+
+/// `rdbtool report [SECTION] FILE`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// `[SECTION] FILE`: a section (prefixes, ttl, waves, bigkeys, hotcold,
+    /// dataloss) and the RDB file; without a section, all of them.
+    #[arg(num_args = 1..=2, required = true, value_name = "[SECTION] FILE")]
+    pub items: Vec<OsString>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ReportFormat,
+    /// Output file (default: standard output). Written atomically.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Also write a self-contained HTML page.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// Prefix separators.
+    #[arg(long, default_value = ":/.|#")]
+    pub separators: String,
+    /// Deepest prefix level.
+    #[arg(long, default_value_t = 3)]
+    pub depth: usize,
+    /// Named prefix nodes at most (the rest goes to "other" buckets).
+    #[arg(long, default_value_t = 10_000)]
+    pub max_nodes: usize,
+    /// Length of top-N lists.
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// Reference time in Unix ms (default: the snapshot's ctime, else now).
+    #[arg(long)]
+    pub now_ms: Option<i64>,
+    /// A burst needs at least this many keys in the window ...
+    #[arg(long, default_value_t = 100)]
+    pub burst_min: u64,
+    /// ... and this many times the mean non-empty window.
+    #[arg(long, default_value_t = 10.0)]
+    pub burst_factor: f64,
+    /// lfu-log-factor of the server that wrote the file.
+    #[arg(long, default_value_t = 10)]
+    pub lfu_log_factor: u64,
+    /// Keys idle at least this many seconds are cold.
+    #[arg(long, default_value_t = 86_400)]
+    pub cold_idle: u64,
+    /// Keys with an LFU counter at most this are cold.
+    #[arg(long, default_value_t = 5)]
+    pub cold_freq: u8,
+    /// Databases keys are expected in (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    pub expected_dbs: Vec<u64>,
+    /// Reader options.
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Model options.
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// `rdbtool diff A B`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DiffArgs {
+    /// The older snapshot.
+    pub a: PathBuf,
+    /// The newer snapshot.
+    pub b: PathBuf,
+    /// Output format (`jsonl`: one line per change).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ReportFormat,
+    /// Output file (default: standard output). Written atomically.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Prefix separators.
+    #[arg(long, default_value = ":/.|#")]
+    pub separators: String,
+    /// Deepest prefix level.
+    #[arg(long, default_value_t = 3)]
+    pub depth: usize,
+    /// Prefixes listed at most.
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// Reader options.
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Model options.
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+fn read_options(a: &ReadArgs) -> ReadOptions {
+    ReadOptions {
+        verify_checksum: !a.no_checksum,
+        relaxed_version: a.skip_unknown,
+    }
+}
+
+/// Files at least this large get a progress bar (on a terminal).
+const PROGRESS_MIN: u64 = 256 << 20;
+
+fn progress_bar(len: u64) -> Option<indicatif::ProgressBar> {
+    if len < PROGRESS_MIN || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} {bytes}/{total_bytes} {wide_bar} {bytes_per_sec} eta {eta}",
+    ) {
+        pb.set_style(style);
+    }
+    Some(pb)
+}
+
+/// Runs `f` over every key of `file`, with a progress bar on big files.
+fn pass<'a, F>(
+    data: &'a [u8],
+    read: &ReadArgs,
+    cfg: &ModelConfig,
+    pb: Option<&'a indicatif::ProgressBar>,
+    f: F,
+) -> Result<FileFacts>
+where
+    F: FnMut(&KeyFacts<'a>) -> Result<()>,
+{
+    let tick = pb.map(|p| move |off: u64| p.set_position(off));
+    let cb: Option<&(dyn Fn(u64) + Sync)> = tick.as_ref().map(|t| t as &(dyn Fn(u64) + Sync));
+    let r = scan(data, &read_options(read), cfg, cb, f);
+    if let Some(p) = pb {
+        p.finish_and_clear();
+    }
+    r
+}
+
+/// Expiry the way redis-rdb-tools prints it (Python `isoformat()`).
+fn rdbtools_expiry(ms: i64) -> String {
+    let mut s = iso_ms(ms);
+    s.pop(); // 'Z'
+    if ms.rem_euclid(1000) != 0 {
+        s.push_str(&format!(".{:03}000", ms.rem_euclid(1000)));
+    }
+    s
+}
+
+/// Printable key text: UTF-8 as is, other bytes as `\xNN`.
+fn key_text(k: &[u8]) -> String {
+    match std::str::from_utf8(k) {
+        Ok(s) => s.to_string(),
+        Err(_) => k
+            .iter()
+            .map(|&b| {
+                if b.is_ascii_graphic() || b == b' ' {
+                    (b as char).to_string()
+                } else {
+                    format!("\\x{b:02x}")
+                }
+            })
+            .collect(),
+    }
+}
+
+/// `rdbtool memory`.
+pub fn memory(a: MemoryArgs) -> Result<()> {
+    let src = Source::open(&a.file)?;
+    let data = src.bytes();
+    let mut out = Output::create(a.output.as_deref(), &[&a.file])?;
+    let cfg = a.model.config(&a.read);
+    let pb = progress_bar(data.len() as u64);
+    let res = {
+        let mut w = MemoryWriter::new(&mut out, a.format)?;
+        let r = pass(data, &a.read, &cfg, pb.as_ref(), |k| w.key(k));
+        match r {
+            Ok(file) => w.finish(&file).map(|_| file),
+            Err(e) => Err(e),
+        }
+    };
+    match res {
+        Ok(_) => out.commit(),
+        Err(e) => {
+            out.abort();
+            Err(e.with_path(&a.file))
+        }
+    }
+}
+
+/// Writes the per-key memory listing in one of the formats.
+enum MemoryWriter<'o> {
+    Table(&'o mut Output, u64, u64),
+    Jsonl(&'o mut Output),
+    Csv(Box<csv::Writer<&'o mut Output>>),
+}
+
+fn csv_err(e: csv::Error) -> Error {
+    Error::sink(e.to_string())
+}
+
+impl<'o> MemoryWriter<'o> {
+    fn new(out: &'o mut Output, f: MemoryFormat) -> Result<Self> {
+        Ok(match f {
+            MemoryFormat::Table => {
+                writeln!(
+                    out,
+                    "{:>3} {:<6} {:<10} {:>12} {:>9} {:>10} {:>10} {:<20} key",
+                    "db", "type", "encoding", "bytes", "overhead", "elements", "largest", "expiry"
+                )?;
+                MemoryWriter::Table(out, 0, 0)
+            }
+            MemoryFormat::Jsonl => MemoryWriter::Jsonl(out),
+            MemoryFormat::Csv => {
+                let mut w = csv::Writer::from_writer(out);
+                w.write_record([
+                    "database",
+                    "type",
+                    "key",
+                    "size_in_bytes",
+                    "encoding",
+                    "num_elements",
+                    "len_largest_element",
+                    "expiry",
+                ])
+                .map_err(csv_err)?;
+                MemoryWriter::Csv(Box::new(w))
+            }
+        })
+    }
+
+    fn key(&mut self, k: &KeyFacts<'_>) -> Result<()> {
+        let m = &k.mem;
+        match self {
+            MemoryWriter::Table(out, keys, bytes) => {
+                *keys += 1;
+                *bytes += m.bytes;
+                writeln!(
+                    out,
+                    "{:>3} {:<6} {:<10} {:>12} {:>9} {:>10} {:>10} {:<20} {}",
+                    k.db,
+                    k.dtype.name(),
+                    m.encoding.name(),
+                    m.bytes,
+                    m.overhead,
+                    m.elements,
+                    m.largest_element,
+                    k.expire_ms.map(iso_ms).unwrap_or_default(),
+                    key_text(&k.key)
+                )?;
+            }
+            MemoryWriter::Jsonl(out) => {
+                write!(out, "{{\"db\":{},\"key\":", k.db)?;
+                write_bytes(out, &k.key)?;
+                write!(
+                    out,
+                    ",\"type\":\"{}\",\"encoding\":\"{}\",\"bytes\":{},\"overhead\":{},\"elements\":{},\"largest_element\":{},\"expire_at_ms\":",
+                    k.dtype.name(),
+                    m.encoding.name(),
+                    m.bytes,
+                    m.overhead,
+                    m.elements,
+                    m.largest_element
+                )?;
+                match k.expire_ms {
+                    Some(e) => writeln!(out, "{e}}}")?,
+                    None => writeln!(out, "null}}")?,
+                }
+            }
+            MemoryWriter::Csv(w) => {
+                w.write_record([
+                    k.db.to_string().as_bytes(),
+                    k.dtype.name().as_bytes(),
+                    &k.key,
+                    m.bytes.to_string().as_bytes(),
+                    m.encoding.name().as_bytes(),
+                    m.elements.to_string().as_bytes(),
+                    m.largest_element.to_string().as_bytes(),
+                    k.expire_ms
+                        .map(rdbtools_expiry)
+                        .unwrap_or_default()
+                        .as_bytes(),
+                ])
+                .map_err(csv_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self, file: &FileFacts) -> Result<()> {
+        match self {
+            MemoryWriter::Table(out, keys, bytes) => {
+                writeln!(
+                    out,
+                    "total: {keys} keys, {bytes} bytes (target {})",
+                    file.target.map(|t| format!("{t:?}")).unwrap_or_default()
+                )?;
+            }
+            MemoryWriter::Jsonl(_) => {}
+            MemoryWriter::Csv(mut w) => w.flush()?,
+        }
+        Ok(())
+    }
+}
+
+fn splitter(separators: &str, depth: usize) -> Splitter {
+    Splitter {
+        separators: separators.as_bytes().to_vec(),
+        depth,
+    }
+}
+
+/// Builds a report of `file` (one pass).
+pub fn build_report(
+    file: &Path,
+    settings: Settings,
+    read: &ReadArgs,
+    cfg: &ModelConfig,
+) -> Result<Report> {
+    let src = Source::open(file)?;
+    let data = src.bytes();
+    let pb = progress_bar(data.len() as u64);
+    // The builder needs the snapshot time, which the aux fields carry before
+    // any key: a cheap first look finds it.
+    let ctime = snapshot_ctime(data, read);
+    let mut b = ReportBuilder::new(settings, ctime);
+    let facts = pass(data, read, cfg, pb.as_ref(), |k| {
+        b.add(k);
+        Ok(())
+    })
+    .map_err(|e| e.with_path(file))?;
+    Ok(b.finish(&file.display().to_string(), &facts))
+}
+
+/// The `ctime` aux field, read by stopping at the first key.
+fn snapshot_ctime(data: &[u8], read: &ReadArgs) -> Option<i64> {
+    use crate::rdb::read::{Record, read as rdb_read};
+    use crate::sink::{Flow, FnSink};
+    let mut ctime = None;
+    let mut buf = Vec::new();
+    let mut sink = FnSink(|r: &Record<'_>| {
+        Ok(match r {
+            Record::Key(_) => Flow::Stop,
+            Record::Aux { key, value } => {
+                if key.as_raw() == Some(b"ctime") {
+                    ctime = value
+                        .bytes(&mut buf)
+                        .ok()
+                        .and_then(|b| std::str::from_utf8(b).ok()?.parse::<i64>().ok());
+                }
+                Flow::Continue
+            }
+            _ => Flow::Continue,
+        })
+    });
+    let _ = rdb_read(data, &read_options(read), &mut sink);
+    ctime.map(|s| s * 1000)
+}
+
+fn write_rows(out: &mut Output, r: &Report, format: ReportFormat) -> Result<()> {
+    let io = |e: std::io::Error| Error::from(e);
+    match format {
+        ReportFormat::Table => out.write_all(r.to_text().as_bytes()).map_err(io),
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, r)?;
+            out.write_all(b"\n").map_err(io)
+        }
+        ReportFormat::Jsonl => {
+            for row in r.rows() {
+                serde_json::to_writer(&mut *out, &row)?;
+                out.write_all(b"\n").map_err(io)?;
+            }
+            Ok(())
+        }
+        ReportFormat::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            for row in r.rows() {
+                w.serialize(&row).map_err(|e| Error::sink(e.to_string()))?;
+            }
+            let buf = w.into_inner().map_err(|e| Error::sink(e.to_string()))?;
+            out.write_all(&buf).map_err(io)
+        }
+    }
+}
+
+/// `rdbtool report`.
+pub fn report(a: ReportArgs) -> Result<()> {
+    let (sections, file) = match a.items.as_slice() {
+        [f] => (Section::ALL.to_vec(), PathBuf::from(f)),
+        [s, f] => {
+            let s = s.to_string_lossy();
+            let sec = Section::from_str(&s, true).map_err(|_| {
+                Error::usage(format!(
+                    "unknown section {s:?} (prefixes, ttl, waves, bigkeys, hotcold, dataloss)"
+                ))
+            })?;
+            (vec![sec], PathBuf::from(f))
+        }
+        _ => return Err(Error::usage("expected [SECTION] FILE")),
+    };
+    if a.separators.is_empty() {
+        return Err(Error::usage("--separators needs at least one byte"));
+    }
+    let settings = Settings {
+        sections,
+        splitter: splitter(&a.separators, a.depth),
+        max_nodes: a.max_nodes,
+        top: a.top,
+        now_ms: a.now_ms,
+        wall_ms: super::commands::now_ms(),
+        burst_min: a.burst_min,
+        burst_factor: a.burst_factor,
+        lfu_log_factor: a.lfu_log_factor,
+        cold_idle_s: a.cold_idle,
+        cold_freq: a.cold_freq,
+        expected_dbs: a.expected_dbs.clone(),
+    };
+    let cfg = a.model.config(&a.read);
+    let r = build_report(&file, settings, &a.read, &cfg)?;
+    if let Some(h) = &a.html {
+        let mut o = Output::create(Some(h), &[&file])?;
+        o.write_all(html::render(&r).as_bytes())?;
+        o.commit()?;
+    }
+    let mut out = Output::create(a.output.as_deref(), &[&file])?;
+    write_rows(&mut out, &r, a.format)?;
+    out.commit()
+}
+
+fn write_change(out: &mut Output, c: &Change) -> Result<()> {
+    serde_json::to_writer(&mut *out, c)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+/// `rdbtool diff`.
+pub fn diff(a: DiffArgs) -> Result<()> {
+    let cfg = a.model.config(&a.read);
+    let mut d = Differ::new(splitter(&a.separators, a.depth), a.top, 10_000);
+    let src_a = Source::open(&a.a)?;
+    let pb = progress_bar(src_a.bytes().len() as u64);
+    pass(src_a.bytes(), &a.read, &cfg, pb.as_ref(), |k| d.add_a(k))
+        .map_err(|e| e.with_path(&a.a))?;
+    let src_b = Source::open(&a.b)?;
+    let mut out = Output::create(a.output.as_deref(), &[&a.a, &a.b])?;
+    let lines = a.format == ReportFormat::Jsonl;
+    let mut shown = Vec::new();
+    let pb = progress_bar(src_b.bytes().len() as u64);
+    let res = pass(src_b.bytes(), &a.read, &cfg, pb.as_ref(), |k| {
+        if let Some(c) = d.add_b(k)? {
+            if lines {
+                write_change(&mut out, &c)?;
+            } else if shown.len() < a.top {
+                shown.push(c);
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = res {
+        out.abort();
+        return Err(e.with_path(&a.b));
+    }
+    let (removed, rep) = d.finish(&a.a.display().to_string(), &a.b.display().to_string());
+    let io = |e: std::io::Error| Error::from(e);
+    match a.format {
+        ReportFormat::Jsonl => {
+            for c in &removed {
+                write_change(&mut out, c)?;
+            }
+        }
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &rep)?;
+            out.write_all(b"\n").map_err(io)?;
+        }
+        ReportFormat::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record([
+                "group",
+                "added",
+                "removed",
+                "changed",
+                "unchanged",
+                "value",
+                "type",
+                "ttl",
+                "bytes_delta",
+            ])
+            .map_err(csv_err)?;
+            let mut all = vec![("total".to_string(), &rep.total)];
+            all.extend(rep.per_db.iter().map(|(db, c)| (format!("db:{db}"), c)));
+            all.extend(
+                rep.per_prefix
+                    .iter()
+                    .map(|(p, c)| (format!("prefix:{p}"), c)),
+            );
+            for (g, c) in all {
+                w.write_record([
+                    g,
+                    c.added.to_string(),
+                    c.removed.to_string(),
+                    c.changed.to_string(),
+                    c.unchanged.to_string(),
+                    c.value.to_string(),
+                    c.r#type.to_string(),
+                    c.ttl.to_string(),
+                    c.bytes_delta.to_string(),
+                ])
+                .map_err(csv_err)?;
+            }
+            let buf = w.into_inner().map_err(|e| Error::sink(e.to_string()))?;
+            out.write_all(&buf).map_err(io)?;
+        }
+        ReportFormat::Table => {
+            let t = &rep.total;
+            writeln!(
+                out,
+                "{} ({} keys) -> {} ({} keys): {} added, {} removed, {} changed ({} value, {} type, {} ttl), {} unchanged, {:+} bytes",
+                rep.a, rep.a_keys, rep.b, rep.b_keys, t.added, t.removed, t.changed, t.value, t.r#type, t.ttl, t.unchanged, t.bytes_delta
+            )
+            .map_err(io)?;
+            writeln!(
+                out,
+                "{:<34} {:>8} {:>8} {:>8} {:>10} {:>12}",
+                "group", "added", "removed", "changed", "unchanged", "bytes delta"
+            )
+            .map_err(io)?;
+            let mut line = |g: String, c: &crate::analyze::diff::Counts| {
+                writeln!(
+                    out,
+                    "{:<34} {:>8} {:>8} {:>8} {:>10} {:>+12}",
+                    clip(&g, 34),
+                    c.added,
+                    c.removed,
+                    c.changed,
+                    c.unchanged,
+                    c.bytes_delta
+                )
+            };
+            for (db, c) in &rep.per_db {
+                line(format!("db {db}"), c).map_err(io)?;
+            }
+            for (p, c) in &rep.per_prefix {
+                line(p.clone(), c).map_err(io)?;
+            }
+            writeln!(out, "first changes:").map_err(io)?;
+            for c in shown.iter().chain(removed.iter()).take(a.top) {
+                writeln!(
+                    out,
+                    "  {:<8} db{} {} {}",
+                    c.change,
+                    c.db,
+                    clip(&c.key, 60),
+                    c.what.join(",")
+                )
+                .map_err(io)?;
+            }
+        }
+    }
+    out.commit()
+}
