@@ -8,8 +8,10 @@
 pub mod analyze;
 pub mod cli;
 pub mod crc;
+pub mod dump;
 pub mod error;
 pub mod export;
+pub mod filter;
 pub mod model;
 pub mod rdb;
 pub mod server;
