@@ -7,17 +7,27 @@ mod writer_redis;
 
 use writer_redis::*;
 
-fn p(p: &std::path::Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// Converts `src` to `version` (extra flags), loads it into `bin`, returns
 /// the digest and the key count.
-fn load_converted(bin: &std::path::Path, src: &std::path::Path, version: u32, extra: &[&str]) -> (String, i64) {
+fn load_converted(
+    bin: &std::path::Path,
+    src: &std::path::Path,
+    version: u32,
+    extra: &[&str],
+) -> (String, i64) {
     let dir = TempDir::new("conv");
     let out = dir.path().join(format!("v{version}.rdb"));
     let v = version.to_string();
-    let mut args = vec!["convert", p(src), "-o", p(&out), "--to", "rdb", "--rdb-version", &v];
+    let mut args = vec![
+        "convert",
+        p(src),
+        "-o",
+        p(&out),
+        "--to",
+        "rdb",
+        "--rdb-version",
+        &v,
+    ];
     args.extend_from_slice(extra);
     rdbtool(&args);
     let s = Server::start(bin, Some(&out), &[]);
@@ -47,7 +57,11 @@ fn redis70_versions_7_to_10() {
         let dump = src.save();
         // Same version, every value decoded and re-encoded by rdbtool.
         let (got, n) = load_converted(&bin, &dump, 10, &["--reencode", "--lossy", "functions"]);
-        assert_eq!((got.as_str(), n), (want.as_str(), keys), "RDB 10 re-encoded");
+        assert_eq!(
+            (got.as_str(), n),
+            (want.as_str(), keys),
+            "RDB 10 re-encoded"
+        );
         for &v in versions {
             // Functions cannot be held below RDB 10; v1 streams lose the v2
             // metadata (neither is part of the digest).
@@ -85,11 +99,24 @@ fn redis82_versions_11_and_12() {
     let (got, n) = load_converted(&bin, &dump, 12, &[]);
     assert_eq!((got.as_str(), n), (want.as_str(), keys), "RDB 12");
     let (got, n) = load_converted(&bin, &dump, 12, &["--reencode"]);
-    assert_eq!((got.as_str(), n), (want.as_str(), keys), "RDB 12 re-encoded");
+    assert_eq!(
+        (got.as_str(), n),
+        (want.as_str(), keys),
+        "RDB 12 re-encoded"
+    );
     // RDB 11 cannot hold independent field TTLs: refused without --lossy.
     let dir = TempDir::new("refuse");
     let out = dir.path().join("v11.rdb");
-    let (code, err) = rdbtool_status(&["convert", p(&dump), "-o", p(&out), "--to", "rdb", "--rdb-version", "11"]);
+    let (code, err) = rdbtool_status(&[
+        "convert",
+        p(&dump),
+        "-o",
+        p(&out),
+        "--to",
+        "rdb",
+        "--rdb-version",
+        "11",
+    ]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("field-ttl"), "{err}");
     assert!(!out.exists());
@@ -111,17 +138,24 @@ fn redis82_versions_11_and_12() {
             let fs: Vec<Vec<u8>> = fs.iter().map(|f| f.bytes().unwrap().to_vec()).collect();
             let mut times = Vec::new();
             for f in &fs {
-                let r = c.call(&[b"HPEXPIRETIME", k.as_bytes(), b"FIELDS", b"1", f]).unwrap();
-                let Reply::Array(Some(t)) = r else { panic!("{r:?}") };
+                let r = c
+                    .call(&[b"HPEXPIRETIME", k.as_bytes(), b"FIELDS", b"1", f])
+                    .unwrap();
+                let Reply::Array(Some(t)) = r else {
+                    panic!("{r:?}")
+                };
                 times.push(t[0].clone());
             }
             let all_same = times.iter().all(|t| *t == times[0] && *t != Reply::Int(-1));
             if let (true, Reply::Int(t)) = (all_same, &times[0]) {
-                c.call(&[b"PEXPIREAT", k.as_bytes(), t.to_string().as_bytes(), b"LT"]).unwrap();
-                c.call(&[b"PEXPIREAT", k.as_bytes(), t.to_string().as_bytes(), b"NX"]).unwrap();
+                c.call(&[b"PEXPIREAT", k.as_bytes(), t.to_string().as_bytes(), b"LT"])
+                    .unwrap();
+                c.call(&[b"PEXPIREAT", k.as_bytes(), t.to_string().as_bytes(), b"NX"])
+                    .unwrap();
             }
             for f in &fs {
-                c.call(&[b"HPERSIST", k.as_bytes(), b"FIELDS", b"1", f]).unwrap();
+                c.call(&[b"HPERSIST", k.as_bytes(), b"FIELDS", b"1", f])
+                    .unwrap();
             }
         }
     }

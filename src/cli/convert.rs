@@ -104,7 +104,11 @@ impl FilterArgs {
                 ),
                 None => None,
             },
-            prefixes: self.prefixes.iter().map(|p| p.as_bytes().to_vec()).collect(),
+            prefixes: self
+                .prefixes
+                .iter()
+                .map(|p| p.as_bytes().to_vec())
+                .collect(),
             types: self
                 .types
                 .iter()
@@ -335,7 +339,9 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
     let version = version_arg(a.rdb_version)?;
     let ropts = read_opts(a.no_checksum);
     let t0 = Instant::now();
-    let in_version = parse_header(data, &ropts).ok().and_then(|h| RdbVersion::new(h.version));
+    let in_version = parse_header(data, &ropts)
+        .ok()
+        .and_then(|h| RdbVersion::new(h.version));
     let dump_version = version.or(in_version).unwrap_or(RdbVersion::VALKEY_80);
     let dump_version = if dump_version.has_valkey_hfe() {
         dump_version
@@ -392,7 +398,8 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
         }
         ConvertTo::Aof | ConvertTo::Resp => {
             let out = Output::create(Some(&a.output), &[&a.input])?;
-            let mut sink = FilterSink::new(filter, AofSink::new(RespWriter::new(out), dump_version));
+            let mut sink =
+                FilterSink::new(filter, AofSink::new(RespWriter::new(out), dump_version));
             let r = read(data, &ropts, &mut sink);
             let (keys, skipped) = (sink.inner.keys, sink.skipped);
             let w = sink.inner.out;
@@ -404,7 +411,9 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
                         "convert",
                         data.len(),
                         t0,
-                        &format!("; {keys} keys as {cmds} commands ({bytes} bytes), {skipped} filtered out"),
+                        &format!(
+                            "; {keys} keys as {cmds} commands ({bytes} bytes), {skipped} filtered out"
+                        ),
                     );
                     Ok(())
                 }
@@ -429,7 +438,12 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
                 w.finish()?.flush()?;
                 Ok((keys, cmds))
             })?;
-            report("convert", data.len(), t0, &format!("; {keys} keys as {cmds} commands"));
+            report(
+                "convert",
+                data.len(),
+                t0,
+                &format!("; {keys} keys as {cmds} commands"),
+            );
             Ok(())
         }
         ConvertTo::Jsonl | ConvertTo::Json => {
@@ -592,7 +606,12 @@ pub fn restore(a: RestoreArgs) -> Result<()> {
         rep.bytes as f64 / 1e6 / s
     );
     for f in &rep.failed {
-        eprintln!("rdbtool: failed: db {} key \"{}\": {}", f.db, f.key_bytes.escape_ascii(), f.error);
+        eprintln!(
+            "rdbtool: failed: db {} key \"{}\": {}",
+            f.db,
+            f.key_bytes.escape_ascii(),
+            f.error
+        );
     }
     if let Some(p) = &a.report {
         let mut out = Output::create(Some(p), &[&a.input])?;

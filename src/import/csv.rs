@@ -6,8 +6,8 @@
 use std::io::{Read, Write};
 
 use crate::error::{Error, Result};
-use crate::model::owned::{HashField, OwnedKey, OwnedValue};
 use crate::model::Flavor;
+use crate::model::owned::{HashField, OwnedKey, OwnedValue};
 use crate::rdb::read::prim::parse_double;
 use crate::rdb::read::{Header, Trailer};
 use crate::rdb::write::RdbSink;
@@ -35,7 +35,7 @@ fn num<T: std::str::FromStr>(b: &[u8], what: &str, row: u64) -> Result<T> {
 fn opt_num<T: std::str::FromStr>(b: Option<&[u8]>, what: &str, row: u64) -> Result<Option<T>> {
     match b {
         None => Ok(None),
-        Some(b) if b.is_empty() => Ok(None),
+        Some([]) => Ok(None),
         Some(b) => num(b, what, row).map(Some),
     }
 }
@@ -43,7 +43,9 @@ fn opt_num<T: std::str::FromStr>(b: Option<&[u8]>, what: &str, row: u64) -> Resu
 /// Reads CSV rows from `input` into an RDB of `version` through `sink`.
 /// Returns the number of keys.
 pub fn import<R: Read, W: Write>(input: R, sink: &mut RdbSink<W>, version: u32) -> Result<u64> {
-    let mut rd = csv::ReaderBuilder::new().has_headers(true).from_reader(input);
+    let mut rd = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(input);
     let headers = rd
         .byte_headers()
         .map_err(|e| Error::usage(format!("CSV header: {e}")))?
@@ -68,7 +70,9 @@ pub fn import<R: Read, W: Write>(input: R, sink: &mut RdbSink<W>, version: u32) 
         }
     }
     if !has_key || !has_value {
-        return Err(Error::usage("CSV header: columns \"key\" and \"value\" are required"));
+        return Err(Error::usage(
+            "CSV header: columns \"key\" and \"value\" are required",
+        ));
     }
     sink.start(&Header {
         flavor: if version >= 80 {
@@ -144,14 +148,13 @@ pub fn import<R: Read, W: Write>(input: R, sink: &mut RdbSink<W>, version: u32) 
             }),
             OwnedValue::List(v) | OwnedValue::Set(v) => v.push(value),
             OwnedValue::Zset(v) => {
-                let s = parse_double(&value)
-                    .ok_or_else(|| Error::usage(format!("row {row}: zset score is not a number")))?;
+                let s = parse_double(&value).ok_or_else(|| {
+                    Error::usage(format!("row {row}: zset score is not a number"))
+                })?;
                 v.push((field.to_vec(), s));
             }
             _ => {
-                return Err(Error::usage(format!(
-                    "row {row}: a string key has one row"
-                )));
+                return Err(Error::usage(format!("row {row}: a string key has one row")));
             }
         }
     }

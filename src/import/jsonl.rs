@@ -12,7 +12,9 @@ use serde_json::Value as J;
 use crate::error::{Error, Result};
 use crate::model::owned::{HashField, OwnedKey, OwnedValue};
 use crate::model::{Flavor, RdbLayout};
-use crate::rdb::read::stream::{Consumer, Group, PendingEntry, StreamEntry, StreamMeta, StreamValue};
+use crate::rdb::read::stream::{
+    Consumer, Group, PendingEntry, StreamEntry, StreamMeta, StreamValue,
+};
 use crate::rdb::read::{Header, RdbStr, Record, StreamId, Trailer};
 use crate::rdb::write::RdbSink;
 use crate::sink::RecordSink;
@@ -96,9 +98,9 @@ fn key_line(l: &Line<'_>, flavor: Flavor, version: u32) -> Result<OwnedKey> {
         .as_str()
         .ok_or_else(|| l.err("type: expected a string"))?;
     let rdb_type = match l.v.get("rdb_type") {
-        Some(t) => Some(
-            u8::try_from(l.u64(t, "rdb_type")?).map_err(|_| l.err("rdb_type out of range"))?,
-        ),
+        Some(t) => {
+            Some(u8::try_from(l.u64(t, "rdb_type")?).map_err(|_| l.err("rdb_type out of range"))?)
+        }
         None => None,
     };
     let v = l.get("value")?;
@@ -216,8 +218,14 @@ fn stream(l: &Line<'_>, v: &J) -> Result<StreamValue> {
         for p in l.array(gf("pending")?, "pending")? {
             pending.push(PendingEntry {
                 id: l.id(p.get("id").unwrap_or(&J::Null), "pending id")?,
-                delivery_time_ms: l.i64(p.get("delivery_time_ms").unwrap_or(&J::Null), "delivery_time_ms")?,
-                delivery_count: l.u64(p.get("delivery_count").unwrap_or(&J::Null), "delivery_count")?,
+                delivery_time_ms: l.i64(
+                    p.get("delivery_time_ms").unwrap_or(&J::Null),
+                    "delivery_time_ms",
+                )?,
+                delivery_count: l.u64(
+                    p.get("delivery_count").unwrap_or(&J::Null),
+                    "delivery_count",
+                )?,
                 consumer: match p.get("consumer") {
                     None | Some(J::Null) => None,
                     Some(c) => Some(l.bytes(c, "consumer")?),

@@ -73,7 +73,9 @@ impl Url {
             None => (None, rest),
         };
         let (hostport, db) = match hostpart.split_once('/') {
-            Some((h, d)) if !d.is_empty() => (h, Some(d.parse().map_err(|_| bad("db is not a number"))?)),
+            Some((h, d)) if !d.is_empty() => {
+                (h, Some(d.parse().map_err(|_| bad("db is not a number"))?))
+            }
             Some((h, _)) => (h, None),
             None => (hostpart, None),
         };
@@ -84,7 +86,7 @@ impl Url {
         let (user, password) = match auth {
             None => (None, None),
             Some(a) => match a.split_once(':') {
-                Some((u, p)) if u.is_empty() => (None, Some(p.to_string())),
+                Some(("", p)) => (None, Some(p.to_string())),
                 Some((u, p)) => (Some(u.to_string()), Some(p.to_string())),
                 None => (None, Some(a.to_string())),
             },
@@ -235,7 +237,10 @@ mod tests {
         assert_eq!(u.password.as_deref(), Some("secret"));
         assert_eq!(u.db, Some(3));
         let u = Url::parse("redis://:pw@localhost").unwrap();
-        assert_eq!((u.user, u.password.as_deref(), u.port), (None, Some("pw"), 6379));
+        assert_eq!(
+            (u.user, u.password.as_deref(), u.port),
+            (None, Some("pw"), 6379)
+        );
         assert!(Url::parse("http://x").is_err());
         assert!(Url::parse("redis://h:notaport").is_err());
     }

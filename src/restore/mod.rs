@@ -86,8 +86,13 @@ pub struct RestoreReport {
 
 enum Pending {
     /// A command of key `id`; `last` is its final command.
-    Key { id: u64, last: bool },
-    Function { name: Vec<u8> },
+    Key {
+        id: u64,
+        last: bool,
+    },
+    Function {
+        name: Vec<u8>,
+    },
     Control,
 }
 
@@ -131,6 +136,9 @@ pub fn detect_version(c: &mut Client) -> Result<RdbVersion> {
     })
 }
 
+/// A progress callback: (keys sent, bytes sent, input offset or 0).
+pub type Progress = Box<dyn FnMut(u64, u64, u64)>;
+
 /// The restoring sink.
 pub struct RestoreSink {
     c: Client,
@@ -147,7 +155,7 @@ pub struct RestoreSink {
     /// Running totals.
     pub report: RestoreReport,
     /// Called after each key with (keys sent, bytes sent, input offset).
-    pub progress: Option<Box<dyn FnMut(u64, u64, u64)>>,
+    pub progress: Option<Progress>,
 }
 
 struct Queue<'a> {
@@ -157,7 +165,13 @@ struct Queue<'a> {
 
 impl CommandSink for Queue<'_> {
     fn command(&mut self, argv: &[&[u8]]) -> Result<()> {
-        self.s.send(argv, Pending::Key { id: self.id, last: false })
+        self.s.send(
+            argv,
+            Pending::Key {
+                id: self.id,
+                last: false,
+            },
+        )
     }
 }
 
@@ -211,10 +225,14 @@ impl RestoreSink {
         match p {
             Pending::Control => {
                 if let Some(e) = r.error() {
-                    return Err(Error::sink(format!("server refused a control command: {e}")));
+                    return Err(Error::sink(format!(
+                        "server refused a control command: {e}"
+                    )));
                 }
             }
             Pending::Function { name } => match r.error() {
+                Some(e) if e.contains("already exists") && self.opts.existing == Existing::Skip => {
+                }
                 Some(e) => self.fail(0, &name, e.to_string()),
                 None => self.report.functions += 1,
             },
@@ -267,7 +285,12 @@ impl RestoreSink {
                 .map_err(|p| Error::parse(p, k.offset))?
                 .to_vec();
             self.payload.clear();
-            crate::dump::write::from_raw(&mut self.payload, k.value.type_byte, k.value.raw, t.number() as u16);
+            crate::dump::write::from_raw(
+                &mut self.payload,
+                k.value.type_byte,
+                k.value.raw,
+                t.number() as u16,
+            );
             let payload = std::mem::take(&mut self.payload);
             let r = self.restore(k.db, &key, k.expire_ms, k.idle_s, k.freq, &payload);
             self.payload = payload;
@@ -311,7 +334,13 @@ impl RestoreSink {
             Mode::Restore => {
                 self.payload.clear();
                 let mut payload = std::mem::take(&mut self.payload);
-                let r = crate::dump::write::encode(&k.value, t, k.source_type, &mut self.enc, &mut payload);
+                let r = crate::dump::write::encode(
+                    &k.value,
+                    t,
+                    k.source_type,
+                    &mut self.enc,
+                    &mut payload,
+                );
                 let r = match r {
                     Ok(()) => self.restore(k.db, &k.key, k.expire_ms, k.idle_s, k.freq, &payload),
                     Err(e) => {
@@ -385,12 +414,24 @@ impl RestoreSink {
     fn function(&mut self, code: &[u8]) -> Result<()> {
         if !self.opts.version.has_listpacks() {
             if !self.opts.lossy.contains(&Loss::Functions) {
-                let name = code.split(|&b| b == b'\n').next().unwrap_or_default().to_vec();
-                self.fail(0, &name, "not sent: the target has no functions (--lossy functions)".into());
+                let name = code
+                    .split(|&b| b == b'\n')
+                    .next()
+                    .unwrap_or_default()
+                    .to_vec();
+                self.fail(
+                    0,
+                    &name,
+                    "not sent: the target has no functions (--lossy functions)".into(),
+                );
             }
             return Ok(());
         }
-        let name = code.split(|&b| b == b'\n').next().unwrap_or_default().to_vec();
+        let name = code
+            .split(|&b| b == b'\n')
+            .next()
+            .unwrap_or_default()
+            .to_vec();
         self.inflight_function(code, name)
     }
 
@@ -450,8 +491,14 @@ mod tests {
         assert_eq!(v("redis_version:7.2.4\r\n"), Some(11));
         assert_eq!(v("redis_version:8.2.3\r\n"), Some(12));
         assert_eq!(v("redis_version:6.2.1\r\n"), Some(9));
-        assert_eq!(v("redis_version:7.2.4\r\nvalkey_version:9.0.0\r\n"), Some(80));
-        assert_eq!(v("redis_version:7.2.4\r\nvalkey_version:8.1.0\r\n"), Some(11));
+        assert_eq!(
+            v("redis_version:7.2.4\r\nvalkey_version:9.0.0\r\n"),
+            Some(80)
+        );
+        assert_eq!(
+            v("redis_version:7.2.4\r\nvalkey_version:8.1.0\r\n"),
+            Some(11)
+        );
         assert_eq!(v("nothing"), None);
     }
 }

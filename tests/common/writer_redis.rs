@@ -85,7 +85,14 @@ impl Server {
         cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .arg("--dir")
             .arg(dir.path())
-            .args(["--dbfilename", "dump.rdb", "--save", "", "--daemonize", "no"])
+            .args([
+                "--dbfilename",
+                "dump.rdb",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+            ])
             .args(["--enable-debug-command", "yes"])
             .arg("--logfile")
             .arg(dir.path().join("log"))
@@ -105,7 +112,11 @@ impl Server {
             if let Ok(Some(st)) = s.child.try_wait() {
                 panic!("redis-server exited ({st}): {}", s.log());
             }
-            assert!(t0.elapsed() < Duration::from_secs(20), "server did not start: {}", s.log());
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "server did not start: {}",
+                s.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         s
@@ -180,8 +191,12 @@ impl Rng {
     /// Random bytes: text, binary, integers, compressible runs.
     pub fn value(&mut self, max: usize) -> Vec<u8> {
         match self.below(6) {
-            0 => (self.next() as i64 >> self.below(60)).to_string().into_bytes(),
-            1 => (0..self.below(max as u64) as usize).map(|_| self.next() as u8).collect(),
+            0 => (self.next() as i64 >> self.below(60))
+                .to_string()
+                .into_bytes(),
+            1 => (0..self.below(max as u64) as usize)
+                .map(|_| self.next() as u8)
+                .collect(),
             2 => {
                 let c = b'a' + self.below(26) as u8;
                 vec![c; self.below(max as u64) as usize + 1]
@@ -207,7 +222,13 @@ pub struct Features {
 
 fn ok(c: &mut Client, argv: &[&[u8]]) {
     let r = c.call(argv).unwrap();
-    assert!(r.error().is_none(), "{:?}: {r:?}", argv.iter().map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>());
+    assert!(
+        r.error().is_none(),
+        "{:?}: {r:?}",
+        argv.iter()
+            .map(|a| String::from_utf8_lossy(a))
+            .collect::<Vec<_>>()
+    );
 }
 
 const FAR_MS: i64 = 4_102_444_800_000;
@@ -238,7 +259,11 @@ pub fn populate(s: &Server, seed: u64, f: Features) {
             let n = [1, 5, 100, 700, 3000][i % 5];
             let mut args: Vec<Vec<u8>> = Vec::new();
             for _ in 0..n {
-                args.push(if i % 6 == 5 { vec![b'L'; 9000] } else { r.value(80) });
+                args.push(if i % 6 == 5 {
+                    vec![b'L'; 9000]
+                } else {
+                    r.value(80)
+                });
             }
             for chunk in args.chunks(200) {
                 let mut argv: Vec<&[u8]> = vec![b"RPUSH", &k];
@@ -298,11 +323,17 @@ pub fn populate(s: &Server, seed: u64, f: Features) {
             if f.field_ttl && i % 2 == 0 {
                 for fl in fields.iter().step_by(3) {
                     let t = (FAR_MS + r.below(1000) as i64 * 1000).to_string();
-                    ok(&mut c, &[b"HPEXPIREAT", &k, t.as_bytes(), b"FIELDS", b"1", fl]);
+                    ok(
+                        &mut c,
+                        &[b"HPEXPIREAT", &k, t.as_bytes(), b"FIELDS", b"1", fl],
+                    );
                 }
             }
             if i % 4 == 1 {
-                ok(&mut c, &[b"PEXPIREAT", &k, (FAR_MS + 5).to_string().as_bytes()]);
+                ok(
+                    &mut c,
+                    &[b"PEXPIREAT", &k, (FAR_MS + 5).to_string().as_bytes()],
+                );
             }
         }
         if f.streams {
@@ -310,7 +341,8 @@ pub fn populate(s: &Server, seed: u64, f: Features) {
         }
     }
     if f.functions {
-        let lib = b"#!lua name=wlib\nredis.register_function('wf', function(keys, args) return 1 end)";
+        let lib =
+            b"#!lua name=wlib\nredis.register_function('wf', function(keys, args) return 1 end)";
         ok(&mut c, &[b"FUNCTION", b"LOAD", lib]);
     }
 }
@@ -325,7 +357,15 @@ fn populate_streams(c: &mut Client, r: &mut Rng, db: u64) {
             let f1 = if same { b"temp".to_vec() } else { r.value(10) };
             let v1 = r.value(60);
             let reply = c
-                .call(&[b"XADD", &k, b"*", &f1, &v1, b"other", j.to_string().as_bytes()])
+                .call(&[
+                    b"XADD",
+                    &k,
+                    b"*",
+                    &f1,
+                    &v1,
+                    b"other",
+                    j.to_string().as_bytes(),
+                ])
                 .unwrap();
             ids.push(reply.bytes().unwrap().to_vec());
         }
@@ -335,10 +375,30 @@ fn populate_streams(c: &mut Client, r: &mut Rng, db: u64) {
         if i != 1 {
             ok(c, &[b"XGROUP", b"CREATE", &k, b"g1", b"0"]);
             ok(c, &[b"XGROUP", b"CREATE", &k, b"g2", b"$"]);
-            c.call(&[b"XREADGROUP", b"GROUP", b"g1", b"alice", b"COUNT", b"5", b"STREAMS", &k, b">"])
-                .unwrap();
-            c.call(&[b"XREADGROUP", b"GROUP", b"g1", b"bob", b"COUNT", b"3", b"STREAMS", &k, b">"])
-                .unwrap();
+            c.call(&[
+                b"XREADGROUP",
+                b"GROUP",
+                b"g1",
+                b"alice",
+                b"COUNT",
+                b"5",
+                b"STREAMS",
+                &k,
+                b">",
+            ])
+            .unwrap();
+            c.call(&[
+                b"XREADGROUP",
+                b"GROUP",
+                b"g1",
+                b"bob",
+                b"COUNT",
+                b"3",
+                b"STREAMS",
+                &k,
+                b">",
+            ])
+            .unwrap();
             ok(c, &[b"XGROUP", b"CREATECONSUMER", &k, b"g2", b"carol"]);
             if let Some(id) = ids.first() {
                 c.call(&[b"XACK", &k, b"g1", id]).unwrap();
@@ -373,4 +433,65 @@ pub fn rdbtool_status(args: &[&str]) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Every (db, key) of the server, sorted.
+pub fn all_keys(s: &Server) -> Vec<(u64, Vec<u8>)> {
+    let mut c = s.client();
+    let mut out = Vec::new();
+    for db in 0..16u64 {
+        c.call(&[b"SELECT", db.to_string().as_bytes()]).unwrap();
+        if let Reply::Array(Some(ks)) = c.call(&[b"KEYS", b"*"]).unwrap() {
+            out.extend(ks.iter().map(|k| (db, k.bytes().unwrap().to_vec())));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Path as &str.
+pub fn p(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Keys that differ between two servers (missing, value digest, TTL), for
+/// assertion messages: at most 20 lines.
+pub fn diff_keys(a: &Server, b: &Server) -> String {
+    let (ka, kb) = (all_keys(a), all_keys(b));
+    let mut out = Vec::new();
+    let (mut ca, mut cb) = (a.client(), b.client());
+    for (db, k) in &ka {
+        if !kb.contains(&(*db, k.clone())) {
+            out.push(format!("db {db} {:?}: missing", String::from_utf8_lossy(k)));
+            continue;
+        }
+        let probe = |c: &mut Client| {
+            c.call(&[b"SELECT", db.to_string().as_bytes()]).unwrap();
+            let d = c.call(&[b"DEBUG", b"DIGEST-VALUE", k]).unwrap();
+            let t = c.call(&[b"PEXPIRETIME", k]).unwrap();
+            (d, t)
+        };
+        let (x, y) = (probe(&mut ca), probe(&mut cb));
+        if x != y {
+            out.push(format!(
+                "db {db} {:?}: {x:?} vs {y:?}",
+                String::from_utf8_lossy(k)
+            ));
+        }
+    }
+    for (db, k) in &kb {
+        if !ka.contains(&(*db, k.clone())) {
+            out.push(format!("db {db} {:?}: extra", String::from_utf8_lossy(k)));
+        }
+    }
+    out.truncate(20);
+    out.join("\n")
+}
+
+/// Asserts equal DEBUG DIGEST, naming differing keys when not.
+pub fn assert_same(want: &Server, got: &Server, what: &str) {
+    let (a, b) = (want.digest(), got.digest());
+    if a != b {
+        panic!("{what}: digest {b} != {a}\n{}", diff_keys(want, got));
+    }
 }

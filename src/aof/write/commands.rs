@@ -67,6 +67,11 @@ pub fn emit_key<S: CommandSink>(
             batched(s, &[b"SADD", key], &refs, 1)?;
         }
         OwnedValue::Zset(items) => {
+            // Members scored -0 go last: a listpack zset stores -0 as 0 on
+            // Redis 7.2+, so they must arrive once a large zset has become
+            // a skiplist (which keeps the sign, as the source had it).
+            let mut items: Vec<&(Vec<u8>, f64)> = items.iter().collect();
+            items.sort_by_key(|(_, sc)| *sc == 0.0 && sc.is_sign_negative());
             let scores: Vec<Vec<u8>> = items
                 .iter()
                 .map(|(_, sc)| {
@@ -76,7 +81,7 @@ pub fn emit_key<S: CommandSink>(
                 })
                 .collect();
             let mut refs: Vec<&[u8]> = Vec::with_capacity(items.len() * 2);
-            for ((m, _), sc) in items.iter().zip(&scores) {
+            for ((m, _), sc) in items.iter().map(|x| (&x.0, x.1)).zip(&scores) {
                 refs.push(sc);
                 refs.push(m);
             }
@@ -156,7 +161,15 @@ fn emit_stream<S: CommandSink>(
             Some(n) => num(n),
             None => b"-1".to_vec(),
         };
-        s.command(&[b"XGROUP", b"CREATE", key, &g.name, &gl, b"ENTRIESREAD", &read])?;
+        s.command(&[
+            b"XGROUP",
+            b"CREATE",
+            key,
+            &g.name,
+            &gl,
+            b"ENTRIESREAD",
+            &read,
+        ])?;
         for c in &g.consumers {
             if c.pending.is_empty() {
                 s.command(&[b"XGROUP", b"CREATECONSUMER", key, &g.name, &c.name])?;
@@ -169,8 +182,18 @@ fn emit_stream<S: CommandSink>(
             let t = num(p.delivery_time_ms);
             let n = num(p.delivery_count);
             s.command(&[
-                b"XCLAIM", key, &g.name, owner, b"0", &id, b"TIME", &t, b"RETRYCOUNT", &n,
-                b"JUSTID", b"FORCE",
+                b"XCLAIM",
+                key,
+                &g.name,
+                owner,
+                b"0",
+                &id,
+                b"TIME",
+                &t,
+                b"RETRYCOUNT",
+                &n,
+                b"JUSTID",
+                b"FORCE",
             ])?;
         }
     }

@@ -44,10 +44,7 @@ pub fn write_aof_dir<T>(
         f.sync_all()?;
         fs::File::create(tmp.join(&incr))?.sync_all()?;
         let mut m = fs::File::create(tmp.join(format!("{name}.manifest")))?;
-        write!(
-            m,
-            "file {base} seq 1 type b\nfile {incr} seq 1 type i\n"
-        )?;
+        write!(m, "file {base} seq 1 type b\nfile {incr} seq 1 type i\n")?;
         m.sync_all()?;
         fs::rename(&tmp, dest)?;
         Ok(r)
