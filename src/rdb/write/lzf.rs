@@ -11,16 +11,21 @@ const MAX_OFF: usize = 1 << 13;
 const MAX_REF: usize = (1 << 8) + (1 << 3);
 
 /// A reusable compressor: owns the hash table so repeated calls do not
-/// allocate.
+/// allocate, and never clears it per call (a 256 KB clear per short string
+/// would cost more than compressing it): entries are stored relative to a
+/// base that moves past every input, so older entries read as "none".
 pub struct Compressor {
-    /// Position + 1 of the last occurrence of each 3-byte hash (0 = none).
+    /// `base + position + 1` of the last occurrence of each 3-byte hash;
+    /// values `<= base` belong to earlier calls.
     htab: Vec<u32>,
+    base: u32,
 }
 
 impl Default for Compressor {
     fn default() -> Self {
         Compressor {
             htab: vec![0; HSIZE],
+            base: 0,
         }
     }
 }
@@ -36,12 +41,16 @@ impl Compressor {
     /// the result would not fit — the caller then stores the input raw, as
     /// Redis does when compression does not save at least 4 bytes.
     pub fn compress(&mut self, input: &[u8], out: &mut Vec<u8>, max_out: usize) -> Option<usize> {
-        if input.is_empty() || max_out == 0 || input.len() > u32::MAX as usize - 1 {
+        if input.is_empty() || max_out == 0 || input.len() > (u32::MAX / 2) as usize {
             return None;
         }
-        self.htab.iter_mut().for_each(|s| *s = 0);
+        if (u32::MAX - self.base) as usize <= input.len() + 1 {
+            self.htab.iter_mut().for_each(|s| *s = 0);
+            self.base = 0;
+        }
         let base = out.len();
         let r = self.run(input, out, base, max_out);
+        self.base += input.len() as u32 + 1;
         if r.is_none() {
             out.truncate(base);
         }
@@ -62,8 +71,9 @@ impl Compressor {
         while in_end >= 3 && ip < in_end - 2 {
             hval = next(hval, ip);
             let slot = idx(hval);
-            let refp = self.htab[slot] as usize;
-            self.htab[slot] = ip as u32 + 1;
+            let stored = self.htab[slot];
+            let refp = stored.saturating_sub(self.base) as usize;
+            self.htab[slot] = self.base + ip as u32 + 1;
             // refp is position + 1; a match needs an earlier position > 0
             // (liblzf's `ref > in_data`), within the offset window.
             let matched = refp > 1 && {
@@ -87,11 +97,20 @@ impl Compressor {
                 if lit == 0 {
                     out.pop();
                 }
-                loop {
-                    len += 1;
-                    if len >= maxlen || inp[r + len] != inp[ip + len] {
+                // Extend the match 8 bytes at a time, then byte by byte.
+                len += 1;
+                while len + 8 <= maxlen {
+                    let a = u64::from_le_bytes(inp[r + len..r + len + 8].try_into().unwrap_or([0; 8]));
+                    let b = u64::from_le_bytes(inp[ip + len..ip + len + 8].try_into().unwrap_or([0; 8]));
+                    let x = a ^ b;
+                    if x != 0 {
+                        len += (x.trailing_zeros() / 8) as usize;
                         break;
                     }
+                    len += 8;
+                }
+                while len < maxlen && inp[r + len] == inp[ip + len] {
+                    len += 1;
                 }
                 len -= 2;
                 ip += 1;
@@ -112,10 +131,10 @@ impl Compressor {
                 ip -= 2;
                 hval = frst(ip);
                 hval = next(hval, ip);
-                self.htab[idx(hval)] = ip as u32 + 1;
+                self.htab[idx(hval)] = self.base + ip as u32 + 1;
                 ip += 1;
                 hval = next(hval, ip);
-                self.htab[idx(hval)] = ip as u32 + 1;
+                self.htab[idx(hval)] = self.base + ip as u32 + 1;
                 ip += 1;
             } else {
                 if out.len() >= out_end {
@@ -205,6 +224,27 @@ mod tests {
                 round_trip(&mixed).unwrap();
             }
         }
+    }
+
+    #[test]
+    fn reused_compressor_ignores_earlier_inputs() {
+        let mut c = Compressor::default();
+        let mut back = Vec::new();
+        for i in 0..2000u32 {
+            let data: Vec<u8> = format!("{i}:{}", "abcabcabc".repeat((i % 50) as usize + 3)).into_bytes();
+            let mut out = Vec::new();
+            let n = c.compress(&data, &mut out, data.len() + 64).unwrap();
+            assert_eq!(n, out.len());
+            decompress_into(&out, data.len(), &mut back).unwrap();
+            assert_eq!(back, data);
+        }
+        // Forcing the base to wrap clears the table and still works.
+        c.base = u32::MAX - 10;
+        let data = b"wrap wrap wrap wrap wrap wrap".to_vec();
+        let mut out = Vec::new();
+        c.compress(&data, &mut out, 100).unwrap();
+        decompress_into(&out, data.len(), &mut back).unwrap();
+        assert_eq!(back, data);
     }
 
     #[test]
