@@ -100,8 +100,11 @@ impl Compressor {
                 // Extend the match 8 bytes at a time, then byte by byte.
                 len += 1;
                 while len + 8 <= maxlen {
-                    let a = u64::from_le_bytes(inp[r + len..r + len + 8].try_into().unwrap_or([0; 8]));
-                    let b = u64::from_le_bytes(inp[ip + len..ip + len + 8].try_into().unwrap_or([0; 8]));
+                    let a =
+                        u64::from_le_bytes(inp[r + len..r + len + 8].try_into().unwrap_or([0; 8]));
+                    let b = u64::from_le_bytes(
+                        inp[ip + len..ip + len + 8].try_into().unwrap_or([0; 8]),
+                    );
                     let x = a ^ b;
                     if x != 0 {
                         len += (x.trailing_zeros() / 8) as usize;
@@ -231,7 +234,8 @@ mod tests {
         let mut c = Compressor::default();
         let mut back = Vec::new();
         for i in 0..2000u32 {
-            let data: Vec<u8> = format!("{i}:{}", "abcabcabc".repeat((i % 50) as usize + 3)).into_bytes();
+            let data: Vec<u8> =
+                format!("{i}:{}", "abcabcabc".repeat((i % 50) as usize + 3)).into_bytes();
             let mut out = Vec::new();
             let n = c.compress(&data, &mut out, data.len() + 64).unwrap();
             assert_eq!(n, out.len());

@@ -19,6 +19,8 @@ const PACKED_THRESHOLD: usize = 1 << 30;
 /// Redis' per-element overestimate when deciding whether a quicklist node
 /// takes one more element (`SIZE_ESTIMATE_OVERHEAD`).
 const SIZE_ESTIMATE_OVERHEAD: usize = 8;
+/// Largest hash field expiry servers accept (`EB_EXPIRE_TIME_MAX`).
+const FIELD_TTL_MAX: i64 = (1 << 48) - 1;
 /// `list-max-ziplist-entries`/`-value` of Redis ≤ 3.0 (RDB 6 lists).
 const LIST_ZIPLIST_ENTRIES: usize = 512;
 const LIST_ZIPLIST_VALUE: usize = 64;
@@ -120,6 +122,15 @@ pub fn choose_layout(
         }
         OwnedValue::Hash(fields) => {
             let ttl = fields.iter().any(|f| f.expire_ms.is_some());
+            if fields
+                .iter()
+                .filter_map(|f| f.expire_ms)
+                .any(|t| !(1..=FIELD_TTL_MAX).contains(&t))
+            {
+                return Err(EncodeProblem::Unsupported(
+                    "hash field expiry outside 1..2^48-1 ms",
+                ));
+            }
             let small = hash_small(
                 fields,
                 p.hash_max_listpack_entries,
@@ -469,5 +480,140 @@ impl ValueEncoder {
             _ => return Err(EncodeProblem::Unsupported("hash layout")),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::owned::OwnedKey;
+    use crate::rdb::read::{ReadOptions, Record, Scratch, read};
+    use crate::rdb::write::RdbWriter;
+    use crate::sink::{Flow, FnSink};
+
+    fn hash(ttls: &[Option<i64>]) -> OwnedValue {
+        OwnedValue::Hash(
+            ttls.iter()
+                .enumerate()
+                .map(|(i, t)| HashField {
+                    field: format!("f{i}").into_bytes(),
+                    value: format!("{}", i * 1000).into_bytes(),
+                    expire_ms: *t,
+                })
+                .collect(),
+        )
+    }
+
+    /// Writes `v` into a file of `version`, reads it back with the reader,
+    /// returns the layout and the decoded value.
+    fn round_trip(v: OwnedValue, version: u32) -> (RdbLayout, OwnedValue) {
+        let t = RdbVersion::new(version).unwrap();
+        let mut w = RdbWriter::new(Vec::new(), t, true).unwrap();
+        w.key(&OwnedKey {
+            db: 0,
+            key: b"k".to_vec(),
+            expire_ms: None,
+            idle_s: None,
+            freq: None,
+            value: v,
+            source_type: None,
+        })
+        .unwrap();
+        let file = w.finish().unwrap();
+        let mut got = None;
+        let mut scratch = Scratch::default();
+        read(
+            &file,
+            &ReadOptions::default(),
+            &mut FnSink(|r: &Record<'_>| {
+                if let Record::Key(k) = r {
+                    got = Some((
+                        k.value.layout,
+                        OwnedValue::from_value(&k.value, &mut scratch)?,
+                    ));
+                }
+                Ok(Flow::Continue)
+            }),
+        )
+        .unwrap();
+        got.unwrap()
+    }
+
+    #[test]
+    fn field_ttls_per_target() {
+        let small = hash(&[Some(5_000), None, Some(4_000)]);
+        let (l, back) = round_trip(small.clone(), 12);
+        assert_eq!(l, RdbLayout::HashListpackEx);
+        let OwnedValue::Hash(f) = back else { panic!() };
+        let mut f: Vec<_> = f.into_iter().map(|h| (h.field, h.expire_ms)).collect();
+        f.sort();
+        assert_eq!(
+            f,
+            [
+                (b"f0".to_vec(), Some(5000)),
+                (b"f1".to_vec(), None),
+                (b"f2".to_vec(), Some(4000))
+            ]
+        );
+        let big = hash(
+            &(0..200)
+                .map(|i| (i % 2 == 0).then_some(7_000 + i))
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(round_trip(big.clone(), 12).0, RdbLayout::HashMetadata);
+        let (l, back) = round_trip(big, 80);
+        assert_eq!(l, RdbLayout::ValkeyHash2);
+        let OwnedValue::Hash(f) = back else { panic!() };
+        assert_eq!(f[2].expire_ms, Some(7_002));
+        assert_eq!(f[1].expire_ms, None);
+        assert!(choose_layout(&hash(&[Some(0)]), RdbVersion::new(12).unwrap(), None).is_err());
+        assert!(
+            choose_layout(&hash(&[Some(1 << 48)]), RdbVersion::new(12).unwrap(), None).is_err()
+        );
+    }
+
+    #[test]
+    fn old_versions_get_old_layouts() {
+        let list = OwnedValue::List((0..3000).map(|i| format!("e{i}").into_bytes()).collect());
+        assert_eq!(round_trip(list.clone(), 6).0, RdbLayout::ListLinked);
+        assert_eq!(round_trip(list.clone(), 7).0, RdbLayout::ListQuicklist);
+        let (l, back) = round_trip(list.clone(), 10);
+        assert_eq!(l, RdbLayout::ListQuicklist2);
+        let (OwnedValue::List(a), OwnedValue::List(b)) = (&list, &back) else {
+            panic!()
+        };
+        assert_eq!(a, b);
+        let zset = OwnedValue::Zset(vec![
+            (b"a".to_vec(), -0.0),
+            (b"b".to_vec(), 1.5),
+            (b"c".to_vec(), f64::INFINITY),
+        ]);
+        assert_eq!(round_trip(zset.clone(), 6).0, RdbLayout::ZsetZiplist);
+        let big: Vec<_> = (0..300)
+            .map(|i| (format!("m{i}").into_bytes(), i as f64 / 3.0))
+            .collect();
+        assert_eq!(
+            round_trip(OwnedValue::Zset(big.clone()), 7).0,
+            RdbLayout::ZsetV1
+        );
+        let (l, back) = round_trip(OwnedValue::Zset(big.clone()), 8);
+        assert_eq!(l, RdbLayout::ZsetV2);
+        let OwnedValue::Zset(mut b) = back else {
+            panic!()
+        };
+        b.sort_by(|x, y| x.1.total_cmp(&y.1));
+        assert_eq!(
+            b.iter().map(|x| x.1.to_bits()).collect::<Vec<_>>(),
+            big.iter().map(|x| x.1.to_bits()).collect::<Vec<_>>()
+        );
+        let (_, back) = round_trip(zset, 10);
+        let OwnedValue::Zset(z) = back else { panic!() };
+        assert!(z[0].1 == 0.0 && z[0].1.is_sign_negative());
+        let set = OwnedValue::Set(vec![b"1".to_vec(), b"x".to_vec()]);
+        assert_eq!(round_trip(set.clone(), 10).0, RdbLayout::SetHashtable);
+        assert_eq!(round_trip(set, 11).0, RdbLayout::SetListpack);
+        let ints = OwnedValue::Set(vec![b"-5".to_vec(), b"70000".to_vec()]);
+        assert_eq!(round_trip(ints, 6).0, RdbLayout::SetIntset);
+        assert_eq!(round_trip(hash(&[None]), 9).0, RdbLayout::HashZiplist);
     }
 }
