@@ -158,3 +158,109 @@ fn maxmemory_refusals_are_reported_exactly() {
     );
     assert_eq!(report["restored"].as_u64().unwrap() as usize, got.len());
 }
+
+/// `rediss://` with rustls: a CA and a server certificate made with
+/// openssl, redis-server with a TLS port; restore with `--cacert` (and a
+/// refused connection without it) moves every key.
+#[test]
+fn restore_over_tls() {
+    let Some(bin) = redis70() else {
+        eprintln!("skipping: no redis-server");
+        return;
+    };
+    let certs = TempDir::new("tls");
+    let d = |n: &str| certs.path().join(n);
+    let run = |args: &[&str]| {
+        std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(certs.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    std::fs::write(d("ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    let ok = run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=rdbtool-test-ca",
+    ]) && run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "srv.key",
+        "-out",
+        "srv.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]) && run(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+    ]);
+    if !ok {
+        eprintln!("skipping: openssl could not make certificates");
+        return;
+    }
+    let (src, dump) = source(&bin, 11);
+    let tls_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let dst = Server::start(
+        &bin,
+        None,
+        &[
+            "--tls-port",
+            &tls_port,
+            "--tls-cert-file",
+            p(&d("srv.pem")),
+            "--tls-key-file",
+            p(&d("srv.key")),
+            "--tls-ca-cert-file",
+            p(&d("ca.pem")),
+            "--tls-auth-clients",
+            "no",
+        ],
+    );
+    let url = format!("rediss://127.0.0.1:{tls_port}");
+    let (code, err) = rdbtool_status(&["restore", p(&dump), &url]);
+    assert_ne!(code, 0, "an unknown CA must be refused: {err}");
+    assert_eq!(dst.key_count(), 0);
+    rdbtool(&["restore", p(&dump), &url, "--cacert", p(&d("ca.pem"))]);
+    assert_same(&src, &dst, "restore over TLS");
+    rdbtool(&[
+        "restore",
+        p(&dump),
+        &url,
+        "--insecure",
+        "--existing",
+        "skip",
+    ]);
+}

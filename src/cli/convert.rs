@@ -17,7 +17,7 @@ use crate::filter::{Expired, Filter, FilterSink, parse_db_map};
 use crate::model::DataType;
 use crate::rdb::read::{ReadOptions, parse_header, read};
 use crate::rdb::write::{Loss, RdbSink, RdbSinkOptions, RdbVersion};
-use crate::restore::client::{Client, Url};
+use crate::restore::client::{Client, TlsOptions, Url};
 use crate::restore::{Existing, Mode, RestoreOptions, RestoreSink, detect_version};
 use crate::source::Source;
 
@@ -222,6 +222,12 @@ pub struct RestoreArgs {
     /// Write the final report (totals and every failed key) as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// TLS: trust the CA certificates in this PEM file (rediss:// URLs).
+    #[arg(long)]
+    pub cacert: Option<PathBuf>,
+    /// TLS: do not verify the server certificate.
+    #[arg(long)]
+    pub insecure: bool,
     /// Key selection.
     #[command(flatten)]
     pub filter: FilterArgs,
@@ -546,7 +552,11 @@ pub fn restore(a: RestoreArgs) -> Result<()> {
     let input = open_input(&a.input, a.from)?;
     let data = input.bytes();
     let filter = a.filter.build()?;
-    let mut client = Client::connect(&url)?;
+    let tls = TlsOptions {
+        ca_file: a.cacert.clone(),
+        insecure: a.insecure,
+    };
+    let mut client = Client::connect_with(&url, &tls)?;
     let version = match a.target_version {
         Some(n) => version_arg(Some(n))?.ok_or_else(|| Error::usage("bad --target-version"))?,
         None => detect_version(&mut client)?,

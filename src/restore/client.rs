@@ -2,8 +2,10 @@
 //! `SELECT`, `AUTH` (and the tests' server control). Replies are parsed
 //! with bounds on every length.
 
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::aof::write::put_command;
@@ -55,18 +57,29 @@ pub struct Url {
     pub password: Option<String>,
     /// Database to select.
     pub db: Option<u64>,
+    /// `rediss://`: connect with TLS.
+    pub tls: bool,
+}
+
+/// TLS settings for `rediss://` URLs.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// PEM file of CA certificates to trust instead of the public roots.
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the server's certificate (tests, self-signed setups).
+    pub insecure: bool,
 }
 
 impl Url {
-    /// Parses a `redis://` URL (`rediss://` is refused: no TLS in this build).
+    /// Parses a `redis://` or `rediss://` (TLS) URL.
     pub fn parse(s: &str) -> Result<Url> {
         let bad = |m: &str| Error::usage(format!("bad server URL {s:?}: {m}"));
-        let rest = if let Some(r) = s.strip_prefix("redis://") {
-            r
-        } else if s.starts_with("rediss://") {
-            return Err(bad("TLS (rediss://) is not supported by this build"));
+        let (rest, tls) = if let Some(r) = s.strip_prefix("redis://") {
+            (r, false)
+        } else if let Some(r) = s.strip_prefix("rediss://") {
+            (r, true)
         } else {
-            return Err(bad("expected redis://[user:pass@]host:port[/db]"));
+            return Err(bad("expected redis[s]://[user:pass@]host:port[/db]"));
         };
         let (auth, hostpart) = match rest.rsplit_once('@') {
             Some((a, h)) => (Some(a), h),
@@ -97,8 +110,118 @@ impl Url {
             user,
             password,
             db,
+            tls,
         })
     }
+}
+
+/// The transport: plain TCP or TLS over TCP.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// Accepts any server certificate (`--insecure`), still checking that the
+/// handshake signatures are valid.
+#[derive(Debug)]
+struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn tls_config(opts: &TlsOptions) -> Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::usage(format!("TLS: {e}")))?;
+    let cfg = if opts.insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+            .with_no_client_auth()
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        match &opts.ca_file {
+            Some(p) => {
+                use rustls::pki_types::pem::PemObject;
+                let certs = rustls::pki_types::CertificateDer::pem_file_iter(p)
+                    .map_err(|e| Error::usage(format!("--cacert {}: {e}", p.display())))?;
+                for c in certs {
+                    let c =
+                        c.map_err(|e| Error::usage(format!("--cacert {}: {e}", p.display())))?;
+                    roots
+                        .add(c)
+                        .map_err(|e| Error::usage(format!("--cacert {}: {e}", p.display())))?;
+                }
+            }
+            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    Ok(cfg)
 }
 
 /// Replies larger than this are refused (a sanity bound, not a limit any
@@ -107,21 +230,34 @@ const MAX_REPLY: usize = 1 << 30;
 
 /// A connection.
 pub struct Client {
-    r: BufReader<TcpStream>,
-    w: BufWriter<TcpStream>,
-    buf: Vec<u8>,
+    r: BufReader<Conn>,
+    wbuf: Vec<u8>,
 }
 
 impl Client {
-    /// Connects (and authenticates) to `url`; selects its db if it has one.
+    /// Connects (and authenticates) to `url` without TLS settings.
     pub fn connect(url: &Url) -> Result<Client> {
+        Self::connect_with(url, &TlsOptions::default())
+    }
+
+    /// Connects to `url` (TLS for `rediss://`), authenticates, and selects
+    /// its db if it has one.
+    pub fn connect_with(url: &Url, tls: &TlsOptions) -> Result<Client> {
         let s = TcpStream::connect((url.host.as_str(), url.port))?;
         s.set_nodelay(true)?;
         s.set_read_timeout(Some(Duration::from_secs(120)))?;
+        let conn = if url.tls {
+            let name = rustls::pki_types::ServerName::try_from(url.host.clone())
+                .map_err(|e| Error::usage(format!("TLS server name {:?}: {e}", url.host)))?;
+            let cc = rustls::ClientConnection::new(Arc::new(tls_config(tls)?), name)
+                .map_err(|e| Error::usage(format!("TLS: {e}")))?;
+            Conn::Tls(Box::new(rustls::StreamOwned::new(cc, s)))
+        } else {
+            Conn::Plain(s)
+        };
         let mut c = Client {
-            r: BufReader::with_capacity(1 << 16, s.try_clone()?),
-            w: BufWriter::with_capacity(1 << 16, s),
-            buf: Vec::new(),
+            r: BufReader::with_capacity(1 << 16, conn),
+            wbuf: Vec::with_capacity(1 << 16),
         };
         if let Some(p) = &url.password {
             let r = match &url.user {
@@ -141,17 +277,22 @@ impl Client {
         Ok(c)
     }
 
-    /// Queues a command (sent at the next [`flush`](Self::flush)).
+    /// Queues a command (sent at the next [`flush`](Self::flush), or
+    /// when the buffer grows large).
     pub fn send(&mut self, argv: &[&[u8]]) -> Result<()> {
-        self.buf.clear();
-        put_command(&mut self.buf, argv);
-        self.w.write_all(&self.buf)?;
+        put_command(&mut self.wbuf, argv);
+        if self.wbuf.len() >= 1 << 16 {
+            self.flush()?;
+        }
         Ok(())
     }
 
     /// Sends queued commands.
     pub fn flush(&mut self) -> Result<()> {
-        self.w.flush()?;
+        let conn = self.r.get_mut();
+        conn.write_all(&self.wbuf)?;
+        conn.flush()?;
+        self.wbuf.clear();
         Ok(())
     }
 
@@ -242,6 +383,8 @@ mod tests {
             (None, Some("pw"), 6379)
         );
         assert!(Url::parse("http://x").is_err());
+        let u = Url::parse("rediss://h:6380").unwrap();
+        assert!(u.tls && u.port == 6380);
         assert!(Url::parse("redis://h:notaport").is_err());
     }
 }
