@@ -5,3 +5,4 @@ pub mod check;
 pub mod command_table;
 pub mod commands;
 pub mod read;
+pub mod repair;

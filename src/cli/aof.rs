@@ -2,14 +2,15 @@
 //! `crate::aof`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
 use super::args::ReportFormat;
 use super::output::Output;
 use crate::aof::check::{CheckReport, check};
-use crate::aof::read::AofSet;
+use crate::aof::read::{AofSet, Layout, manifest, open_sources};
+use crate::aof::repair::{FilePlan, find_cut, plan_fix, plan_salvage};
 use crate::error::{Error, ErrorKind, Result};
 use crate::rdb::read::ReadOptions as RdbReadOptions;
 
@@ -31,6 +32,52 @@ pub enum AofCommand {
         /// Do not verify the CRC-64 of an RDB preamble / BASE.
         #[arg(long)]
         no_checksum: bool,
+    },
+    /// Repair an AOF: cut a torn tail (like redis-check-aof --fix) or, with
+    /// --salvage, also skip corrupt regions in the middle.
+    Repair {
+        /// AOF file, manifest or directory.
+        path: PathBuf,
+        /// Output file (single AOF) or new directory (multi-part).
+        #[arg(short, long, required_unless_present = "in_place")]
+        output: Option<PathBuf>,
+        /// Skip each corrupt region and resync on the next whole command,
+        /// in every file (not only a torn tail of the last one).
+        #[arg(long)]
+        salvage: bool,
+        /// Rewrite the damaged files in place, keeping `<file>.bak-<time>`.
+        #[arg(long, conflicts_with = "output")]
+        in_place: bool,
+        /// Output format of the report.
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReportFormat,
+    },
+    /// Point-in-time recovery: keep the log up to a time (on #TS:
+    /// annotations) or an offset, never splitting a MULTI/EXEC block.
+    Truncate {
+        /// AOF file, manifest or directory.
+        path: PathBuf,
+        /// Keep commands logged up to this second: Unix seconds or
+        /// YYYY-MM-DDTHH:MM:SS[Z] (UTC).
+        #[arg(
+            long,
+            required_unless_present = "to_offset",
+            conflicts_with = "to_offset"
+        )]
+        to: Option<String>,
+        /// Keep the bytes before this offset (rounded down to a record).
+        #[arg(long)]
+        to_offset: Option<u64>,
+        /// With --to-offset in a multi-part AOF: the file the offset is in
+        /// (default: the last one).
+        #[arg(long)]
+        file: Option<String>,
+        /// Output file (single AOF) or new directory (multi-part).
+        #[arg(short, long, required_unless_present = "in_place")]
+        output: Option<PathBuf>,
+        /// Truncate in place, keeping `<file>.bak-<time>`.
+        #[arg(long, conflicts_with = "output")]
+        in_place: bool,
     },
 }
 
@@ -75,7 +122,304 @@ pub fn run(cmd: AofCommand) -> Result<()> {
             }
             Ok(())
         }
+        AofCommand::Repair {
+            path,
+            output,
+            salvage,
+            in_place,
+            format,
+        } => {
+            let set = AofSet::open(&path)?;
+            let plans = repair_plans(&set, salvage)?;
+            let mut out = Output::create(None, &[])?;
+            match format {
+                ReportFormat::Table => out.write_all(repair_text(&set, &plans).as_bytes())?,
+                ReportFormat::Json => {
+                    let files: Vec<_> = set
+                        .files
+                        .iter()
+                        .zip(&plans)
+                        .map(|(f, p)| serde_json::json!({"name": f.display_name(), "plan": p}))
+                        .collect();
+                    serde_json::to_writer_pretty(&mut out, &serde_json::json!({"files": files}))?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            out.commit()?;
+            emit(&set, &plans, set.files.len(), output.as_deref(), in_place)
+        }
+        AofCommand::Truncate {
+            path,
+            to,
+            to_offset,
+            file,
+            output,
+            in_place,
+        } => {
+            let set = AofSet::open(&path)?;
+            let to_ts = to.as_deref().map(parse_time).transpose()?;
+            let (plans, upto) = truncate_plans(&set, to_ts, to_offset, file.as_deref())?;
+            eprint!("{}", repair_text(&set, &plans[..upto]));
+            emit(&set, &plans, upto, output.as_deref(), in_place)
+        }
     }
+}
+
+/// Repair plans for every file of a set.
+fn repair_plans(set: &AofSet, salvage: bool) -> Result<Vec<FilePlan>> {
+    let srcs = open_sources(set)?;
+    let ro = rdb_opts(false);
+    let n = srcs.len();
+    let mut plans = Vec::with_capacity(n);
+    for (i, (s, f)) in srcs.iter().zip(&set.files).enumerate() {
+        let p = if salvage {
+            plan_salvage(s.bytes(), &ro)
+        } else {
+            plan_fix(s.bytes(), &ro)
+        }
+        .map_err(|e| e.with_path(&f.path))?;
+        if p.changed() && !salvage && i + 1 < n {
+            return Err(Error::new(ErrorKind::Aof(format!(
+                "Failed to truncate AOF {} because it is not the last file (damage at offset {}); use --salvage",
+                f.display_name(),
+                p.dropped[0].start
+            ))));
+        }
+        plans.push(p);
+    }
+    Ok(plans)
+}
+
+/// Truncation plans: the files up to the one cut (later ones are dropped).
+fn truncate_plans(
+    set: &AofSet,
+    to_ts: Option<i64>,
+    to_offset: Option<u64>,
+    file: Option<&str>,
+) -> Result<(Vec<FilePlan>, usize)> {
+    let srcs = open_sources(set)?;
+    let ro = rdb_opts(false);
+    let target = match (to_offset, file) {
+        (Some(_), Some(name)) => set
+            .files
+            .iter()
+            .position(|f| f.display_name() == name)
+            .ok_or_else(|| Error::usage(format!("no file {name} in the load order")))?,
+        _ => set.files.len().saturating_sub(1),
+    };
+    let mut plans = Vec::new();
+    for (i, (s, f)) in srcs.iter().zip(&set.files).enumerate() {
+        let size = s.bytes().len() as u64;
+        let offset = if i == target { to_offset } else { None };
+        if to_ts.is_none() && offset.is_none() {
+            plans.push(FilePlan::whole(size));
+            continue;
+        }
+        match find_cut(s.bytes(), to_ts, offset, &ro).map_err(|e| e.with_path(&f.path))? {
+            Some((at, why)) => {
+                if at == 0 && i == 0 {
+                    return Err(Error::new(ErrorKind::Aof(format!(
+                        "AOF {} has nothing before the cut point, aborting",
+                        f.display_name()
+                    ))));
+                }
+                plans.push(FilePlan::cut(size, at, why));
+                return Ok((plans, i + 1));
+            }
+            None => plans.push(FilePlan::whole(size)),
+        }
+    }
+    let n = plans.len();
+    Ok((plans, n))
+}
+
+/// Parses Unix seconds or `YYYY-MM-DD[T ]HH:MM:SS[Z]` (UTC).
+fn parse_time(s: &str) -> Result<i64> {
+    if let Ok(n) = s.parse::<i64>() {
+        return Ok(n);
+    }
+    let bad = || {
+        Error::usage(format!(
+            "--to {s:?}: expected Unix seconds or YYYY-MM-DDTHH:MM:SS (UTC)"
+        ))
+    };
+    let t = s.trim_end_matches('Z');
+    let (date, time) = t.split_once(['T', ' ']).ok_or_else(bad)?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|x| x.parse().map_err(|_| bad()))
+        .collect::<Result<_>>()?;
+    let h: Vec<i64> = time
+        .split(':')
+        .map(|x| x.parse().map_err(|_| bad()))
+        .collect::<Result<_>>()?;
+    let ([y, m, dd], [hh, mm, ss]) = (&d[..], &h[..]) else {
+        return Err(bad());
+    };
+    let (y, m, dd, hh, mm, ss) = (*y, *m, *dd, *hh, *mm, *ss);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&dd) || hh > 23 || mm > 59 || ss > 60 {
+        return Err(bad());
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + dd - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    Ok(days * 86400 + hh * 3600 + mm * 60 + ss)
+}
+
+fn repair_text(set: &AofSet, plans: &[FilePlan]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    for (f, p) in set.files.iter().zip(plans) {
+        let _ = writeln!(
+            s,
+            "{}: {} of {} bytes kept{}",
+            f.display_name(),
+            p.kept(),
+            p.size,
+            if p.changed() { "" } else { " (unchanged)" }
+        );
+        for d in &p.dropped {
+            let _ = writeln!(
+                s,
+                "  dropped [{}, {}) ({} bytes): {}",
+                d.start,
+                d.end,
+                d.end - d.start,
+                d.reason
+            );
+        }
+    }
+    if plans.len() < set.files.len() {
+        for f in &set.files[plans.len()..] {
+            let _ = writeln!(
+                s,
+                "{}: dropped (after the cut; removed from the manifest)",
+                f.display_name()
+            );
+        }
+    }
+    s
+}
+
+fn write_kept(w: &mut impl Write, data: &[u8], p: &FilePlan) -> Result<()> {
+    for r in &p.keep {
+        w.write_all(&data[r.start as usize..r.end as usize])?;
+    }
+    Ok(())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The manifest listing the first `upto` files of the load order.
+fn manifest_for(set: &AofSet, upto: usize) -> Result<Option<Vec<u8>>> {
+    let Some(m) = set.manifest()? else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for e in m.load_order().take(upto) {
+        manifest::format_entry(&e.name, e.seq, e.file_type, &mut out);
+    }
+    Ok(Some(out))
+}
+
+/// Writes the planned files: to `output` (a file for a single AOF, a new
+/// directory for a multi-part one) or in place with backups. Only the first
+/// `upto` files of the load order are kept.
+fn emit(
+    set: &AofSet,
+    plans: &[FilePlan],
+    upto: usize,
+    output: Option<&Path>,
+    in_place: bool,
+) -> Result<()> {
+    let srcs = open_sources(set)?;
+    let multi = matches!(set.layout, Layout::MultiPart { .. });
+    let manifest_changed = upto < set.files.len();
+    if in_place {
+        let stamp = unix_now();
+        let mut targets: Vec<(&Path, Vec<u8>)> = Vec::new();
+        for ((s, f), p) in srcs.iter().zip(&set.files).zip(plans).take(upto) {
+            if p.changed() {
+                let mut buf = Vec::with_capacity(p.kept() as usize);
+                write_kept(&mut buf, s.bytes(), p)?;
+                targets.push((&f.path, buf));
+            }
+        }
+        let mpath;
+        if manifest_changed && let Layout::MultiPart { manifest_path, .. } = &set.layout {
+            mpath = manifest_path.clone();
+            targets.push((&mpath, manifest_for(set, upto)?.unwrap_or_default()));
+        }
+        drop(srcs);
+        for (path, bytes) in targets {
+            let mut bak = path.as_os_str().to_owned();
+            bak.push(format!(".bak-{stamp}"));
+            std::fs::copy(path, &bak).map_err(|e| Error::from(e).with_path(path))?;
+            let mut o = Output::create(Some(path), &[])?;
+            o.write_all(&bytes)?;
+            o.commit()?;
+            eprintln!(
+                "rewrote {} (backup: {})",
+                path.display(),
+                PathBuf::from(bak).display()
+            );
+        }
+        return Ok(());
+    }
+    let Some(out) = output else {
+        return Err(Error::usage("give -o OUT or --in-place"));
+    };
+    if !multi {
+        let mut o = Output::create(Some(out), &[&set.files[0].path])?;
+        match write_kept(&mut o, srcs[0].bytes(), &plans[0]) {
+            Ok(()) => return o.commit(),
+            Err(e) => {
+                o.abort();
+                return Err(e);
+            }
+        }
+    }
+    if out.exists() {
+        return Err(Error::usage(format!(
+            "{} exists; give a new directory",
+            out.display()
+        )));
+    }
+    let tmp = PathBuf::from(format!("{}.tmp-{}", out.display(), std::process::id()));
+    let result = (|| -> Result<()> {
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::from(e).with_path(&tmp))?;
+        for ((s, f), p) in srcs.iter().zip(&set.files).zip(plans).take(upto) {
+            let dest = tmp.join(f.path.file_name().unwrap_or_default());
+            let mut o = Output::create(Some(&dest), &[])?;
+            write_kept(&mut o, s.bytes(), p)?;
+            o.commit()?;
+        }
+        if let Layout::MultiPart { manifest_path, .. } = &set.layout {
+            let dest = tmp.join(manifest_path.file_name().unwrap_or_default());
+            let bytes = if manifest_changed {
+                manifest_for(set, upto)?.unwrap_or_default()
+            } else {
+                std::fs::read(manifest_path).map_err(|e| Error::from(e).with_path(manifest_path))?
+            };
+            let mut o = Output::create(Some(&dest), &[])?;
+            o.write_all(&bytes)?;
+            o.commit()?;
+        }
+        std::fs::rename(&tmp, out).map_err(|e| Error::from(e).with_path(out))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
 }
 
 fn ts_text(t: Option<i64>) -> String {
