@@ -4,5 +4,6 @@
 pub mod check;
 pub mod command_table;
 pub mod commands;
+pub mod history;
 pub mod read;
 pub mod repair;

@@ -9,9 +9,11 @@ use clap::Subcommand;
 use super::args::ReportFormat;
 use super::output::Output;
 use crate::aof::check::{CheckReport, check};
-use crate::aof::read::{AofSet, Layout, manifest, open_sources};
+use crate::aof::history::{Event, History};
+use crate::aof::read::{AofSet, Layout, ReadOptions, manifest, open_sources, read_set};
 use crate::aof::repair::{FilePlan, find_cut, plan_fix, plan_salvage};
 use crate::error::{Error, ErrorKind, Result};
+use crate::export::json::{write_bytes, write_str};
 use crate::rdb::read::ReadOptions as RdbReadOptions;
 
 /// AOF subcommands.
@@ -79,6 +81,29 @@ pub enum AofCommand {
         #[arg(long, conflicts_with = "output")]
         in_place: bool,
     },
+    /// Every command that touched a key (with db, time, file, offset),
+    /// following RENAME/MOVE/COPY/SWAPDB and reporting FLUSHDB/FLUSHALL.
+    History {
+        /// AOF file, manifest or directory.
+        path: PathBuf,
+        /// The key (bytes as given).
+        key: String,
+        /// Only this database (default: the key in every database).
+        #[arg(long)]
+        db: Option<u64>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: HistoryFormat,
+    },
+}
+
+/// Output formats of `aof history`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HistoryFormat {
+    /// Aligned lines for people.
+    Table,
+    /// One JSON object per event (formats/aof-check.md).
+    Jsonl,
 }
 
 fn rdb_opts(no_checksum: bool) -> RdbReadOptions {
@@ -148,6 +173,12 @@ pub fn run(cmd: AofCommand) -> Result<()> {
             out.commit()?;
             emit(&set, &plans, set.files.len(), output.as_deref(), in_place)
         }
+        AofCommand::History {
+            path,
+            key,
+            db,
+            format,
+        } => history(&path, &key, db, format),
         AofCommand::Truncate {
             path,
             to,
@@ -163,6 +194,111 @@ pub fn run(cmd: AofCommand) -> Result<()> {
             emit(&set, &plans, upto, output.as_deref(), in_place)
         }
     }
+}
+
+fn history(path: &Path, key: &str, db: Option<u64>, format: HistoryFormat) -> Result<()> {
+    let set = AofSet::open(path)?;
+    let srcs = open_sources(&set)?;
+    let mut out = Output::create(None, &[])?;
+    let names: Vec<String> = set.files.iter().map(|f| f.display_name()).collect();
+    if format == HistoryFormat::Table {
+        writeln!(
+            out,
+            "{:<28} {:>10} {:>3} {:<20} command  [followed: note]",
+            "file", "offset", "db", "time (UTC)"
+        )?;
+    }
+    let mut n = 0u64;
+    let mut h = History::new(key.as_bytes(), db, |e: Event| -> Result<()> {
+        n += 1;
+        match format {
+            HistoryFormat::Table => {
+                let mut cmd = String::new();
+                for a in &e.argv {
+                    if !cmd.is_empty() {
+                        cmd.push(' ');
+                    }
+                    let shown = &a[..a.len().min(48)];
+                    cmd.push_str(&shown.escape_ascii().to_string());
+                    if a.len() > 48 {
+                        cmd.push_str("...");
+                    }
+                }
+                let tx = e
+                    .multi
+                    .map_or(String::new(), |m| format!(" (in MULTI at {m})"));
+                writeln!(
+                    out,
+                    "{:<28} {:>10} {:>3} {:<20} {cmd}  [{}{tx}]",
+                    names[e.file],
+                    e.offset,
+                    e.db,
+                    e.ts.map_or("-".into(), utc),
+                    e.note
+                )?;
+            }
+            HistoryFormat::Jsonl => {
+                let mut l = Vec::new();
+                l.extend_from_slice(b"{\"file\":");
+                write_str(&mut l, &names[e.file])?;
+                write!(l, ",\"offset\":{},\"db\":{},\"ts\":", e.offset, e.db)?;
+                match e.ts {
+                    Some(t) => write!(l, "{t}")?,
+                    None => l.extend_from_slice(b"null"),
+                }
+                l.extend_from_slice(b",\"argv\":[");
+                for (i, a) in e.argv.iter().enumerate() {
+                    if i > 0 {
+                        l.push(b',');
+                    }
+                    write_bytes(&mut l, a)?;
+                }
+                l.extend_from_slice(b"],\"note\":");
+                write_str(&mut l, &e.note)?;
+                l.extend_from_slice(b",\"multi\":");
+                match e.multi {
+                    Some(m) => write!(l, "{m}")?,
+                    None => l.extend_from_slice(b"null"),
+                }
+                l.extend_from_slice(b"}\n");
+                out.write_all(&l)?;
+            }
+        }
+        Ok(())
+    });
+    let opts = ReadOptions::default();
+    let scans = read_set(&set, &srcs, &opts, true, &mut h)?;
+    if let Some(m) = scans.last().and_then(|s| s.open_multi) {
+        eprintln!(
+            "note: the MULTI at offset {m} of the last file has no EXEC; a server discards its commands"
+        );
+    }
+    out.commit()?;
+    if n == 0 {
+        eprintln!("no command touched {key:?}");
+    }
+    Ok(())
+}
+
+/// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
+fn utc(t: i64) -> String {
+    let (days, secs) = (t.div_euclid(86400), t.rem_euclid(86400));
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 /// Repair plans for every file of a set.
