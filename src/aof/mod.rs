@@ -7,3 +7,5 @@ pub mod commands;
 pub mod history;
 pub mod read;
 pub mod repair;
+pub mod rewrite;
+pub mod write;

@@ -12,6 +12,8 @@ use crate::aof::check::{CheckReport, check};
 use crate::aof::history::{Event, History};
 use crate::aof::read::{AofSet, Layout, ReadOptions, manifest, open_sources, read_set};
 use crate::aof::repair::{FilePlan, find_cut, plan_fix, plan_salvage};
+use crate::aof::rewrite;
+use crate::aof::write::{RespWriter, write_keyspace};
 use crate::error::{Error, ErrorKind, Result};
 use crate::export::json::{write_bytes, write_str};
 use crate::rdb::read::ReadOptions as RdbReadOptions;
@@ -94,6 +96,33 @@ pub enum AofCommand {
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: HistoryFormat,
+    },
+    /// Offline rewrite: replay the log into a keyspace and write the
+    /// minimal command set (RESP, like `aof-use-rdb-preamble no`).
+    Rewrite {
+        /// AOF file, manifest or directory.
+        path: PathBuf,
+        /// Output: a new multi-part directory (manifest, BASE, empty INCR),
+        /// or a file with --single.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Write one old-style AOF file instead of a directory.
+        #[arg(long)]
+        single: bool,
+        /// Base name of the files in a directory (`appendfilename`).
+        #[arg(long, default_value = "appendonly.aof")]
+        appendfilename: String,
+        /// Keep keys and hash fields whose TTL has passed (Redis' own
+        /// rewrite keeps them; by default they are dropped at --now).
+        #[arg(long)]
+        keep_expired: bool,
+        /// "Now" in Unix ms: the cut-off for expired keys and the base of
+        /// relative times in pre-2.6 logs (default: the current time).
+        #[arg(long)]
+        now: Option<i64>,
+        /// Accept inline (non-RESP) command lines.
+        #[arg(long)]
+        inline: bool,
     },
 }
 
@@ -179,6 +208,23 @@ pub fn run(cmd: AofCommand) -> Result<()> {
             db,
             format,
         } => history(&path, &key, db, format),
+        AofCommand::Rewrite {
+            path,
+            output,
+            single,
+            appendfilename,
+            keep_expired,
+            now,
+            inline,
+        } => rewrite(
+            &path,
+            &output,
+            single,
+            &appendfilename,
+            keep_expired,
+            now,
+            inline,
+        ),
         AofCommand::Truncate {
             path,
             to,
@@ -277,6 +323,96 @@ fn history(path: &Path, key: &str, db: Option<u64>, format: HistoryFormat) -> Re
     if n == 0 {
         eprintln!("no command touched {key:?}");
     }
+    Ok(())
+}
+
+fn rewrite(
+    path: &Path,
+    output: &Path,
+    single: bool,
+    appendfilename: &str,
+    keep_expired: bool,
+    now: Option<i64>,
+    inline: bool,
+) -> Result<()> {
+    let set = AofSet::open(path)?;
+    let now = now.unwrap_or_else(super::commands::now_ms);
+    let opts = ReadOptions {
+        inline,
+        ..ReadOptions::default()
+    };
+    let t0 = std::time::Instant::now();
+    let (replayed, stats) = rewrite::replay(&set, now, &opts)?;
+    let cut = (!keep_expired).then_some(now);
+    let inputs: Vec<&Path> = set.files.iter().map(|f| f.path.as_path()).collect();
+    let (commands, bytes) = if single {
+        let o = Output::create(Some(output), &inputs)?;
+        let mut w = RespWriter::new(o);
+        if let Err(e) = write_keyspace(&replayed.ks, &mut w, cut) {
+            w.into_inner().abort();
+            return Err(e.into());
+        }
+        let (c, b) = (w.commands, w.bytes);
+        w.into_inner().commit()?;
+        (c, b)
+    } else {
+        if output.exists() {
+            return Err(Error::usage(format!(
+                "{} exists; give a new directory",
+                output.display()
+            )));
+        }
+        let tmp = PathBuf::from(format!("{}.tmp-{}", output.display(), std::process::id()));
+        let res = (|| -> Result<(u64, u64)> {
+            std::fs::create_dir_all(&tmp).map_err(|e| Error::from(e).with_path(&tmp))?;
+            let base = format!("{appendfilename}.1.base.aof");
+            let incr = format!("{appendfilename}.1.incr.aof");
+            let mut w = RespWriter::new(Output::create(Some(&tmp.join(&base)), &[])?);
+            write_keyspace(&replayed.ks, &mut w, cut)?;
+            let (c, b) = (w.commands, w.bytes);
+            w.into_inner().commit()?;
+            Output::create(Some(&tmp.join(&incr)), &[])?.commit()?;
+            let mut m = Vec::new();
+            manifest::format_entry(base.as_bytes(), 1, manifest::FileType::Base, &mut m);
+            manifest::format_entry(incr.as_bytes(), 1, manifest::FileType::Incr, &mut m);
+            let mut o = Output::create(Some(&tmp.join(format!("{appendfilename}.manifest"))), &[])?;
+            o.write_all(&m)?;
+            o.commit()?;
+            std::fs::rename(&tmp, output).map_err(|e| Error::from(e).with_path(output))?;
+            Ok((c, b))
+        })();
+        if res.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        res?
+    };
+    eprintln!(
+        "rewrote {} commands ({} bytes{}) into {commands} commands ({bytes} bytes): {} keys in {} dbs, {} functions; \
+         {} commands failed as on the server, {} discarded (unterminated MULTI), torn tail {} bytes; {:.2}s",
+        stats.commands,
+        stats.bytes,
+        if stats.rdb_keys > 0 {
+            format!(", {} keys from RDB parts", stats.rdb_keys)
+        } else {
+            String::new()
+        },
+        replayed.ks.keys(),
+        replayed.ks.dbs.values().filter(|d| !d.is_empty()).count(),
+        replayed.ks.functions.len(),
+        if stats.failed.is_empty() {
+            "0".to_string()
+        } else {
+            stats
+                .failed
+                .iter()
+                .map(|(n, c)| format!("{c} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        stats.discarded,
+        stats.torn_tail_bytes,
+        t0.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

@@ -1,0 +1,170 @@
+//! The in-memory keyspace an AOF replays into: every Redis data type with
+//! what a rewrite needs (values, key TTLs, hash field TTLs, stream metadata,
+//! consumer groups with their PELs) and function libraries.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+
+/// A stream ID.
+pub type Id = (u64, u64);
+
+/// A score with a total order (scores are never NaN).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score(pub f64);
+
+impl Eq for Score {}
+impl PartialOrd for Score {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Score {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&o.0)
+    }
+}
+
+/// A sorted set: member → score, and (score, member) order.
+#[derive(Debug, Clone, Default)]
+pub struct ZSet {
+    /// Scores by member.
+    pub scores: HashMap<Vec<u8>, f64>,
+    /// Members in ZRANGE order.
+    pub order: BTreeSet<(Score, Vec<u8>)>,
+}
+
+impl ZSet {
+    /// Sets a member's score.
+    pub fn insert(&mut self, m: Vec<u8>, s: f64) {
+        // -0.0 and 0.0 are equal scores in Redis; keep one ordering key.
+        let s = if s == 0.0 { 0.0 } else { s };
+        if let Some(old) = self.scores.insert(m.clone(), s) {
+            self.order.remove(&(Score(old), m.clone()));
+        }
+        self.order.insert((Score(s), m));
+    }
+    /// Removes a member.
+    pub fn remove(&mut self, m: &[u8]) -> bool {
+        match self.scores.remove(m) {
+            Some(s) => {
+                self.order.remove(&(Score(s), m.to_vec()));
+                true
+            }
+            None => false,
+        }
+    }
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.scores.len()
+    }
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.scores.is_empty()
+    }
+}
+
+/// A pending entry of a consumer group.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// Owning consumer.
+    pub consumer: Vec<u8>,
+    /// Last delivery time (Unix ms).
+    pub time: i64,
+    /// Delivery count.
+    pub count: u64,
+}
+
+/// A consumer group.
+#[derive(Debug, Clone, Default)]
+pub struct Group {
+    /// Last delivered ID.
+    pub last_id: Id,
+    /// Entries read (-1: unknown).
+    pub entries_read: i64,
+    /// Pending entries by ID.
+    pub pel: BTreeMap<Id, Pending>,
+    /// Consumers (their PELs are derived from `pel`).
+    pub consumers: BTreeSet<Vec<u8>>,
+}
+
+/// A stream entry's field/value pairs.
+pub type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// A hash field's value and TTL (Unix ms).
+pub type FieldVal = (Vec<u8>, Option<i64>);
+
+/// A stream.
+#[derive(Debug, Clone, Default)]
+pub struct Stream {
+    /// Entries by ID.
+    pub entries: BTreeMap<Id, Fields>,
+    /// Last ID ever added (or set).
+    pub last_id: Id,
+    /// Largest deleted ID.
+    pub max_deleted: Id,
+    /// Entries ever added.
+    pub entries_added: u64,
+    /// Consumer groups in name order (the server's rax order).
+    pub groups: BTreeMap<Vec<u8>, Group>,
+}
+
+/// A value.
+#[derive(Debug, Clone)]
+pub enum Val {
+    /// String.
+    Str(Vec<u8>),
+    /// List.
+    List(VecDeque<Vec<u8>>),
+    /// Set.
+    Set(HashSet<Vec<u8>>),
+    /// Sorted set.
+    ZSet(ZSet),
+    /// Hash: field → (value, field TTL in Unix ms).
+    Hash(HashMap<Vec<u8>, FieldVal>),
+    /// Stream.
+    Stream(Box<Stream>),
+}
+
+impl Val {
+    /// Whether the server deletes a key holding this (empty aggregates).
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Val::Str(_) | Val::Stream(_) => false,
+            Val::List(l) => l.is_empty(),
+            Val::Set(s) => s.is_empty(),
+            Val::ZSet(z) => z.is_empty(),
+            Val::Hash(h) => h.is_empty(),
+        }
+    }
+}
+
+/// A key's entry.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The value.
+    pub val: Val,
+    /// TTL as Unix ms.
+    pub expire: Option<i64>,
+}
+
+/// One database.
+pub type Db = HashMap<Vec<u8>, Entry>;
+
+/// Every database and the function libraries.
+#[derive(Debug, Clone, Default)]
+pub struct Keyspace {
+    /// Databases by number (absent = empty).
+    pub dbs: BTreeMap<u64, Db>,
+    /// Function libraries: name → source code.
+    pub functions: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl Keyspace {
+    /// A database, created when missing.
+    pub fn db(&mut self, n: u64) -> &mut Db {
+        self.dbs.entry(n).or_default()
+    }
+    /// Total keys.
+    pub fn keys(&self) -> usize {
+        self.dbs.values().map(HashMap::len).sum()
+    }
+}
