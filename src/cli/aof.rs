@@ -529,7 +529,13 @@ fn parse_time(s: &str) -> Result<i64> {
         return Err(bad());
     };
     let (y, m, dd, hh, mm, ss) = (*y, *m, *dd, *hh, *mm, *ss);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&dd) || hh > 23 || mm > 59 || ss > 60 {
+    if !(0..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&dd)
+        || !(0..=23).contains(&hh)
+        || !(0..=59).contains(&mm)
+        || !(0..=60).contains(&ss)
+    {
         return Err(bad());
     }
     // Days from civil (Howard Hinnant's algorithm).

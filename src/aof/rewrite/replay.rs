@@ -395,12 +395,11 @@ impl Replayer {
                     val: Val::List(l), ..
                 }) = self.get(db, k)
                 {
-                    for _ in 0..n {
-                        if name == "lpop" {
-                            l.pop_front()
-                        } else {
-                            l.pop_back()
-                        };
+                    let n = n.min(l.len());
+                    if name == "lpop" {
+                        l.drain(..n);
+                    } else {
+                        l.truncate(l.len() - n);
                     }
                 } else {
                     self.check(db, k, |v| matches!(v, Val::List(_)))?;
@@ -1580,7 +1579,7 @@ impl Replayer {
         while i < a.len() {
             match a[i].to_ascii_lowercase().as_slice() {
                 b"idle" => {
-                    time = Some(self.now_ms - int(arg(a, i + 1)?)?);
+                    time = Some(self.now_ms.saturating_sub(int(arg(a, i + 1)?)?));
                     i += 1;
                 }
                 b"time" => {
