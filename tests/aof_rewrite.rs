@@ -184,14 +184,22 @@ fn random_command(r: &mut Rng) -> Vec<String> {
     }
 }
 
-fn digest(c: &mut Client) -> Reply {
-    c.cmd(&["DEBUG", "DIGEST"])
+/// DEBUG DIGEST: 40 hex digits (all zeros for an empty keyspace).
+fn digest(c: &mut Client) -> String {
+    match c.cmd(&["DEBUG", "DIGEST"]) {
+        Reply::Status(d) if d.len() == 40 && d.bytes().all(|b| b.is_ascii_hexdigit()) => d,
+        other => panic!("DEBUG DIGEST: {other:?}"),
+    }
 }
 
-/// Per db: every key with TYPE, PEXPIRETIME and, for streams, XINFO GROUPS.
-fn key_facts(c: &mut Client) -> Vec<(u64, Vec<u8>, Reply, Reply, Reply)> {
+/// Per db: every key with TYPE, PEXPIRETIME, its value digest and, for
+/// streams, XINFO GROUPS.
+/// (db, key, TYPE, PEXPIRETIME, XINFO GROUPS, DEBUG DIGEST-VALUE).
+type Facts = (u64, Vec<u8>, Reply, Reply, Reply, Reply);
+
+fn key_facts(c: &mut Client) -> Vec<Facts> {
     let mut out = Vec::new();
-    for db in 0..4u64 {
+    for db in 0..16u64 {
         c.cmd(&["SELECT", &db.to_string()]);
         let Reply::Array(Some(keys)) = c.cmd(&["KEYS", "*"]) else {
             panic!()
@@ -200,16 +208,38 @@ fn key_facts(c: &mut Client) -> Vec<(u64, Vec<u8>, Reply, Reply, Reply)> {
             let k = k.bytes().unwrap().to_vec();
             let t = c.cmd(&[&b"TYPE"[..], &k]);
             let e = c.cmd(&[&b"PEXPIRETIME"[..], &k]);
+            let v = c.cmd(&[&b"DEBUG"[..], b"DIGEST-VALUE", &k]);
             let g = if t == Reply::Status("stream".into()) {
                 c.cmd(&[&b"XINFO"[..], b"GROUPS", &k])
             } else {
                 Reply::Bulk(None)
             };
-            out.push((db, k, t, e, g));
+            out.push((db, k, t, e, g, v));
         }
     }
     out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     out
+}
+
+fn show(r: &Reply) -> String {
+    match r {
+        Reply::Status(s) => s.clone(),
+        Reply::Error(e) => format!("ERR {e}"),
+        Reply::Int(i) => i.to_string(),
+        Reply::Bulk(None) | Reply::Array(None) => "nil".into(),
+        Reply::Bulk(Some(b)) => format!("\"{}\"", b.escape_ascii()),
+        Reply::Array(Some(v)) => format!("[{}]", v.iter().map(show).collect::<Vec<_>>().join(" ")),
+    }
+}
+
+fn show_facts(f: &Facts) -> String {
+    format!(
+        "{} {} {} {}",
+        show(&f.2),
+        show(&f.3),
+        show(&f.4),
+        show(&f.5)
+    )
 }
 
 fn wait_rewrite(c: &mut Client) {
@@ -294,7 +324,11 @@ fn run_seed(seed: u64, commands: usize, preamble: bool) {
             }
         }
     }
+    if tx > 0 {
+        c.cmd(&["EXEC"]);
+    }
     let live = digest(&mut c);
+    assert_ne!(live, "0".repeat(40), "seed {seed}: empty keyspace");
     drop(c);
     drop(src);
     let aofdir = dir.join("appendonlydir");
@@ -306,6 +340,11 @@ fn run_seed(seed: u64, commands: usize, preamble: bool) {
         "seed {seed}: the server's own reload differs from its memory"
     );
     let facts = key_facts(&mut oc);
+    assert!(
+        matches!(&facts[0].5, Reply::Array(Some(v)) if matches!(&v[0], Reply::Status(d) if d.len() == 40)),
+        "{:?}",
+        facts[0]
+    );
     assert!(
         facts.len() > 20,
         "seed {seed}: too few keys ({})",
@@ -338,15 +377,30 @@ fn run_seed(seed: u64, commands: usize, preamble: bool) {
             load_dir(&out)
         };
         let mut rc = rewritten.client();
+        let got = key_facts(&mut rc);
+        let differ: Vec<_> = facts
+            .iter()
+            .filter(|f| !got.contains(f))
+            .map(|f| {
+                let g = got.iter().find(|g| (g.0, &g.1) == (f.0, &f.1));
+                format!(
+                    "db {} {}:\n  original {}\n  rewrite  {}",
+                    f.0,
+                    f.1.escape_ascii(),
+                    show_facts(f),
+                    g.map_or("-".into(), show_facts)
+                )
+            })
+            .collect();
+        assert!(
+            differ.is_empty() && got.len() == facts.len(),
+            "seed {seed} single={single}: keys differ:\n{}",
+            differ.join("\n")
+        );
         assert_eq!(
             digest(&mut rc),
             live,
             "seed {seed} single={single}: DEBUG DIGEST differs"
-        );
-        assert_eq!(
-            key_facts(&mut rc),
-            facts,
-            "seed {seed} single={single}: keys differ"
         );
         assert_eq!(
             rc.cmd(&["FUNCTION", "LIST"]),
@@ -369,6 +423,14 @@ fn rewrite_matches_the_server_on_random_histories() {
         (1234567, true),
     ] {
         run_seed(seed, 3000, preamble);
+    }
+    // Longer soak runs: RDBTOOL_REWRITE_SEEDS=N adds N more seeds.
+    let extra: u64 = std::env::var("RDBTOOL_REWRITE_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    for i in 0..extra {
+        run_seed(0xdead_beef + i * 7919, 3000, i % 2 == 0);
     }
 }
 

@@ -134,6 +134,8 @@ impl Server {
             "appendonly.aof",
             "--save",
             "",
+            "--enable-debug-command",
+            "yes",
             "--logfile",
             &log.display().to_string(),
             "--daemonize",

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 /// A stream ID.
 pub type Id = (u64, u64);
 
-/// A score with a total order (scores are never NaN).
+/// A score ordered as Redis orders them: numerically, -0 equal to 0 (ties
+/// then go by member). Scores are never NaN.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Score(pub f64);
 
@@ -19,28 +20,71 @@ impl PartialOrd for Score {
 }
 impl Ord for Score {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&o.0)
+        self.0
+            .partial_cmp(&o.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
     }
 }
 
-/// A sorted set: member → score, and (score, member) order.
+/// Server defaults deciding a sorted set's encoding
+/// (`zset-max-listpack-entries`, `zset-max-listpack-value`).
+pub const ZSET_LISTPACK_ENTRIES: usize = 128;
+/// See [`ZSET_LISTPACK_ENTRIES`].
+pub const ZSET_LISTPACK_VALUE: usize = 64;
+
+/// A sorted set: member → score, and (score, member) order. `listpack`
+/// tracks the encoding the server would use, because a listpack stores
+/// scores as text and turns -0 into 0 (a skiplist keeps -0, and DEBUG
+/// DIGEST tells them apart).
 #[derive(Debug, Clone, Default)]
 pub struct ZSet {
     /// Scores by member.
     pub scores: HashMap<Vec<u8>, f64>,
     /// Members in ZRANGE order.
     pub order: BTreeSet<(Score, Vec<u8>)>,
+    /// The server would hold it as a listpack.
+    pub listpack: bool,
 }
 
 impl ZSet {
-    /// Sets a member's score.
+    /// An empty set with the given encoding.
+    pub fn new(listpack: bool) -> Self {
+        ZSet {
+            listpack,
+            ..ZSet::default()
+        }
+    }
+    /// Sets a member's score, converting to a skiplist first when a new
+    /// member would exceed the listpack limits (as `zsetAdd` does).
     pub fn insert(&mut self, m: Vec<u8>, s: f64) {
-        // -0.0 and 0.0 are equal scores in Redis; keep one ordering key.
-        let s = if s == 0.0 { 0.0 } else { s };
+        if self.listpack
+            && !self.scores.contains_key(&m)
+            && (self.len() + 1 > ZSET_LISTPACK_ENTRIES || m.len() > ZSET_LISTPACK_VALUE)
+        {
+            self.listpack = false;
+        }
+        let s = if self.listpack && s == 0.0 { 0.0 } else { s };
         if let Some(old) = self.scores.insert(m.clone(), s) {
             self.order.remove(&(Score(old), m.clone()));
         }
         self.order.insert((Score(s), m));
+    }
+    /// Settles the encoding of a set built whole (a STORE destination, a
+    /// loaded value): a listpack when it fits, and then -0 reads back as 0.
+    pub fn settle(&mut self) {
+        self.listpack = self.len() <= ZSET_LISTPACK_ENTRIES
+            && self.scores.keys().all(|m| m.len() <= ZSET_LISTPACK_VALUE);
+        if self.listpack {
+            let negz: Vec<Vec<u8>> = self
+                .scores
+                .iter()
+                .filter(|(_, s)| **s == 0.0 && s.is_sign_negative())
+                .map(|(m, _)| m.clone())
+                .collect();
+            for m in negz {
+                self.insert(m, 0.0);
+            }
+        }
     }
     /// Removes a member.
     pub fn remove(&mut self, m: &[u8]) -> bool {

@@ -43,6 +43,7 @@ pub fn val_from_rdb(v: &Value<'_>, scratch: &mut Scratch) -> Result<Val> {
                 z.insert(e.to_vec(), s);
                 Ok(())
             })?;
+            z.settle();
             Val::ZSet(z)
         }
         DataType::Hash => {

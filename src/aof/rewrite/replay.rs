@@ -7,7 +7,10 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use super::keyspace::{Entry, Group, Id, Keyspace, Pending, Score, Stream, Val, ZSet};
+use super::keyspace::{
+    Entry, Group, Id, Keyspace, Pending, Score, Stream, Val, ZSET_LISTPACK_ENTRIES,
+    ZSET_LISTPACK_VALUE, ZSet,
+};
 use super::load::{dump_payload, function_payload, library_name};
 
 /// Why a command did not apply.
@@ -183,7 +186,7 @@ impl Replayer {
         let name = arg(a, 0)?.to_ascii_lowercase();
         let name = String::from_utf8_lossy(&name).into_owned();
         match name.as_str() {
-            "select" | "ping" | "multi" | "exec" | "discard" | "pfcount" => Ok(()),
+            "select" | "ping" | "multi" | "exec" | "discard" => Ok(()),
             "del" | "unlink" => {
                 for k in a.get(1..).unwrap_or_default() {
                     self.ks.db(db).remove(*k);
@@ -1078,11 +1081,16 @@ impl Replayer {
         else {
             return type_err();
         };
+        if !exists {
+            // The server picks the encoding from the first member's length.
+            z.listpack = pairs[1].len() <= ZSET_LISTPACK_VALUE;
+        }
         let mut failed = false;
         for (p, s) in pairs.chunks(2).zip(scores) {
             let m = p[1];
             let cur = z.scores.get(m).copied();
-            let new = if incr { cur.unwrap_or(0.0) + s } else { s };
+            // A new member takes the increment itself (so -0 stays -0).
+            let new = if incr { cur.map_or(s, |c| c + s) } else { s };
             if new.is_nan() {
                 failed = true;
                 break;
@@ -1197,6 +1205,7 @@ impl Replayer {
             for (m, s) in out {
                 z.insert(m, s);
             }
+            z.settle();
             d.insert(
                 dst.to_vec(),
                 Entry {
@@ -1253,7 +1262,8 @@ impl Replayer {
         let d = self.ks.db(db);
         d.remove(dst);
         if !picked.is_empty() {
-            let mut z = ZSet::default();
+            // Created for the result size, then filled member by member.
+            let mut z = ZSet::new(picked.len() <= ZSET_LISTPACK_ENTRIES);
             for (m, s) in picked {
                 z.insert(m, s);
             }

@@ -5,7 +5,11 @@
 
 use std::io::{self, Write};
 
-use crate::aof::rewrite::keyspace::{FieldVal, Id, Keyspace, Val};
+use std::collections::BTreeSet;
+
+use crate::aof::rewrite::keyspace::{
+    FieldVal, Fields, Id, Keyspace, Stream, Val, ZSET_LISTPACK_VALUE, ZSet,
+};
 
 /// Elements per variadic command, as the server's rewrite
 /// (`AOF_REWRITE_ITEMS_PER_CMD`).
@@ -114,6 +118,139 @@ fn batched<W: Write>(
     Ok(())
 }
 
+/// Writes a sorted set so the loading server ends up with the same scores:
+/// a -0 score survives only in a skiplist (a listpack stores it as "0"),
+/// and the server picks the encoding from the first member of the creating
+/// ZADD. So when the set holds a -0, it starts with a member too long for
+/// a listpack — a real one, or a placeholder removed again at the end —
+/// and the -0 members come last.
+fn write_zset<W: Write>(w: &mut RespWriter<W>, k: &[u8], z: &ZSet) -> io::Result<()> {
+    let negz = |s: f64| s == 0.0 && s.is_sign_negative();
+    let item = |s: f64, m: &Vec<u8>| vec![score_text(s), m.clone()];
+    if !z.order.iter().any(|(s, _)| negz(s.0)) {
+        return batched(
+            w,
+            &[b"ZADD", k],
+            &mut z.order.iter().map(|(s, m)| item(s.0, m)),
+        );
+    }
+    let long = z
+        .order
+        .iter()
+        .find(|(s, m)| m.len() > ZSET_LISTPACK_VALUE && !negz(s.0));
+    let mut dummy = None;
+    let mut items: Vec<Vec<Vec<u8>>> = match long {
+        Some((s, m)) => vec![item(s.0, m)],
+        None => {
+            let mut d = vec![b'~'; ZSET_LISTPACK_VALUE + 1];
+            while z.scores.contains_key(&d) {
+                d.push(b'~');
+            }
+            let first = vec![b"0".to_vec(), d.clone()];
+            dummy = Some(d);
+            vec![first]
+        }
+    };
+    items.extend(
+        z.order
+            .iter()
+            .filter(|e| Some(*e) != long && !negz(e.0.0))
+            .map(|(s, m)| item(s.0, m)),
+    );
+    items.extend(
+        z.order
+            .iter()
+            .filter(|(s, _)| negz(s.0))
+            .map(|(s, m)| item(s.0, m)),
+    );
+    batched(w, &[b"ZADD", k], &mut items.into_iter())?;
+    if let Some(d) = dummy {
+        w.command(&[&b"ZREM"[..], k, &d])?;
+    }
+    Ok(())
+}
+
+/// Writes a stream: entries, consumer groups, their consumers and pending
+/// entries, then the metadata. A pending entry whose stream entry was
+/// deleted cannot be claimed (XCLAIM drops it), so such IDs are added as
+/// placeholder entries, claimed, then deleted again; XSETID last restores
+/// the last ID, the added-entries counter and the largest deleted ID.
+fn write_stream<W: Write>(w: &mut RespWriter<W>, k: &[u8], s: &Stream) -> io::Result<()> {
+    let ghosts: BTreeSet<Id> = s
+        .groups
+        .values()
+        .flat_map(|g| g.pel.keys())
+        .filter(|id| !s.entries.contains_key(id) && **id > (0, 0) && **id <= s.last_id)
+        .copied()
+        .collect();
+    if s.entries.is_empty() && ghosts.is_empty() {
+        w.command(&[&b"XADD"[..], k, b"MAXLEN", b"0", b"0-1", b"x", b"y"])?;
+    }
+    let placeholder = vec![(b"x".to_vec(), b"y".to_vec())];
+    let mut all: Vec<(&Id, &Fields)> = s.entries.iter().collect();
+    all.extend(ghosts.iter().map(|id| (id, &placeholder)));
+    all.sort_by_key(|(id, _)| **id);
+    for (id, fields) in all {
+        let mut a: Vec<Vec<u8>> = vec![b"XADD".to_vec(), k.to_vec(), id_text(*id)];
+        for (f, v) in fields {
+            a.push(f.clone());
+            a.push(v.clone());
+        }
+        w.command(&a)?;
+    }
+    for (g, grp) in &s.groups {
+        w.command(&[
+            &b"XGROUP"[..],
+            b"CREATE",
+            k,
+            g,
+            &id_text(grp.last_id),
+            b"ENTRIESREAD",
+            &int_text(grp.entries_read),
+        ])?;
+        let mut consumers: Vec<&Vec<u8>> = grp.consumers.iter().collect();
+        consumers.extend(grp.pel.values().map(|p| &p.consumer));
+        consumers.sort();
+        consumers.dedup();
+        for c in consumers {
+            let mut owned = grp.pel.iter().filter(|(_, p)| &p.consumer == c).peekable();
+            if owned.peek().is_none() {
+                w.command(&[&b"XGROUP"[..], b"CREATECONSUMER", k, g, c])?;
+            }
+            for (id, p) in owned {
+                w.command(&[
+                    &b"XCLAIM"[..],
+                    k,
+                    g,
+                    c,
+                    b"0",
+                    &id_text(*id),
+                    b"TIME",
+                    &int_text(p.time),
+                    b"RETRYCOUNT",
+                    &int_text(p.count),
+                    b"JUSTID",
+                    b"FORCE",
+                ])?;
+            }
+        }
+    }
+    batched(
+        w,
+        &[b"XDEL", k],
+        &mut ghosts.iter().map(|id| vec![id_text(*id)]),
+    )?;
+    w.command(&[
+        &b"XSETID"[..],
+        k,
+        &id_text(s.last_id),
+        b"ENTRIESADDED",
+        &int_text(s.entries_added),
+        b"MAXDELETEDID",
+        &id_text(s.max_deleted),
+    ])
+}
+
 /// Writes the keyspace as rewrite commands. Keys (and hash fields) whose
 /// TTL is before `drop_expired_before` (Unix ms) are left out.
 pub fn write_keyspace<W: Write>(
@@ -155,14 +292,7 @@ pub fn write_keyspace<W: Write>(
                         &mut m.into_iter().map(|v| vec![v.clone()]),
                     )?
                 }
-                Val::ZSet(z) => batched(
-                    w,
-                    &[b"ZADD", k],
-                    &mut z
-                        .order
-                        .iter()
-                        .map(|(s, m)| vec![score_text(s.0), m.clone()]),
-                )?,
+                Val::ZSet(z) => write_zset(w, k, z)?,
                 Val::Hash(h) => {
                     let mut f: Vec<(&Vec<u8>, &FieldVal)> =
                         h.iter().filter(|(_, (_, t))| live(*t)).collect();
@@ -189,70 +319,7 @@ pub fn write_keyspace<W: Write>(
                         )?;
                     }
                 }
-                Val::Stream(s) => {
-                    if s.entries.is_empty() {
-                        w.command(&[&b"XADD"[..], k, b"MAXLEN", b"0", b"0-1", b"x", b"y"])?;
-                    }
-                    for (id, fields) in &s.entries {
-                        let mut a: Vec<Vec<u8>> = vec![b"XADD".to_vec(), k.to_vec(), id_text(*id)];
-                        for (f, v) in fields {
-                            a.push(f.clone());
-                            a.push(v.clone());
-                        }
-                        w.command(&a)?;
-                    }
-                    w.command(&[
-                        &b"XSETID"[..],
-                        k,
-                        &id_text(s.last_id),
-                        b"ENTRIESADDED",
-                        &int_text(s.entries_added),
-                        b"MAXDELETEDID",
-                        &id_text(s.max_deleted),
-                    ])?;
-                    for (g, grp) in &s.groups {
-                        w.command(&[
-                            &b"XGROUP"[..],
-                            b"CREATE",
-                            k,
-                            g,
-                            &id_text(grp.last_id),
-                            b"ENTRIESREAD",
-                            &int_text(grp.entries_read),
-                        ])?;
-                        let mut consumers: Vec<&Vec<u8>> = grp.consumers.iter().collect();
-                        for p in grp.pel.values() {
-                            if !grp.consumers.contains(&p.consumer) {
-                                consumers.push(&p.consumer);
-                            }
-                        }
-                        consumers.sort();
-                        consumers.dedup();
-                        for c in consumers {
-                            let mut owned =
-                                grp.pel.iter().filter(|(_, p)| &p.consumer == c).peekable();
-                            if owned.peek().is_none() {
-                                w.command(&[&b"XGROUP"[..], b"CREATECONSUMER", k, g, c])?;
-                            }
-                            for (id, p) in owned {
-                                w.command(&[
-                                    &b"XCLAIM"[..],
-                                    k,
-                                    g,
-                                    c,
-                                    b"0",
-                                    &id_text(*id),
-                                    b"TIME",
-                                    &int_text(p.time),
-                                    b"RETRYCOUNT",
-                                    &int_text(p.count),
-                                    b"JUSTID",
-                                    b"FORCE",
-                                ])?;
-                            }
-                        }
-                    }
-                }
+                Val::Stream(s) => write_stream(w, k, s)?,
             }
             if let Some(t) = e.expire {
                 w.command(&[&b"PEXPIREAT"[..], k, &int_text(t)])?;
