@@ -14,7 +14,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeSet;
+
 use aof_redis::{Client, Reply, Server, temp_dir};
+use rdbtool::aof::check::check;
+use rdbtool::aof::read::AofSet;
 
 /// xorshift64*: a small seeded generator, so a failing seed can be rerun.
 struct Rng(u64);
@@ -276,7 +280,7 @@ fn load_dir(aofdir: &Path) -> Server {
 }
 
 /// `preamble`: whether the mid-run BGREWRITEAOF writes an RDB BASE (else RESP).
-fn run_seed(seed: u64, commands: usize, preamble: bool) {
+fn run_seed(seed: u64, commands: usize, preamble: bool) -> BTreeSet<String> {
     let dir = temp_dir("rw-src");
     // Replies come after the AOF write(2), so killing the server loses
     // nothing even without fsync.
@@ -316,6 +320,22 @@ fn run_seed(seed: u64, commands: usize, preamble: bool) {
                 c.cmd(&["EXEC"]);
             }
         }
+        if tx == 0 && r.below(15) == 0 {
+            // Act on a real pending entry: acknowledge it, claim it for
+            // another consumer, or delete its stream entry (it stays pending).
+            let (x, g) = (format!("x{}", r.below(4)), format!("g{}", r.below(3)));
+            if let Reply::Array(Some(p)) = c.cmd(&["XPENDING", &x, &g, "-", "+", "5"])
+                && let Some(Reply::Array(Some(e))) = p.get(r.below(5) as usize % p.len().max(1))
+                && let Some(id) = e.first().and_then(Reply::bytes)
+            {
+                let id = String::from_utf8_lossy(id).into_owned();
+                match r.below(3) {
+                    0 => c.cmd(&["XACK", &x, &g, &id]),
+                    1 => c.cmd(&["XCLAIM", &x, &g, &format!("c{}", r.below(5)), "0", &id]),
+                    _ => c.cmd(&["XDEL", &x, &id]),
+                };
+            }
+        }
         if r.below(50) == 0 {
             // A DUMP/RESTORE pair: RESTORE is logged with its payload.
             let k = format!("s{}", r.below(30));
@@ -332,6 +352,12 @@ fn run_seed(seed: u64, commands: usize, preamble: bool) {
     drop(c);
     drop(src);
     let aofdir = dir.join("appendonlydir");
+    let logged: BTreeSet<String> = check(&AofSet::open(&aofdir).unwrap(), &Default::default())
+        .unwrap()
+        .histogram
+        .into_iter()
+        .map(|h| h.command)
+        .collect();
     let original = load_dir(&aofdir);
     let mut oc = original.client();
     assert_eq!(
@@ -413,6 +439,7 @@ fn run_seed(seed: u64, commands: usize, preamble: bool) {
     for d in [dir, work] {
         let _ = std::fs::remove_dir_all(d);
     }
+    logged
 }
 
 #[test]

@@ -2,7 +2,12 @@
 //! what a rewrite needs (values, key TTLs, hash field TTLs, stream metadata,
 //! consumer groups with their PELs) and function libraries.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Hash map of the keyspace (foldhash: fast and randomly seeded).
+pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// Hash set of the keyspace.
+pub type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 /// A stream ID.
 pub type Id = (u64, u64);

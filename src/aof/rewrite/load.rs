@@ -2,9 +2,9 @@
 //! preamble, the payloads of `RESTORE` (DUMP format) and of
 //! `FUNCTION RESTORE`. Decoding is the RDB reader's; this only copies.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
-use super::keyspace::{Entry, Group, Keyspace, Pending, Stream, Val, ZSet};
+use super::keyspace::{Entry, Group, HashMap, HashSet, Keyspace, Pending, Stream, Val, ZSet};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{DataType, Flavor, RdbLayout};
 use crate::rdb::read::{Record, Scratch, Value, prim, value};
@@ -30,7 +30,7 @@ pub fn val_from_rdb(v: &Value<'_>, scratch: &mut Scratch) -> Result<Val> {
             Val::List(l)
         }
         DataType::Set => {
-            let mut s = HashSet::new();
+            let mut s = HashSet::default();
             v.for_each_elem(scratch, |e, _| {
                 s.insert(e.to_vec());
                 Ok(())
@@ -47,7 +47,7 @@ pub fn val_from_rdb(v: &Value<'_>, scratch: &mut Scratch) -> Result<Val> {
             Val::ZSet(z)
         }
         DataType::Hash => {
-            let mut h = HashMap::new();
+            let mut h = HashMap::default();
             v.for_each_field(scratch, |f, val, ttl| {
                 h.insert(f.to_vec(), (val.to_vec(), ttl));
                 Ok(())
@@ -68,7 +68,7 @@ pub fn val_from_rdb(v: &Value<'_>, scratch: &mut Scratch) -> Result<Val> {
             }
             for g in sv.groups {
                 let mut pel = BTreeMap::new();
-                let mut owner = HashMap::new();
+                let mut owner = HashMap::default();
                 for c in &g.consumers {
                     for p in &c.pending {
                         owner.insert(id(*p), c.name.clone());

@@ -5,11 +5,11 @@
 //! names it, never silently dropped. Expiry is frozen during replay (a past
 //! TTL is set, not applied), as it is while a server loads.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use super::keyspace::{
-    Entry, Group, Id, Keyspace, Pending, Score, Stream, Val, ZSET_LISTPACK_ENTRIES,
-    ZSET_LISTPACK_VALUE, ZSet,
+    Entry, Group, HashMap, HashSet, Id, Keyspace, Pending, Score, Stream, Val,
+    ZSET_LISTPACK_ENTRIES, ZSET_LISTPACK_VALUE, ZSet,
 };
 use super::load::{dump_payload, function_payload, library_name};
 
@@ -524,7 +524,7 @@ impl Replayer {
                     db,
                     arg(a, 1)?,
                     |v| matches!(v, Val::Set(_)),
-                    || Val::Set(HashSet::new()),
+                    || Val::Set(HashSet::default()),
                 )?
                 else {
                     return type_err();
@@ -565,7 +565,7 @@ impl Replayer {
                         db,
                         dst,
                         |v| matches!(v, Val::Set(_)),
-                        || Val::Set(HashSet::new()),
+                        || Val::Set(HashSet::default()),
                     )? {
                         s.insert(m.to_vec());
                     }
@@ -591,7 +591,7 @@ impl Replayer {
                 let out: HashSet<Vec<u8>> = match name.as_str() {
                     "sinterstore" => {
                         if sets.iter().any(Option::is_none) {
-                            HashSet::new()
+                            HashSet::default()
                         } else {
                             first
                                 .into_iter()
@@ -707,7 +707,7 @@ impl Replayer {
                     db,
                     arg(a, 1)?,
                     |v| matches!(v, Val::Hash(_)),
-                    || Val::Hash(HashMap::new()),
+                    || Val::Hash(HashMap::default()),
                 )?
                 else {
                     return type_err();
@@ -723,7 +723,7 @@ impl Replayer {
                     db,
                     k,
                     |v| matches!(v, Val::Hash(_)),
-                    || Val::Hash(HashMap::new()),
+                    || Val::Hash(HashMap::default()),
                 )?
                 else {
                     return type_err();
@@ -763,7 +763,7 @@ impl Replayer {
                     db,
                     k,
                     |v| matches!(v, Val::Hash(_)),
-                    || Val::Hash(HashMap::new()),
+                    || Val::Hash(HashMap::default()),
                 )? {
                     let ttl = h.get(f).and_then(|x| x.1);
                     h.insert(f.to_vec(), (n.to_string().into_bytes(), ttl));
@@ -1159,7 +1159,7 @@ impl Replayer {
             let r = s * w;
             if r.is_nan() { 0.0 } else { r }
         };
-        let mut out: HashMap<Vec<u8>, f64> = HashMap::new();
+        let mut out: HashMap<Vec<u8>, f64> = HashMap::default();
         match name {
             "zunionstore" => {
                 for (inp, w) in inputs.iter().zip(&weights) {
