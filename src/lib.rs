@@ -6,6 +6,7 @@
 //! printers.
 
 pub mod analyze;
+pub mod aof;
 pub mod cli;
 pub mod cluster;
 pub mod crc;

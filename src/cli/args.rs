@@ -77,4 +77,10 @@ pub enum Command {
         #[command(flatten)]
         read: ReadArgs,
     },
+    /// AOF tools: check, repair, truncate, key history, offline rewrite.
+    Aof {
+        /// The AOF subcommand.
+        #[command(subcommand)]
+        cmd: super::aof::AofCommand,
+    },
 }

@@ -28,6 +28,7 @@ pub fn now_ms() -> i64 {
 /// Runs a command.
 pub fn run(cmd: Command) -> Result<()> {
     match cmd {
+        Command::Aof { cmd } => super::aof::run(cmd),
         Command::Inspect {
             file,
             format,
