@@ -1,6 +1,8 @@
 //! The shared vocabulary of readers, writers and consumers: logical types,
 //! on-disk type codes, in-memory encodings and decoded elements.
 
+pub mod owned;
+
 use serde::Serialize;
 
 /// One decoded element of an aggregate: bytes borrowed from the file or a
