@@ -15,6 +15,7 @@ pub mod error;
 pub mod export;
 pub mod filter;
 pub mod model;
+pub mod persist;
 pub mod rdb;
 pub mod server;
 pub mod sink;
