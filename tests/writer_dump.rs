@@ -47,8 +47,8 @@ fn corpus_payloads() {
             corrupt += 1;
             // The footer CRC, recomputed with the reference (bytewise) crate.
             let foot = data.len().saturating_sub(8);
-            let crc_bad = data.len() >= 10
-                && crc64::crc64(0, &data[..foot]).to_le_bytes() != data[foot..];
+            let crc_bad =
+                data.len() >= 10 && crc64::crc64(0, &data[..foot]).to_le_bytes() != data[foot..];
             match (&strict, crc_bad) {
                 (Ok(()), _) => failures.push(format!("{name}: corrupt payload accepted")),
                 (Err(e), true) => {

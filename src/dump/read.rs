@@ -149,7 +149,10 @@ fn skip_key_meta(body: &[u8]) -> Result<usize> {
     }
     for _ in 0..n {
         let spec = r.get(4..).ok_or_else(|| {
-            parse_err(Problem::Truncated { what: "KEY_META" }, body.len() - r.len())
+            parse_err(
+                Problem::Truncated { what: "KEY_META" },
+                body.len() - r.len(),
+            )
         })?;
         r = crate::rdb::read::module::walk_items(spec).map_err(to)?.0;
     }
@@ -181,9 +184,7 @@ pub fn validate(v: &Value<'_>, scratch: &mut Scratch) -> Result<()> {
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
     match v.data_type() {
         DataType::String => {
-            v.as_string()?
-                .to_vec()
-                .map_err(|p| Error::parse(p, off))?;
+            v.as_string()?.to_vec().map_err(|p| Error::parse(p, off))?;
         }
         DataType::List | DataType::Set => {
             let is_set = v.data_type() == DataType::Set;
@@ -215,7 +216,10 @@ pub fn validate(v: &Value<'_>, scratch: &mut Scratch) -> Result<()> {
             if v.layout == RdbLayout::ListQuicklist2 {
                 check_node_sizes(v)?;
             }
-            if matches!(v.layout, RdbLayout::ListQuicklist | RdbLayout::ListQuicklist2) {
+            if matches!(
+                v.layout,
+                RdbLayout::ListQuicklist | RdbLayout::ListQuicklist2
+            ) {
                 let mut bad = false;
                 v.for_each_quicklist_node(scratch, |c| {
                     bad |= c == 0;
@@ -309,7 +313,12 @@ fn check_node_sizes(v: &Value<'_>) -> Result<()> {
         let (r2, _container) = length(r).map_err(to)?;
         let (r2, data) = crate::rdb::read::prim::string(r2).map_err(to)?;
         if data.is_empty() {
-            return Err(invalid("quicklist node", "non-empty node data", 0, v.offset));
+            return Err(invalid(
+                "quicklist node",
+                "non-empty node data",
+                0,
+                v.offset,
+            ));
         }
         r = r2;
     }
@@ -375,7 +384,12 @@ fn int_elem(e: Option<std::result::Result<Elem<'_>, Problem>>, off: u64) -> Resu
             off,
         )),
         Some(Err(p)) => Err(Error::parse(p, off)),
-        None => Err(Error::parse(Problem::Truncated { what: "stream node" }, off)),
+        None => Err(Error::parse(
+            Problem::Truncated {
+                what: "stream node",
+            },
+            off,
+        )),
     }
 }
 
@@ -397,7 +411,9 @@ fn validate_stream(v: &Value<'_>, scratch: &mut Scratch) -> Result<()> {
         if !keys.insert(master) {
             return Err(invalid("stream", "unique node keys", master.ms, off));
         }
-        let blob = lp.bytes(&mut scratch.blob).map_err(|p| Error::parse(p, off))?;
+        let blob = lp
+            .bytes(&mut scratch.blob)
+            .map_err(|p| Error::parse(p, off))?;
         let l = Listpack::parse(blob).map_err(|p| Error::parse(p, off))?;
         let mut walked = 0u64;
         for e in l.iter() {
@@ -405,18 +421,35 @@ fn validate_stream(v: &Value<'_>, scratch: &mut Scratch) -> Result<()> {
             walked += 1;
         }
         if l.declared.is_some_and(|d| d as u64 != walked) {
-            return Err(invalid("stream node listpack", "a matching count", walked, off));
+            return Err(invalid(
+                "stream node listpack",
+                "a matching count",
+                walked,
+                off,
+            ));
         }
         let mut it = l.iter();
         let count = int_elem(it.next(), off)?;
         let deleted = int_elem(it.next(), off)?;
         let nfields = int_elem(it.next(), off)?;
         if count <= 0 || deleted < 0 || nfields < 0 {
-            return Err(invalid("stream node", "a positive entry count", count as u64, off));
+            return Err(invalid(
+                "stream node",
+                "a positive entry count",
+                count as u64,
+                off,
+            ));
         }
         for _ in 0..nfields {
             it.next()
-                .ok_or_else(|| Error::parse(Problem::Truncated { what: "stream node" }, off))?
+                .ok_or_else(|| {
+                    Error::parse(
+                        Problem::Truncated {
+                            what: "stream node",
+                        },
+                        off,
+                    )
+                })?
                 .map_err(|p| Error::parse(p, off))?;
         }
         if int_elem(it.next(), off)? != 0 {
@@ -437,22 +470,48 @@ fn validate_stream(v: &Value<'_>, scratch: &mut Scratch) -> Result<()> {
             };
             for _ in 0..items {
                 it.next()
-                    .ok_or_else(|| Error::parse(Problem::Truncated { what: "stream entry" }, off))?
+                    .ok_or_else(|| {
+                        Error::parse(
+                            Problem::Truncated {
+                                what: "stream entry",
+                            },
+                            off,
+                        )
+                    })?
                     .map_err(|p| Error::parse(p, off))?;
             }
-            let want = if flags & 2 != 0 { nfields + 3 } else { items + 4 };
+            let want = if flags & 2 != 0 {
+                nfields + 3
+            } else {
+                items + 4
+            };
             let lp_count = int_elem(it.next(), off)?;
             if lp_count != want {
-                return Err(invalid("stream entry", "lp-count equal to its element count", lp_count as u64, off));
+                return Err(invalid(
+                    "stream entry",
+                    "lp-count equal to its element count",
+                    lp_count as u64,
+                    off,
+                ));
             }
         }
         if it.next().is_some() {
-            return Err(invalid("stream node", "no data after the last entry", 0, off));
+            return Err(invalid(
+                "stream node",
+                "no data after the last entry",
+                0,
+                off,
+            ));
         }
         live += count as u64;
     }
     if live != meta.length {
-        return Err(invalid("stream", "length equal to the live entries of its nodes", meta.length, off));
+        return Err(invalid(
+            "stream",
+            "length equal to the live entries of its nodes",
+            meta.length,
+            off,
+        ));
     }
     let mut names = HashSet::new();
     for (gi, g) in parts.groups.iter().enumerate() {
@@ -471,15 +530,30 @@ fn validate_stream(v: &Value<'_>, scratch: &mut Scratch) -> Result<()> {
             }
             for id in ids {
                 if !pel.contains(id) {
-                    return Err(invalid("consumer PEL", "IDs present in the group PEL", id.ms, off));
+                    return Err(invalid(
+                        "consumer PEL",
+                        "IDs present in the group PEL",
+                        id.ms,
+                        off,
+                    ));
                 }
                 if !owned.insert(*id) {
-                    return Err(invalid("consumer PEL", "IDs owned by one consumer", id.ms, off));
+                    return Err(invalid(
+                        "consumer PEL",
+                        "IDs owned by one consumer",
+                        id.ms,
+                        off,
+                    ));
                 }
             }
         }
         if owned.len() != pel.len() {
-            return Err(invalid("stream group PEL", "every entry owned by a consumer", pel.len() as u64, off));
+            return Err(invalid(
+                "stream group PEL",
+                "every entry owned by a consumer",
+                pel.len() as u64,
+                off,
+            ));
         }
     }
     Ok(())

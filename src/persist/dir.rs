@@ -170,6 +170,7 @@ impl AofDir {
                 // HISTORY files are garbage the server deletes at every
                 // start; doing it first keeps them from being counted twice.
                 report.removed.extend(me.gc_history()?);
+                report.removed.extend(me.remove_unborn_files()?);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // First start, as redis-server does with appendonly yes: an
@@ -326,6 +327,46 @@ impl AofDir {
         next.history.clear();
         self.write_manifest(&next)?;
         self.manifest = next;
+        Ok(removed)
+    }
+
+    /// Removes the files a crash left between their creation and the
+    /// manifest update that would have listed them: a BASE or INCR named
+    /// with a sequence number above the manifest's (nothing acknowledged is
+    /// in them: a new INCR receives commands only after the manifest lists
+    /// it). Files with other names are never touched.
+    fn remove_unborn_files(&self) -> Result<Vec<PathBuf>> {
+        let base_seq = self.manifest.base.as_ref().map_or(0, |b| b.seq);
+        let incr_seq = self.manifest.incrs.last().map_or(0, |e| e.seq);
+        let prefix = format!("{}.", self.opts.file_name);
+        let mut removed = Vec::new();
+        let rd = fs::read_dir(&self.dir).map_err(|e| PersistError::io("list", &self.dir, e))?;
+        for ent in rd {
+            let ent = ent.map_err(|e| PersistError::io("list", &self.dir, e))?;
+            let name = ent.file_name();
+            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+                continue;
+            };
+            let Some((seq, kind)) = rest.split_once('.') else {
+                continue;
+            };
+            let Ok(seq) = seq.parse::<i64>() else {
+                continue;
+            };
+            let unborn = match kind {
+                "base.rdb" | "base.aof" => seq > base_seq,
+                "incr.aof" => seq > incr_seq,
+                _ => false,
+            };
+            if unborn {
+                let p = ent.path();
+                fs::remove_file(&p).map_err(|e| PersistError::io("delete unlisted file", &p, e))?;
+                removed.push(p);
+            }
+        }
+        if !removed.is_empty() {
+            sync_dir(&self.dir)?;
+        }
         Ok(removed)
     }
 

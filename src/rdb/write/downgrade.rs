@@ -71,9 +71,7 @@ pub fn adapt(k: &mut OwnedKey, t: RdbVersion, allowed: &[Loss]) -> Result<Verdic
             if ver < 2 {
                 let m = &s.meta;
                 let derived = m.max_deleted_id.is_none_or(|id| id == StreamId::default())
-                    && m
-                        .entries_added
-                        .is_none_or(|n| n == s.entries.len() as u64)
+                    && m.entries_added.is_none_or(|n| n == s.entries.len() as u64)
                     && s.groups.iter().all(|g| g.entries_read.is_none());
                 if !derived {
                     check(Loss::StreamMeta, allowed)?;
@@ -136,7 +134,10 @@ mod tests {
         assert_eq!(adapt(&mut k, t, &[Loss::FieldTtl]), Ok(Verdict::Keep));
         assert_eq!(k.expire_ms, None);
         let mut k = hash(&[Some(5000), None], None);
-        assert_eq!(adapt(&mut k, RdbVersion::new(12).unwrap(), &[]), Ok(Verdict::Keep));
+        assert_eq!(
+            adapt(&mut k, RdbVersion::new(12).unwrap(), &[]),
+            Ok(Verdict::Keep)
+        );
         let OwnedValue::Hash(f) = &k.value else {
             unreachable!()
         };

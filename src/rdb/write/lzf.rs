@@ -69,7 +69,10 @@ impl Compressor {
             let matched = refp > 1 && {
                 let r = refp - 1;
                 let off = ip - r - 1;
-                off < MAX_OFF && inp[r + 2] == inp[ip + 2] && inp[r] == inp[ip] && inp[r + 1] == inp[ip + 1]
+                off < MAX_OFF
+                    && inp[r + 2] == inp[ip + 2]
+                    && inp[r] == inp[ip]
+                    && inp[r + 1] == inp[ip + 1]
             };
             if matched {
                 let r = refp - 1;
@@ -195,7 +198,9 @@ mod tests {
             .collect();
         round_trip(&noise).unwrap();
         for len in 0..300 {
-            let mixed: Vec<u8> = (0..len).map(|i| [b'a', b'b', (i % 7) as u8][i % 3]).collect();
+            let mixed: Vec<u8> = (0..len)
+                .map(|i| [b'a', b'b', (i % 7) as u8][i % 3])
+                .collect();
             if len > 0 {
                 round_trip(&mixed).unwrap();
             }

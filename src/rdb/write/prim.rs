@@ -170,7 +170,16 @@ mod tests {
 
     #[test]
     fn lengths_round_trip() {
-        for n in [0u64, 63, 64, 16383, 16384, u32::MAX as u64, u32::MAX as u64 + 1, u64::MAX] {
+        for n in [
+            0u64,
+            63,
+            64,
+            16383,
+            16384,
+            u32::MAX as u64,
+            u32::MAX as u64 + 1,
+            u64::MAX,
+        ] {
             let mut b = Vec::new();
             put_len(&mut b, n);
             let (r, v) = length(&b).unwrap();
@@ -207,11 +216,26 @@ mod tests {
 
     #[test]
     fn scores_round_trip() {
-        for v in [0.1, -0.0, 0.0, 3.0, -2.5e-300, 1e300, f64::INFINITY, f64::NEG_INFINITY, 9.1e15] {
+        for v in [
+            0.1,
+            -0.0,
+            0.0,
+            3.0,
+            -2.5e-300,
+            1e300,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            9.1e15,
+        ] {
             let mut t = Vec::new();
             score_text(&mut t, v);
             let back = parse_double(&t).unwrap();
-            assert_eq!(back.to_bits(), v.to_bits(), "{}", String::from_utf8_lossy(&t));
+            assert_eq!(
+                back.to_bits(),
+                v.to_bits(),
+                "{}",
+                String::from_utf8_lossy(&t)
+            );
             let mut b = Vec::new();
             put_string_double(&mut b, v);
             assert_eq!(string_double(&b).unwrap().1.to_bits(), v.to_bits());

@@ -134,10 +134,7 @@ impl<W: Write> RdbSink<W> {
             self.stats.copied += 1;
             return Ok(());
         }
-        let key = k
-            .key
-            .to_vec()
-            .map_err(|p| Error::parse(p, k.offset))?;
+        let key = k.key.to_vec().map_err(|p| Error::parse(p, k.offset))?;
         let value = OwnedValue::from_value(&k.value, &mut self.scratch)
             .map_err(|e| e.with_key(k.db, Some(&key)))?;
         let mut owned = OwnedKey {

@@ -27,10 +27,9 @@ impl std::fmt::Display for StreamProblem {
             StreamProblem::Unordered(id) => {
                 write!(f, "stream entry IDs must ascend; {id} is out of order")
             }
-            StreamProblem::OrphanConsumerPel(id) => write!(
-                f,
-                "consumer PEL entry {id} is missing from its group's PEL"
-            ),
+            StreamProblem::OrphanConsumerPel(id) => {
+                write!(f, "consumer PEL entry {id} is missing from its group's PEL")
+            }
         }
     }
 }

@@ -168,7 +168,9 @@ pub fn choose_layout(
             }
             L::Module2
         }
-        OwnedValue::Opaque { type_byte, layout, .. } => {
+        OwnedValue::Opaque {
+            type_byte, layout, ..
+        } => {
             if !t.accepts_type(*type_byte) {
                 return Err(EncodeProblem::Unsupported(
                     "this value type is newer than the target version",
@@ -373,7 +375,11 @@ impl ValueEncoder {
                         self.zl.push(&self.text);
                     }
                 }
-                let blob = if lp { self.lp.finish() } else { self.zl.finish() };
+                let blob = if lp {
+                    self.lp.finish()
+                } else {
+                    self.zl.finish()
+                };
                 self.strs.put(out, blob);
             }
             L::ZsetV2 | L::ZsetV1 => {
@@ -415,7 +421,11 @@ impl ValueEncoder {
                         self.zl.push(&f.value);
                     }
                 }
-                let blob = if lp { self.lp.finish() } else { self.zl.finish() };
+                let blob = if lp {
+                    self.lp.finish()
+                } else {
+                    self.zl.finish()
+                };
                 self.strs.put(out, blob);
             }
             L::HashHashtable => {

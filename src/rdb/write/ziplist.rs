@@ -66,7 +66,8 @@ impl ZiplistBuilder {
             self.buf.push(self.prev_len as u8);
         } else {
             self.buf.push(0xfe);
-            self.buf.extend_from_slice(&(self.prev_len as u32).to_le_bytes());
+            self.buf
+                .extend_from_slice(&(self.prev_len as u32).to_le_bytes());
         }
         start
     }
