@@ -115,22 +115,27 @@ impl Snapshot {
             BufWriter::with_capacity(1 << 16, f),
             opts.version,
             opts.compress,
-        )?;
+        )
+        .map_err(|e| e.with_path(&s.tmp))?;
         let ctime = opts.ctime_s.unwrap_or_else(|| {
             SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64)
         });
-        w.default_aux(ctime)?;
-        // Redis 7.0+ marks every RDB; a BASE must say 1 so tools and the
-        // server know its expired keys are kept on purpose (aof.md §4.5).
-        w.aux(b"aof-base", if opts.aof_base { b"1" } else { b"0" })?;
-        for (k, v) in &opts.aux {
-            w.aux(k, v)?;
-        }
-        for f in &opts.functions {
-            w.function(f)?;
-        }
+        let head = (|| {
+            w.default_aux(ctime)?;
+            // Redis 7.0+ marks every RDB; a BASE must say 1 so tools and the
+            // server know its expired keys are kept on purpose (aof.md §4.5).
+            w.aux(b"aof-base", if opts.aof_base { b"1" } else { b"0" })?;
+            for (k, v) in &opts.aux {
+                w.aux(k, v)?;
+            }
+            for f in &opts.functions {
+                w.function(f)?;
+            }
+            Ok::<_, crate::Error>(())
+        })();
+        head.map_err(|e| e.with_path(&s.tmp))?;
         s.w = Some(w);
         Ok(s)
     }
@@ -139,7 +144,7 @@ impl Snapshot {
     /// empty, as no server keeps an empty one).
     pub fn key(&mut self, k: &OwnedKey) -> Result<()> {
         match self.w.as_mut() {
-            Some(w) => Ok(w.key(k)?),
+            Some(w) => Ok(w.key(k).map_err(|e| e.with_path(&self.tmp))?),
             None => Ok(()),
         }
     }
@@ -160,7 +165,7 @@ impl Snapshot {
             ));
         };
         let keys = w.keys();
-        let mut out = w.finish()?;
+        let mut out = w.finish().map_err(|e| e.with_path(&self.tmp))?;
         out.flush()
             .map_err(|e| PersistError::io("write", &self.tmp, e))?;
         let f = out
