@@ -320,10 +320,14 @@ fn sigkill_under_always_loses_no_acknowledged_write() {
     assert!(o.last_op > 0, "no operation was ever applied");
 }
 
-/// Every kill checked with redis-server (minutes).
+/// Every kill checked with redis-server (PERSIST_CRASH_LONG_SECS, default 900).
 #[test]
 #[ignore]
 fn sigkill_long_every_kill_loaded_by_redis() {
-    let o = crash_loop("crash-long", 1500, Duration::from_secs(900), 1);
+    let secs = std::env::var("PERSIST_CRASH_LONG_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(900);
+    let o = crash_loop("crash-long", 5000, Duration::from_secs(secs), 1);
     assert_eq!(o.lost, 0);
 }

@@ -78,6 +78,9 @@ pub fn run(cmd: Command) -> Result<()> {
                 }
             }
         }
+        Command::Convert(a) => super::convert::convert(a),
+        Command::Import(a) => super::convert::import(a),
+        Command::Restore(a) => super::convert::restore(a),
     }
 }
 

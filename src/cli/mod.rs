@@ -4,6 +4,7 @@
 pub mod aof;
 pub mod args;
 pub mod commands;
+pub mod convert;
 pub mod output;
 
 use crate::error::{Error, ErrorKind};

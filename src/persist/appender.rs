@@ -378,6 +378,7 @@ impl AofAppender {
                 });
             st = sh.lock();
             st.leader = false;
+            let mut failed = None;
             match r {
                 Ok(()) => {
                     st.len += batch.len() as u64;
@@ -397,7 +398,9 @@ impl AofAppender {
                         // torn tail is cut by recovery at the next open.
                         let _ = file.set_len(st.len);
                     }
-                    stop(&mut st, op, e);
+                    let err = PersistError::io(op, &st.path, e);
+                    stop(&mut st, op, &err);
+                    failed = Some(err);
                 }
             }
             batch.clear();
@@ -405,6 +408,11 @@ impl AofAppender {
                 st.spare = batch;
             }
             sh.done.notify_all();
+            // The leader reports the OS error itself; the other waiters see
+            // the appender stopped by it.
+            if let Some(e) = failed {
+                return Err(e);
+            }
         }
     }
 
@@ -432,12 +440,10 @@ impl AofAppender {
             if op == "write" {
                 let _ = old.set_len(st.len);
             }
-            stop(&mut st, op, e);
+            let err = PersistError::io(op, &st.path, e);
+            stop(&mut st, op, &err);
             sh.done.notify_all();
-            return Err(st.stopped.as_ref().map_or_else(
-                || PersistError::io(op, path, std::io::Error::other("stopped")),
-                Failure::error,
-            ));
+            return Err(err);
         }
         st.stats.bytes += pending.len() as u64;
         st.stats.fsyncs += 1;
@@ -478,13 +484,16 @@ impl Drop for AofAppender {
     }
 }
 
-fn stop(st: &mut State, op: &'static str, e: std::io::Error) {
+fn stop(st: &mut State, op: &'static str, e: &PersistError) {
     if st.stopped.is_none() {
         st.stopped = Some(Failure {
             op,
             path: st.path.to_path_buf(),
-            kind: e.kind(),
-            message: e.to_string(),
+            kind: e.io_kind().unwrap_or(std::io::ErrorKind::Other),
+            message: match e {
+                PersistError::Io { source, .. } => source.to_string(),
+                other => other.to_string(),
+            },
         });
     }
 }
@@ -522,7 +531,10 @@ fn background_fsync(sh: &Shared) {
                 st.synced = st.synced.max(target);
                 st.stats.fsyncs += 1;
             }
-            Err(e) => stop(&mut st, "fdatasync", e),
+            Err(e) => {
+                let err = PersistError::io("fdatasync", &st.path, e);
+                stop(&mut st, "fdatasync", &err);
+            }
         }
         sh.done.notify_all();
     }
@@ -567,7 +579,11 @@ mod tests {
         });
         let st = app.stats();
         assert_eq!(st.commands, 400);
-        assert!(st.fsyncs <= 400, "{st:?}");
+        assert_eq!(
+            st.fsyncs, st.writes,
+            "always: one fdatasync per write batch"
+        );
+        assert!(st.writes <= 400, "{st:?}");
         app.close().unwrap();
         let data = std::fs::read(&p).unwrap();
         // Every command is in the file once, each thread's in order.
@@ -578,9 +594,21 @@ mod tests {
     }
 
     #[test]
-    fn fsync_failure_stops_the_appender() {
+    fn everysec_fsyncs_in_the_background() {
+        let d = tmp("everysec");
+        let app = AofAppender::open(&d.join("a.aof"), AppenderOptions::default()).unwrap();
+        app.append(0, &[b"SET", b"k", b"v"]).unwrap();
+        assert_eq!(app.stats().fsyncs, 0, "everysec does not fsync in append");
+        std::thread::sleep(Duration::from_millis(1300));
+        assert_eq!(app.stats().fsyncs, 1, "the background thread fsynced once");
+        app.close().unwrap();
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn write_failure_stops_the_appender() {
         // Writing to /dev/full fails with ENOSPC: the caller sees it, and
-        // later commands are refused.
+        // later commands are refused with that cause.
         let app = AofAppender::with_file(
             std::fs::OpenOptions::new()
                 .append(true)
@@ -595,8 +623,18 @@ mod tests {
         .unwrap();
         let e = app.append(0, &[b"SET", b"k", b"v"]).unwrap_err();
         assert_eq!(e.io_kind(), Some(std::io::ErrorKind::StorageFull), "{e}");
+        assert!(e.to_string().starts_with("write /dev/full: "), "{e}");
         let again = app.append(0, &[b"SET", b"k", b"v"]).unwrap_err();
-        assert!(matches!(again, PersistError::Stopped { .. }), "{again}");
+        assert!(
+            matches!(
+                again,
+                PersistError::Stopped {
+                    kind: std::io::ErrorKind::StorageFull,
+                    ..
+                }
+            ),
+            "{again}"
+        );
         assert!(app.health().is_err());
     }
 }

@@ -1,21 +1,8 @@
-//! RESP framing of the records the appender writes: commands as arrays of
-//! bulk strings, `SELECT`, and `#TS:` annotations (aof.md §2, §3, §5).
+//! RESP framing of the records the appender writes besides commands
+//! (which [`crate::aof::write::put_command`] frames): `SELECT` and `#TS:`
+//! annotations (aof.md §2, §3, §5).
 
-/// Appends `argv` as one RESP array of bulk strings (`*<n>`, then
-/// `$<len>`, the bytes, CRLF per argument): what a server logs.
-pub fn put_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
-    let mut n = itoa::Buffer::new();
-    out.push(b'*');
-    out.extend_from_slice(n.format(argv.len()).as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for a in argv {
-        out.push(b'$');
-        out.extend_from_slice(n.format(a.len()).as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-}
+pub use crate::aof::write::put_command;
 
 /// Appends `SELECT <db>` as the server writes it (upper-case name).
 pub fn put_select(out: &mut Vec<u8>, db: u64) {

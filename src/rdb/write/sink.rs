@@ -28,6 +28,9 @@ pub struct RdbSinkOptions {
     pub ctime_s: i64,
     /// Quicklist node budget in bytes.
     pub node_bytes: usize,
+    /// Decode and re-encode every value, even those the target could take
+    /// byte for byte (normalizes encodings to the target server's choices).
+    pub reencode: bool,
 }
 
 impl Default for RdbSinkOptions {
@@ -39,6 +42,7 @@ impl Default for RdbSinkOptions {
             keep_aux: false,
             ctime_s: 0,
             node_bytes: 8192,
+            reencode: false,
         }
     }
 }
@@ -96,9 +100,15 @@ impl<W: Write> RdbSink<W> {
         }
     }
 
-    /// The output, after `finish` (or `None` if it never started).
+    /// Changes the target version (before the header arrives).
+    pub fn set_version(&mut self, v: Option<RdbVersion>) {
+        self.opts.version = v;
+    }
+
+    /// The output: complete after a successful `finish`, partial (to be
+    /// discarded) after a failure.
     pub fn into_inner(self) -> Option<W> {
-        self.out
+        self.out.or_else(|| self.w.map(RdbWriter::abandon))
     }
 
     fn writer(&mut self) -> Result<&mut RdbWriter<W>> {
@@ -124,7 +134,7 @@ impl<W: Write> RdbSink<W> {
             freq: k.freq,
         };
         let hints_ok = t.has_rdb9() || (k.idle_s.is_none() && k.freq.is_none());
-        if hints_ok && copies_verbatim(k.value.layout, t) {
+        if hints_ok && !self.opts.reencode && copies_verbatim(k.value.layout, t) {
             let key = k
                 .key
                 .bytes(&mut self.kbuf)
@@ -144,7 +154,7 @@ impl<W: Write> RdbSink<W> {
             idle_s: k.idle_s,
             freq: k.freq,
             value,
-            source_type: Some(k.value.type_byte),
+            source_type: (!self.opts.reencode).then_some(k.value.type_byte),
         };
         self.owned_key(&mut owned)
     }
@@ -294,6 +304,7 @@ impl<W: Write> RecordSink for RdbSink<W> {
 
     fn finish(&mut self, _t: &Trailer) -> Result<()> {
         if let Some(e) = self.refusal_error() {
+            self.out = self.w.take().map(RdbWriter::abandon);
             return Err(e);
         }
         let w = self

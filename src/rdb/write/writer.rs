@@ -252,6 +252,12 @@ impl<W: Write> RdbWriter<W> {
         self.flush_buf()
     }
 
+    /// Gives up: returns the inner writer without EOF or checksum (the
+    /// caller discards the partial output).
+    pub fn abandon(self) -> W {
+        self.out
+    }
+
     /// Writes EOF and the checksum; returns the writer.
     pub fn finish(mut self) -> Result<W> {
         self.buf.push(OP_EOF);
