@@ -434,6 +434,9 @@ fn rewrite(aof: &mut AofDir, app: &AofAppender, ks: &Keyspace) -> Result<(), Box
         r.bytes,
         r.deleted.len()
     );
+    if let Some(e) = r.cleanup_error {
+        eprintln!("rewrite: old files kept until the next start: {e}");
+    }
     Ok(())
 }
 

@@ -85,6 +85,9 @@ pub struct RewriteReport {
     pub bytes: u64,
     /// Former BASE/INCR files deleted.
     pub deleted: Vec<PathBuf>,
+    /// Why deleting them failed, if it did: the rewrite itself succeeded
+    /// (they stay listed as HISTORY and are deleted at the next open).
+    pub cleanup_error: Option<String>,
 }
 
 /// An open multi-part AOF directory.
@@ -283,12 +286,16 @@ impl AofDir {
         }
         self.write_manifest(&next)?;
         self.manifest = next;
-        let deleted = self.gc_history()?;
+        let (deleted, cleanup_error) = match self.gc_history() {
+            Ok(d) => (d, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
         Ok(RewriteReport {
             base: stats.path,
             keys: stats.keys,
             bytes: stats.bytes,
             deleted,
+            cleanup_error,
         })
     }
 
