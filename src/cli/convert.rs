@@ -18,7 +18,7 @@ use crate::model::DataType;
 use crate::rdb::read::{ReadOptions, parse_header, read};
 use crate::rdb::write::{Loss, RdbSink, RdbSinkOptions, RdbVersion};
 use crate::restore::client::{Client, TlsOptions, Url};
-use crate::restore::{Existing, Mode, RestoreOptions, RestoreSink, detect_version};
+use crate::restore::{Checkpoint, Existing, Mode, RestoreOptions, RestoreSink, detect_version};
 use crate::source::Source;
 
 /// Output formats of `convert`.
@@ -222,6 +222,11 @@ pub struct RestoreArgs {
     /// Write the final report (totals and every failed key) as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Checkpoint file: progress is recorded there (every 10000 records and
+    /// at the end), and a rerun with the same input and filters continues
+    /// after the records it says are done.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
     /// TLS: trust the CA certificates in this PEM file (rediss:// URLs).
     #[arg(long)]
     pub cacert: Option<PathBuf>,
@@ -566,6 +571,10 @@ pub fn restore(a: RestoreArgs) -> Result<()> {
             "--mode commands replaces existing keys; pass --existing replace",
         ));
     }
+    let checkpoint = match &a.resume {
+        Some(p) => Some(Checkpoint::load(p, data.len() as u64, 10_000)?),
+        None => None,
+    };
     let opts = RestoreOptions {
         existing: a.existing,
         mode: a.mode,
@@ -573,6 +582,8 @@ pub fn restore(a: RestoreArgs) -> Result<()> {
         depth: a.pipeline.max(1),
         select: url.db.is_none(),
         lossy: a.lossy,
+        skip: checkpoint.as_ref().map_or(0, |c| c.records_done),
+        checkpoint,
     };
     let mut sink = RestoreSink::new(client, opts);
     let bar = indicatif::ProgressBar::new(data.len() as u64);
@@ -606,6 +617,12 @@ pub fn restore(a: RestoreArgs) -> Result<()> {
     r.map_err(|e| e.with_path(&a.input))?;
     let rep = &sink.report;
     let s = t0.elapsed().as_secs_f64().max(1e-9);
+    if rep.resumed_past > 0 {
+        eprintln!(
+            "rdbtool: restore: resumed after {} records done earlier",
+            rep.resumed_past
+        );
+    }
     eprintln!(
         "rdbtool: restore: {} keys restored, {} skipped (existing), {} failed, {} functions; {:.0} keys/s, {:.1} MB/s",
         rep.restored,
