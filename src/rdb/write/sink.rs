@@ -71,6 +71,8 @@ pub struct ConvertStats {
     pub adapted: u64,
     /// Functions dropped under an accepted loss.
     pub functions_dropped: u64,
+    /// Empty aggregates left out (servers skip them when loading).
+    pub empty: u64,
 }
 
 /// The converting sink.
@@ -172,6 +174,12 @@ impl<W: Write> RdbSink<W> {
             }
             Ok(Verdict::Drop) => {
                 self.stats.dropped += 1;
+                Ok(())
+            }
+            // An empty aggregate is skipped by a loading server: leaving
+            // it out is the same result.
+            Ok(Verdict::Keep) if k.value.is_empty() => {
+                self.stats.empty += 1;
                 Ok(())
             }
             Ok(Verdict::Keep) => {
