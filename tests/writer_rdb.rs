@@ -170,12 +170,14 @@ fn redis82_versions_11_and_12() {
 /// keys, values and TTLs.
 #[test]
 fn shared_corpus_reencodes_losslessly() {
-    use rdbtool::model::owned::{OwnedKey, OwnedValue};
+    use rdbtool::model::owned::OwnedValue;
     use rdbtool::rdb::read::{ReadOptions, Record, Scratch, parse_header, read};
     use rdbtool::rdb::write::{Loss, RdbSink, RdbSinkOptions, RdbVersion};
     use rdbtool::sink::{Flow, FnSink};
 
-    fn keys(data: &[u8]) -> rdbtool::Result<Vec<(u64, Vec<u8>, Option<i64>, String)>> {
+    /// (db, key, expiry, canonical value text) of every key, sorted.
+    type Keys = Vec<(u64, Vec<u8>, Option<i64>, String)>;
+    fn keys(data: &[u8]) -> rdbtool::Result<Keys> {
         let mut out = Vec::new();
         let mut scratch = Scratch::default();
         read(
