@@ -9,7 +9,7 @@ use clap::ValueEnum;
 
 use super::commands::now_ms;
 use super::output::Output;
-use crate::aof::write::{AofSink, RespWriter, write_aof_dir};
+use crate::aof::write::{AofSink, BaseFormat, RespWriter, write_aof_dir};
 use crate::error::{Error, Result};
 use crate::export::csv_keys::CsvKeys;
 use crate::export::json::{JsonExporter, JsonMode};
@@ -166,6 +166,9 @@ pub struct ConvertArgs {
     /// server's encodings instead of copying values the target accepts.
     #[arg(long)]
     pub reencode: bool,
+    /// `aof-dir` output: the BASE file as RESP commands or as an RDB.
+    #[arg(long, value_enum, default_value = "resp")]
+    pub aof_base: BaseFormat,
     /// Key selection.
     #[command(flatten)]
     pub filter: FilterArgs,
@@ -436,8 +439,47 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
                 }
             }
         }
+        ConvertTo::AofDir if a.aof_base == BaseFormat::Rdb => {
+            let opts = RdbSinkOptions {
+                version,
+                compress: !a.no_compress,
+                lossy: a.lossy.clone(),
+                ctime_s: now_ms() / 1000,
+                reencode: a.reencode,
+                aof_base: true,
+                ..RdbSinkOptions::default()
+            };
+            let st = write_aof_dir(&a.output, "appendonly.aof", BaseFormat::Rdb, |f| {
+                let mut sink = FilterSink::new(filter, RdbSink::new(BufWriter::new(f), opts));
+                let r = read(data, &ropts, &mut sink);
+                for x in sink.inner.refused.iter().take(100) {
+                    eprintln!(
+                        "rdbtool: refused: db {} key \"{}\" needs --lossy {}",
+                        x.db,
+                        x.key.escape_ascii(),
+                        x.loss.name()
+                    );
+                }
+                r.map_err(fail)?;
+                let st = sink.inner.stats.clone();
+                if let Some(mut w) = sink.inner.into_inner() {
+                    w.flush()?;
+                }
+                Ok(st)
+            })?;
+            report(
+                "convert",
+                data.len(),
+                t0,
+                &format!(
+                    "; RDB base: {} keys copied, {} re-encoded",
+                    st.copied, st.reencoded
+                ),
+            );
+            Ok(())
+        }
         ConvertTo::AofDir => {
-            let (keys, cmds) = write_aof_dir(&a.output, "appendonly.aof", |f| {
+            let (keys, cmds) = write_aof_dir(&a.output, "appendonly.aof", BaseFormat::Resp, |f| {
                 let mut sink = FilterSink::new(
                     filter,
                     AofSink::new(RespWriter::new(BufWriter::new(f)), dump_version),

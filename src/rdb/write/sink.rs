@@ -31,6 +31,8 @@ pub struct RdbSinkOptions {
     /// Decode and re-encode every value, even those the target could take
     /// byte for byte (normalizes encodings to the target server's choices).
     pub reencode: bool,
+    /// Mark the file as the BASE of a multi-part AOF (`aof-base 1`).
+    pub aof_base: bool,
 }
 
 impl Default for RdbSinkOptions {
@@ -43,6 +45,7 @@ impl Default for RdbSinkOptions {
             ctime_s: 0,
             node_bytes: 8192,
             reencode: false,
+            aof_base: false,
         }
     }
 }
@@ -217,6 +220,9 @@ impl<W: Write> RdbSink<W> {
         w.encoder().set_node_bytes(self.opts.node_bytes);
         if !self.opts.keep_aux {
             w.default_aux(self.opts.ctime_s)?;
+        }
+        if self.opts.aof_base {
+            w.aux(b"aof-base", b"1")?;
         }
         self.w = Some(w);
         Ok(())
