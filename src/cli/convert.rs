@@ -16,7 +16,7 @@ use crate::export::json::{JsonExporter, JsonMode};
 use crate::filter::{Expired, Filter, FilterSink, parse_db_map};
 use crate::model::DataType;
 use crate::rdb::read::{ReadOptions, parse_header, read};
-use crate::rdb::write::{Loss, RdbSink, RdbSinkOptions, RdbVersion};
+use crate::rdb::write::{Loss, RdbSink, RdbSinkOptions, RdbVersion, Refused};
 use crate::restore::client::{Client, TlsOptions, Url};
 use crate::restore::{Checkpoint, Existing, Mode, RestoreOptions, RestoreSink, detect_version};
 use crate::source::Source;
@@ -328,6 +328,21 @@ fn header_version_writable(bytes: &[u8]) -> bool {
         .is_none_or(|n| RdbVersion::new(n as u32).is_some())
 }
 
+/// Lists keys the target could not take (at most 100) on stderr.
+fn print_refused(refused: &[Refused]) {
+    for f in refused.iter().take(100) {
+        eprintln!(
+            "rdbtool: refused: db {} key \"{}\" needs --lossy {}",
+            f.db,
+            f.key.escape_ascii(),
+            f.loss.name()
+        );
+    }
+    if refused.len() > 100 {
+        eprintln!("rdbtool: ... and {} more", refused.len() - 100);
+    }
+}
+
 fn report(what: &str, bytes_in: usize, t0: Instant, extra: &str) {
     let s = t0.elapsed().as_secs_f64();
     eprintln!(
@@ -377,14 +392,7 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
             let mut sink = FilterSink::new(filter, RdbSink::new(out, opts));
             let r = read(data, &ropts, &mut sink);
             let rs = &sink.inner;
-            for f in rs.refused.iter().take(100) {
-                eprintln!(
-                    "rdbtool: refused: db {} key \"{}\" needs --lossy {}",
-                    f.db,
-                    f.key.escape_ascii(),
-                    f.loss.name()
-                );
-            }
+            print_refused(&rs.refused);
             let st = rs.stats.clone();
             let skipped = sink.skipped;
             let out = sink.inner.into_inner();
@@ -396,8 +404,8 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
                         data.len(),
                         t0,
                         &format!(
-                            "; {} keys copied, {} re-encoded, {} adapted, {} dropped, {} filtered out",
-                            st.copied, st.reencoded, st.adapted, st.dropped, skipped
+                            "; {} keys copied, {} re-encoded, {} adapted, {} dropped, {} empty left out, {} filtered out",
+                            st.copied, st.reencoded, st.adapted, st.dropped, st.empty, skipped
                         ),
                     );
                     Ok(())
@@ -452,14 +460,7 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
             let st = write_aof_dir(&a.output, "appendonly.aof", BaseFormat::Rdb, |f| {
                 let mut sink = FilterSink::new(filter, RdbSink::new(BufWriter::new(f), opts));
                 let r = read(data, &ropts, &mut sink);
-                for x in sink.inner.refused.iter().take(100) {
-                    eprintln!(
-                        "rdbtool: refused: db {} key \"{}\" needs --lossy {}",
-                        x.db,
-                        x.key.escape_ascii(),
-                        x.loss.name()
-                    );
-                }
+                print_refused(&sink.inner.refused);
                 r.map_err(fail)?;
                 let st = sink.inner.stats.clone();
                 if let Some(mut w) = sink.inner.into_inner() {
@@ -567,14 +568,7 @@ pub fn import(a: ImportArgs) -> Result<()> {
     );
     let t0 = Instant::now();
     let r = import_into(fmt, src.bytes(), &mut sink, version);
-    for f in sink.refused.iter().take(100) {
-        eprintln!(
-            "rdbtool: refused: db {} key \"{}\" needs --lossy {}",
-            f.db,
-            f.key.escape_ascii(),
-            f.loss.name()
-        );
-    }
+    print_refused(&sink.refused);
     match (r, sink.into_inner()) {
         (Ok(keys), Some(out)) => {
             out.commit()?;
