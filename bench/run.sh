@@ -36,7 +36,7 @@ fi
 cargo build --release --bin rdbtool
 
 for s in ${sizes//,/ }; do
-    python3 bench/gen-dataset.py --sizes "$s"
+    python3 bench/gen-dataset.py --sizes "$s" --max-age 3600
 done
 
 exec python3 bench/bench.py "$@"

@@ -1,3 +1,4 @@
 //! Exporters: sinks that turn records into interchange formats.
 
 pub mod json;
+pub mod lines_par;
