@@ -28,12 +28,12 @@ use crate::server::Target;
 use crate::sink::{Flow, RecordSink, rebase_key};
 
 /// A batch is sent to the pool at this many value bytes...
-const BATCH_BYTES: usize = 256 << 10;
+const BATCH_BYTES: usize = 128 << 10;
 /// ... or this many keys, whichever comes first.
-const BATCH_KEYS: usize = 1024;
+const BATCH_KEYS: usize = 512;
 /// Batches rendered or in flight before the reader helps the pool instead
 /// of reading on (bounds memory to a few MB of JSON).
-const MAX_QUEUED: usize = 16;
+const MAX_QUEUED: usize = 8;
 
 /// A rendered batch: its lines (from `start`), or the lines before a key
 /// that failed and the error.
@@ -66,6 +66,10 @@ impl Pool {
     }
     fn give(&self, mut b: Vec<u8>) {
         b.clear();
+        // A big key's buffer is not kept: memory stays a few batches.
+        if b.capacity() > BATCH_BYTES * 8 {
+            return;
+        }
         if let Ok(mut bs) = self.buffers.lock()
             && bs.len() <= MAX_QUEUED
         {
