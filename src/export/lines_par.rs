@@ -144,6 +144,8 @@ struct Splitter<'s, 'scope, W: Write> {
     scope: &'s Scope<'scope>,
     data: &'scope [u8],
     target: Option<Target>,
+    /// The target the front exporter settled on, once the first key came.
+    resolved: Option<Target>,
     header: Option<Header>,
     front: JsonExporter<FrontBuf>,
     front_buf: FrontBuf,
@@ -165,7 +167,7 @@ impl<'scope, W: Write> Splitter<'_, 'scope, W> {
         let keys = std::mem::take(&mut self.batch);
         self.batch_bytes = 0;
         let slot = Arc::new(Mutex::new(None));
-        let (target, header) = (self.target, self.header);
+        let (target, header) = (self.resolved.or(self.target), self.header);
         let done = Arc::clone(&slot);
         let pool = Arc::clone(&self.pool);
         self.scope.spawn(move |_| {
@@ -242,6 +244,12 @@ impl<W: Write> RecordSink for Splitter<'_, '_, W> {
 
     fn record(&mut self, r: &Record<'_>) -> Result<Flow> {
         if let Record::Key(k) = r {
+            if self.resolved.is_none() {
+                // The header (held back for `redis-ver`) goes out before the
+                // first key, and fixes the target the workers render with.
+                self.resolved = Some(self.front.start_keys()?);
+                self.take_front();
+            }
             let Some(k) = rebase_key(self.data, k) else {
                 return Err(Error::sink("a key record outside the input"));
             };
@@ -290,6 +298,7 @@ pub fn export_lines<W: Write + Send>(
             scope: s,
             data,
             target,
+            resolved: None,
             header: None,
             front: JsonExporter::new(front_buf.clone(), JsonMode::Lines, target),
             front_buf,
