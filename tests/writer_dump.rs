@@ -200,6 +200,12 @@ fn validation_accepts_server_written_values() {
                 continue;
             }
         }
+        // Hand-made: its source shows it loading, but redis-server 7.0.15
+        // refuses it ("Zipmap integrity check failed", MANIFEST.md), and so
+        // does the validator.
+        if f.ends_with("hdt3213/zipmap_big_len.rdb") {
+            continue;
+        }
         let data = std::fs::read(f).unwrap();
         // The payload footer carries the file's version (and so its flavor).
         let Ok(h) = rdbtool::rdb::read::parse_header(&data, &ReadOptions::default()) else {
