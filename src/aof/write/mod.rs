@@ -170,11 +170,11 @@ fn write_zset<W: Write>(w: &mut RespWriter<W>, k: &[u8], z: &ZSet) -> io::Result
     Ok(())
 }
 
-/// Writes a stream: entries, consumer groups, their consumers and pending
-/// entries, then the metadata. A pending entry whose stream entry was
+/// Writes a stream: entries, metadata (XSETID), consumer groups, their
+/// consumers and pending entries. A pending entry whose stream entry was
 /// deleted cannot be claimed (XCLAIM drops it), so such IDs are added as
-/// placeholder entries, claimed, then deleted again; XSETID last restores
-/// the last ID, the added-entries counter and the largest deleted ID.
+/// placeholder entries, claimed, then deleted again, and a second XSETID
+/// restores the largest deleted ID.
 fn write_stream<W: Write>(w: &mut RespWriter<W>, k: &[u8], s: &Stream) -> io::Result<()> {
     let ghosts: BTreeSet<Id> = s
         .groups
@@ -198,6 +198,9 @@ fn write_stream<W: Write>(w: &mut RespWriter<W>, k: &[u8], s: &Stream) -> io::Re
         }
         w.command(&a)?;
     }
+    // Before the groups: servers may bound a group's ENTRIESREAD by the
+    // stream's entries-added counter.
+    xsetid(w, k, s)?;
     for (g, grp) in &s.groups {
         w.command(&[
             &b"XGROUP"[..],
@@ -235,11 +238,19 @@ fn write_stream<W: Write>(w: &mut RespWriter<W>, k: &[u8], s: &Stream) -> io::Re
             }
         }
     }
-    batched(
-        w,
-        &[b"XDEL", k],
-        &mut ghosts.iter().map(|id| vec![id_text(*id)]),
-    )?;
+    if !ghosts.is_empty() {
+        batched(
+            w,
+            &[b"XDEL", k],
+            &mut ghosts.iter().map(|id| vec![id_text(*id)]),
+        )?;
+        // XDEL moved the largest deleted ID; put it back.
+        xsetid(w, k, s)?;
+    }
+    Ok(())
+}
+
+fn xsetid<W: Write>(w: &mut RespWriter<W>, k: &[u8], s: &Stream) -> io::Result<()> {
     w.command(&[
         &b"XSETID"[..],
         k,
