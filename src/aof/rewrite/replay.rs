@@ -654,15 +654,13 @@ impl Replayer {
                     val: Val::ZSet(z), ..
                 }) = self.get(db, k)
                 {
-                    let victims: Vec<Vec<u8>> = if name == "zpopmin" {
-                        z.order.iter().take(n).map(|(_, m)| m.clone()).collect()
-                    } else {
-                        z.order
-                            .iter()
-                            .rev()
-                            .take(n)
-                            .map(|(_, m)| m.clone())
-                            .collect()
+                    let victims: Vec<Vec<u8>> = {
+                        let o = z.ordered();
+                        if name == "zpopmin" {
+                            o.iter().take(n).map(|(_, m)| m.clone()).collect()
+                        } else {
+                            o.iter().rev().take(n).map(|(_, m)| m.clone()).collect()
+                        }
                     };
                     for m in victims {
                         z.remove(&m);
@@ -1787,10 +1785,11 @@ fn trim_stream(s: &mut Stream, t: Trim) {
 
 /// Members of a zset range, in order (reversed when `rev`).
 fn select_range(z: &ZSet, kind: &str, min: &[u8], max: &[u8], rev: bool) -> R<Vec<Vec<u8>>> {
+    let order = z.ordered();
     let all: Vec<&(Score, Vec<u8>)> = if rev {
-        z.order.iter().rev().collect()
+        order.iter().rev().collect()
     } else {
-        z.order.iter().collect()
+        order.iter().collect()
     };
     match kind {
         "rank" => {

@@ -135,16 +135,16 @@ fn write_zset<W: Write>(w: &mut RespWriter<W>, k: &[u8], z: &ZSet) -> io::Result
     fn item(s: f64, m: &[u8]) -> Item<'_> {
         (Some(Cow::Owned(score_text(s))), Cow::Borrowed(m))
     }
-    if !z.order.iter().any(|(s, _)| negz(s.0)) {
-        return batched(w, &[b"ZADD", k], z.order.iter().map(|(s, m)| item(s.0, m)));
+    if !z.scores.values().any(|s| negz(*s)) {
+        return batched(w, &[b"ZADD", k], z.scores.iter().map(|(m, s)| item(*s, m)));
     }
     let long = z
-        .order
+        .scores
         .iter()
-        .find(|(s, m)| m.len() > ZSET_LISTPACK_VALUE && !negz(s.0));
+        .find(|(m, s)| m.len() > ZSET_LISTPACK_VALUE && !negz(**s));
     let mut dummy = None;
     let mut items: Vec<Item<'_>> = match long {
-        Some((s, m)) => vec![item(s.0, m)],
+        Some((m, s)) => vec![item(*s, m)],
         None => {
             let mut d = vec![b'~'; ZSET_LISTPACK_VALUE + 1];
             while z.scores.contains_key(&d) {
@@ -154,17 +154,18 @@ fn write_zset<W: Write>(w: &mut RespWriter<W>, k: &[u8], z: &ZSet) -> io::Result
             vec![(Some(Cow::Borrowed(&b"0"[..])), Cow::Owned(d))]
         }
     };
+    let first = long.map(|(m, _)| m);
     items.extend(
-        z.order
+        z.scores
             .iter()
-            .filter(|e| Some(*e) != long && !negz(e.0.0))
-            .map(|(s, m)| item(s.0, m)),
+            .filter(|(m, s)| Some(*m) != first && !negz(**s))
+            .map(|(m, s)| item(*s, m)),
     );
     items.extend(
-        z.order
+        z.scores
             .iter()
-            .filter(|(s, _)| negz(s.0))
-            .map(|(s, m)| item(s.0, m)),
+            .filter(|(_, s)| negz(**s))
+            .map(|(m, s)| item(*s, m)),
     );
     batched(w, &[b"ZADD", k], items.into_iter())?;
     if let Some(d) = dummy {
