@@ -161,7 +161,13 @@ impl Server {
             if let Ok(Some(_)) = child.try_wait() {
                 return Err(std::fs::read_to_string(&log).unwrap_or_default());
             }
+            // The port was free when picked; make sure the server answering
+            // is ours (its pid), not another process that took the port, and
+            // that it finished loading (PING answers -LOADING until then).
             if let Ok(mut c) = Client::connect(port)
+                && let Reply::Bulk(Some(info)) = c.cmd(&["INFO", "server"])
+                && String::from_utf8_lossy(&info)
+                    .contains(&format!("process_id:{}\r\n", child.id()))
                 && c.cmd(&["PING"]) == Reply::Status("PONG".into())
             {
                 return Ok(Server {
