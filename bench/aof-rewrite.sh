@@ -21,7 +21,7 @@ SRC=$!
 until redis-cli -p "$P" ping >/dev/null 2>&1; do sleep 0.05; done
 aof_mb() { du -sm "$W/src/appendonlydir" | cut -f1; }
 while [ "$(aof_mb)" -lt "$SIZE_MB" ]; do
-  redis-benchmark -p "$P" -q -P 64 -n 500000 -r 2000000 -d 64 -t set,lpush,rpush,sadd,zadd,hset,incr >/dev/null
+  redis-benchmark -p "$P" -q -P 64 -n 250000 -r 2000000 -d 64 -t set,lpush,rpush,sadd,zadd,hset,incr >/dev/null
 done
 redis-cli -p "$P" shutdown nosave >/dev/null 2>&1 || true; wait $SRC || true
 echo "AOF: $(aof_mb) MB, $(ls "$W/src/appendonlydir")"

@@ -62,4 +62,6 @@ fn follows_a_key_through_a_server_written_log() {
         lines.iter().all(|l| l["ts"].as_i64().is_some()),
         "every event has a #TS: time"
     );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -136,6 +136,11 @@ fn repaired_damaged_files_load_in_redis() {
                 }
             }
             repaired += 1;
+            drop(c);
+            let dir = server.dir.clone();
+            drop(server);
+            let _ = std::fs::remove_dir_all(dir);
+            let _ = std::fs::remove_dir_all(work);
         }
         // Salvage never keeps less than the plain fix.
         assert!(sizes[1] >= sizes[0], "{rel}: {sizes:?}");

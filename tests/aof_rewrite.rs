@@ -39,6 +39,21 @@ impl Rng {
 
 const LIB: &str = "#!lua name=rtlib\nredis.register_function('rt_push', function(keys, args) redis.call('rpush', keys[1], args[1]); return redis.call('incr', keys[2]) end)";
 
+/// Hash field TTL commands (Redis 7.4+), all with TTLs far in the future.
+fn random_hfe_command(r: &mut Rng) -> Vec<String> {
+    let h = format!("h{}", r.below(15));
+    let f = format!("f{}", r.below(10));
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    match r.below(6) {
+        0 => s(&["HEXPIRE", &h, "100000", "FIELDS", "2", &f, "f1"]),
+        1 => s(&["HPEXPIRE", &h, "99999999", "NX", "FIELDS", "1", &f]),
+        2 => s(&["HPERSIST", &h, "FIELDS", "1", &f]),
+        3 => s(&["HSETEX", &h, "EX", "100000", "FIELDS", "1", &f, "v"]),
+        4 => s(&["HGETEX", &h, "PX", "99999999", "FIELDS", "1", &f]),
+        _ => s(&["HSETEX", &h, "KEEPTTL", "FIELDS", "1", &f, "w"]),
+    }
+}
+
 fn random_command(r: &mut Rng) -> Vec<String> {
     let n = |r: &mut Rng, p: &str, m: u64| format!("{p}{}", r.below(m));
     let v = |r: &mut Rng| match r.below(4) {
@@ -272,20 +287,38 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn load_dir(aofdir: &Path) -> Server {
+fn load_dir(bin: &str, aofdir: &Path) -> Server {
     let dir = temp_dir("rw-load");
     copy_dir(aofdir, &dir.join("appendonlydir"));
-    Server::start(&dir, &["--aof-load-truncated", "no"])
+    Server::start_bin(bin, &dir, &["--aof-load-truncated", "no"])
         .unwrap_or_else(|log| panic!("refused:\n{log}"))
 }
 
+/// The server under test.
+struct Cfg {
+    /// Its binary.
+    bin: &'static str,
+    /// Mix in hash field TTL commands (7.4+).
+    hfe: bool,
+}
+
+const REDIS_70: Cfg = Cfg {
+    bin: "redis-server",
+    hfe: false,
+};
+
 /// `preamble`: whether the mid-run BGREWRITEAOF writes an RDB BASE (else RESP).
 fn run_seed(seed: u64, commands: usize, preamble: bool) -> BTreeSet<String> {
+    run_seed_on(&REDIS_70, seed, commands, preamble)
+}
+
+fn run_seed_on(cfg: &Cfg, seed: u64, commands: usize, preamble: bool) -> BTreeSet<String> {
     let dir = temp_dir("rw-src");
     // Replies come after the AOF write(2), so killing the server loses
     // nothing even without fsync.
     let pre = if preamble { "yes" } else { "no" };
-    let src = Server::start(
+    let src = Server::start_bin(
+        cfg.bin,
         &dir,
         &[
             "--appendfsync",
@@ -312,7 +345,11 @@ fn run_seed(seed: u64, commands: usize, preamble: bool) -> BTreeSet<String> {
             c.cmd(&["MULTI"]);
             tx = 2 + r.below(3);
         }
-        let cmd = random_command(&mut r);
+        let cmd = if cfg.hfe && r.below(8) == 0 {
+            random_hfe_command(&mut r)
+        } else {
+            random_command(&mut r)
+        };
         c.cmd(&cmd);
         if tx > 0 {
             tx -= 1;
@@ -358,7 +395,7 @@ fn run_seed(seed: u64, commands: usize, preamble: bool) -> BTreeSet<String> {
         .into_iter()
         .map(|h| h.command)
         .collect();
-    let original = load_dir(&aofdir);
+    let original = load_dir(cfg.bin, &aofdir);
     let mut oc = original.client();
     assert_eq!(
         digest(&mut oc),
@@ -397,10 +434,10 @@ fn run_seed(seed: u64, commands: usize, preamble: bool) -> BTreeSet<String> {
         let rewritten = if single {
             let d = temp_dir("rw-single");
             std::fs::copy(&out, d.join("appendonly.aof")).unwrap();
-            Server::start(&d, &["--aof-load-truncated", "no"])
+            Server::start_bin(cfg.bin, &d, &["--aof-load-truncated", "no"])
                 .unwrap_or_else(|log| panic!("refused:\n{log}"))
         } else {
-            load_dir(&out)
+            load_dir(cfg.bin, &out)
         };
         let mut rc = rewritten.client();
         let got = key_facts(&mut rc);
@@ -458,6 +495,33 @@ fn rewrite_matches_the_server_on_random_histories() {
         .unwrap_or(0);
     for i in 0..extra {
         run_seed(0xdead_beef + i * 7919, 3000, i % 2 == 0);
+    }
+}
+
+/// Redis 8.2 (from scripts/install-redis.sh, linked as .cache/redis82),
+/// with hash field TTLs: HPEXPIREAT/HPERSIST/HSETEX forms.
+#[test]
+fn rewrite_matches_redis_8_2_with_hash_field_ttls() {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/redis82/redis-server");
+    assert!(
+        bin.is_file(),
+        "{} missing: run scripts/install-redis.sh",
+        bin.display()
+    );
+    let cfg = Cfg {
+        bin: Box::leak(bin.display().to_string().into_boxed_str()),
+        hfe: true,
+    };
+    let mut logged = run_seed_on(&cfg, 42, 3000, true);
+    let extra: u64 = std::env::var("RDBTOOL_REWRITE_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    for i in 0..extra {
+        logged.extend(run_seed_on(&cfg, 0x8200 + i * 104_729, 3000, i % 2 == 1));
+    }
+    for c in ["hpexpireat", "hpersist", "hsetex"] {
+        assert!(logged.contains(c), "no {c} in the 8.2 log: {logged:?}");
     }
 }
 

@@ -117,6 +117,11 @@ impl Server {
     /// old-style `appendonly.aof` already placed there) and `extra` options.
     /// Err carries the server log when it does not come up.
     pub fn start(dir: &Path, extra: &[&str]) -> Result<Server, String> {
+        Self::start_bin("redis-server", dir, extra)
+    }
+
+    /// Like [`Server::start`] with another server binary.
+    pub fn start_bin(bin: &str, dir: &Path, extra: &[&str]) -> Result<Server, String> {
         let port = free_port();
         let log = dir.join("server.log");
         let mut args: Vec<String> = [
@@ -145,18 +150,24 @@ impl Server {
         .map(|s| s.to_string())
         .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut child = Command::new("redis-server")
+        let mut child = Command::new(bin)
             .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("redis-server: {e}"))?;
+            .map_err(|e| format!("{bin}: {e}"))?;
         let t0 = Instant::now();
         loop {
             if let Ok(Some(_)) = child.try_wait() {
                 return Err(std::fs::read_to_string(&log).unwrap_or_default());
             }
+            // The port was free when picked; make sure the server answering
+            // is ours (its pid), not another process that took the port, and
+            // that it finished loading (PING answers -LOADING until then).
             if let Ok(mut c) = Client::connect(port)
+                && let Reply::Bulk(Some(info)) = c.cmd(&["INFO", "server"])
+                && String::from_utf8_lossy(&info)
+                    .contains(&format!("process_id:{}\r\n", child.id()))
                 && c.cmd(&["PING"]) == Reply::Status("PONG".into())
             {
                 return Ok(Server {

@@ -5,6 +5,7 @@
 
 use std::io::{self, Write};
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use crate::aof::rewrite::keyspace::{
@@ -91,31 +92,36 @@ fn int_text(n: impl itoa::Integer) -> Vec<u8> {
     itoa::Buffer::new().format(n).as_bytes().to_vec()
 }
 
-/// Emits `head… items…` commands with at most 64 items (each item is one
-/// or more arguments) per command.
-fn batched<W: Write>(
+/// One item of a variadic command: an optional first argument (a score,
+/// a field) and the element; borrowed from the keyspace where possible.
+type Item<'a> = (Option<Cow<'a, [u8]>>, Cow<'a, [u8]>);
+
+/// Emits `head… items…` commands with at most 64 items per command.
+fn batched<'a, W: Write>(
     w: &mut RespWriter<W>,
     head: &[&[u8]],
-    items: &mut dyn Iterator<Item = Vec<Vec<u8>>>,
+    items: impl Iterator<Item = Item<'a>>,
 ) -> io::Result<()> {
-    let mut args: Vec<Vec<u8>> = Vec::new();
-    let mut n = 0;
-    for it in items {
-        if n == 0 {
-            args.clear();
-            args.extend(head.iter().map(|h| h.to_vec()));
+    let mut items = items.peekable();
+    let mut batch: Vec<Item<'a>> = Vec::with_capacity(ITEMS_PER_CMD);
+    while items.peek().is_some() {
+        batch.clear();
+        batch.extend(items.by_ref().take(ITEMS_PER_CMD));
+        let mut args: Vec<&[u8]> = Vec::with_capacity(head.len() + 2 * batch.len());
+        args.extend_from_slice(head);
+        for (a, b) in &batch {
+            if let Some(a) = a {
+                args.push(a);
+            }
+            args.push(b);
         }
-        args.extend(it);
-        n += 1;
-        if n == ITEMS_PER_CMD {
-            w.command(&args)?;
-            n = 0;
-        }
-    }
-    if n > 0 {
         w.command(&args)?;
     }
     Ok(())
+}
+
+fn one(v: &[u8]) -> Item<'_> {
+    (None, Cow::Borrowed(v))
 }
 
 /// Writes a sorted set so the loading server ends up with the same scores:
@@ -126,55 +132,53 @@ fn batched<W: Write>(
 /// and the -0 members come last.
 fn write_zset<W: Write>(w: &mut RespWriter<W>, k: &[u8], z: &ZSet) -> io::Result<()> {
     let negz = |s: f64| s == 0.0 && s.is_sign_negative();
-    let item = |s: f64, m: &Vec<u8>| vec![score_text(s), m.clone()];
-    if !z.order.iter().any(|(s, _)| negz(s.0)) {
-        return batched(
-            w,
-            &[b"ZADD", k],
-            &mut z.order.iter().map(|(s, m)| item(s.0, m)),
-        );
+    fn item(s: f64, m: &[u8]) -> Item<'_> {
+        (Some(Cow::Owned(score_text(s))), Cow::Borrowed(m))
+    }
+    if !z.scores.values().any(|s| negz(*s)) {
+        return batched(w, &[b"ZADD", k], z.scores.iter().map(|(m, s)| item(*s, m)));
     }
     let long = z
-        .order
+        .scores
         .iter()
-        .find(|(s, m)| m.len() > ZSET_LISTPACK_VALUE && !negz(s.0));
+        .find(|(m, s)| m.len() > ZSET_LISTPACK_VALUE && !negz(**s));
     let mut dummy = None;
-    let mut items: Vec<Vec<Vec<u8>>> = match long {
-        Some((s, m)) => vec![item(s.0, m)],
+    let mut items: Vec<Item<'_>> = match long {
+        Some((m, s)) => vec![item(*s, m)],
         None => {
             let mut d = vec![b'~'; ZSET_LISTPACK_VALUE + 1];
             while z.scores.contains_key(&d) {
                 d.push(b'~');
             }
-            let first = vec![b"0".to_vec(), d.clone()];
-            dummy = Some(d);
-            vec![first]
+            dummy = Some(d.clone());
+            vec![(Some(Cow::Borrowed(&b"0"[..])), Cow::Owned(d))]
         }
     };
+    let first = long.map(|(m, _)| m);
     items.extend(
-        z.order
+        z.scores
             .iter()
-            .filter(|e| Some(*e) != long && !negz(e.0.0))
-            .map(|(s, m)| item(s.0, m)),
+            .filter(|(m, s)| Some(*m) != first && !negz(**s))
+            .map(|(m, s)| item(*s, m)),
     );
     items.extend(
-        z.order
+        z.scores
             .iter()
-            .filter(|(s, _)| negz(s.0))
-            .map(|(s, m)| item(s.0, m)),
+            .filter(|(_, s)| negz(**s))
+            .map(|(m, s)| item(*s, m)),
     );
-    batched(w, &[b"ZADD", k], &mut items.into_iter())?;
+    batched(w, &[b"ZADD", k], items.into_iter())?;
     if let Some(d) = dummy {
         w.command(&[&b"ZREM"[..], k, &d])?;
     }
     Ok(())
 }
 
-/// Writes a stream: entries, consumer groups, their consumers and pending
-/// entries, then the metadata. A pending entry whose stream entry was
+/// Writes a stream: entries, metadata (XSETID), consumer groups, their
+/// consumers and pending entries. A pending entry whose stream entry was
 /// deleted cannot be claimed (XCLAIM drops it), so such IDs are added as
-/// placeholder entries, claimed, then deleted again; XSETID last restores
-/// the last ID, the added-entries counter and the largest deleted ID.
+/// placeholder entries, claimed, then deleted again, and a second XSETID
+/// restores the largest deleted ID.
 fn write_stream<W: Write>(w: &mut RespWriter<W>, k: &[u8], s: &Stream) -> io::Result<()> {
     let ghosts: BTreeSet<Id> = s
         .groups
@@ -198,6 +202,9 @@ fn write_stream<W: Write>(w: &mut RespWriter<W>, k: &[u8], s: &Stream) -> io::Re
         }
         w.command(&a)?;
     }
+    // Before the groups: servers may bound a group's ENTRIESREAD by the
+    // stream's entries-added counter.
+    xsetid(w, k, s)?;
     for (g, grp) in &s.groups {
         w.command(&[
             &b"XGROUP"[..],
@@ -235,11 +242,19 @@ fn write_stream<W: Write>(w: &mut RespWriter<W>, k: &[u8], s: &Stream) -> io::Re
             }
         }
     }
-    batched(
-        w,
-        &[b"XDEL", k],
-        &mut ghosts.iter().map(|id| vec![id_text(*id)]),
-    )?;
+    if !ghosts.is_empty() {
+        batched(
+            w,
+            &[b"XDEL", k],
+            ghosts.iter().map(|id| (None, Cow::Owned(id_text(*id)))),
+        )?;
+        // XDEL moved the largest deleted ID; put it back.
+        xsetid(w, k, s)?;
+    }
+    Ok(())
+}
+
+fn xsetid<W: Write>(w: &mut RespWriter<W>, k: &[u8], s: &Stream) -> io::Result<()> {
     w.command(&[
         &b"XSETID"[..],
         k,
@@ -266,7 +281,7 @@ pub fn write_keyspace<W: Write>(
         w.command(&[&b"FUNCTION"[..], b"LOAD", code])?;
     }
     for (db, keys) in &ks.dbs {
-        let mut names: Vec<&Vec<u8>> = keys
+        let names: Vec<&Vec<u8>> = keys
             .iter()
             .filter(|(_, e)| live(e.expire))
             .map(|(k, _)| k)
@@ -274,29 +289,20 @@ pub fn write_keyspace<W: Write>(
         if names.is_empty() {
             continue;
         }
-        // Sorted for reproducible output (the server writes hash order).
-        names.sort();
+        // Hash order, as the server writes (sorting millions of keys would
+        // cost more than the rest of the output).
         w.command(&[&b"SELECT"[..], &int_text(*db)])?;
         for k in names {
             let e = &keys[k];
             let k = k.as_slice();
             match &e.val {
                 Val::Str(s) => w.command(&[&b"SET"[..], k, s])?,
-                Val::List(l) => batched(w, &[b"RPUSH", k], &mut l.iter().map(|v| vec![v.clone()]))?,
-                Val::Set(s) => {
-                    let mut m: Vec<&Vec<u8>> = s.iter().collect();
-                    m.sort();
-                    batched(
-                        w,
-                        &[b"SADD", k],
-                        &mut m.into_iter().map(|v| vec![v.clone()]),
-                    )?
-                }
+                Val::List(l) => batched(w, &[b"RPUSH", k], l.iter().map(|v| one(v)))?,
+                Val::Set(s) => batched(w, &[b"SADD", k], s.iter().map(|v| one(v)))?,
                 Val::ZSet(z) => write_zset(w, k, z)?,
                 Val::Hash(h) => {
-                    let mut f: Vec<(&Vec<u8>, &FieldVal)> =
+                    let f: Vec<(&Vec<u8>, &FieldVal)> =
                         h.iter().filter(|(_, (_, t))| live(*t)).collect();
-                    f.sort();
                     if f.iter().any(|(_, (_, t))| t.is_some()) {
                         for (field, (v, t)) in f {
                             w.command(&[&b"HMSET"[..], k, field, v])?;
@@ -315,7 +321,9 @@ pub fn write_keyspace<W: Write>(
                         batched(
                             w,
                             &[b"HMSET", k],
-                            &mut f.into_iter().map(|(f, (v, _))| vec![f.clone(), v.clone()]),
+                            f.into_iter().map(|(f, (v, _))| {
+                                (Some(Cow::Borrowed(&f[..])), Cow::Borrowed(&v[..]))
+                            }),
                         )?;
                     }
                 }

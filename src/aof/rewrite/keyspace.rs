@@ -2,6 +2,7 @@
 //! what a rewrite needs (values, key TTLs, hash field TTLs, stream metadata,
 //! consumer groups with their PELs) and function libraries.
 
+use std::cell::{Ref, RefCell};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Hash map of the keyspace (foldhash: fast and randomly seeded).
@@ -45,11 +46,19 @@ pub const ZSET_LISTPACK_VALUE: usize = 64;
 pub struct ZSet {
     /// Scores by member.
     pub scores: HashMap<Vec<u8>, f64>,
-    /// Members in ZRANGE order.
-    pub order: BTreeSet<(Score, Vec<u8>)>,
+    /// Members in ZRANGE order, built on the first rank or range operation
+    /// and maintained from then on (most logs never need it: building it for
+    /// every ZADD would double the memory of large sets).
+    order: RefCell<Option<Ranked>>,
     /// The server would hold it as a listpack.
     pub listpack: bool,
 }
+
+/// Members in ZRANGE order.
+pub type Ranked = BTreeSet<(Score, Vec<u8>)>;
+
+/// What [`ZSet::ordered`] returns for a set that cannot build its order.
+static NO_ORDER: Ranked = BTreeSet::new();
 
 impl ZSet {
     /// An empty set with the given encoding.
@@ -69,10 +78,29 @@ impl ZSet {
             self.listpack = false;
         }
         let s = if self.listpack && s == 0.0 { 0.0 } else { s };
-        if let Some(old) = self.scores.insert(m.clone(), s) {
-            self.order.remove(&(Score(old), m.clone()));
+        match self.order.get_mut() {
+            Some(o) => {
+                if let Some(old) = self.scores.insert(m.clone(), s) {
+                    o.remove(&(Score(old), m.clone()));
+                }
+                o.insert((Score(s), m));
+            }
+            None => {
+                self.scores.insert(m, s);
+            }
         }
-        self.order.insert((Score(s), m));
+    }
+    /// Members in ZRANGE order (score, then member bytes).
+    pub fn ordered(&self) -> Ref<'_, Ranked> {
+        if self.order.borrow().is_none() {
+            let o = self
+                .scores
+                .iter()
+                .map(|(m, s)| (Score(*s), m.clone()))
+                .collect();
+            *self.order.borrow_mut() = Some(o);
+        }
+        Ref::map(self.order.borrow(), |o| o.as_ref().unwrap_or(&NO_ORDER))
     }
     /// Settles the encoding of a set built whole (a STORE destination, a
     /// loaded value): a listpack when it fits, and then -0 reads back as 0.
@@ -95,7 +123,9 @@ impl ZSet {
     pub fn remove(&mut self, m: &[u8]) -> bool {
         match self.scores.remove(m) {
             Some(s) => {
-                self.order.remove(&(Score(s), m.to_vec()));
+                if let Some(o) = self.order.get_mut() {
+                    o.remove(&(Score(s), m.to_vec()));
+                }
                 true
             }
             None => false,

@@ -654,15 +654,13 @@ impl Replayer {
                     val: Val::ZSet(z), ..
                 }) = self.get(db, k)
                 {
-                    let victims: Vec<Vec<u8>> = if name == "zpopmin" {
-                        z.order.iter().take(n).map(|(_, m)| m.clone()).collect()
-                    } else {
-                        z.order
-                            .iter()
-                            .rev()
-                            .take(n)
-                            .map(|(_, m)| m.clone())
-                            .collect()
+                    let victims: Vec<Vec<u8>> = {
+                        let o = z.ordered();
+                        if name == "zpopmin" {
+                            o.iter().take(n).map(|(_, m)| m.clone()).collect()
+                        } else {
+                            o.iter().rev().take(n).map(|(_, m)| m.clone()).collect()
+                        }
                     };
                     for m in victims {
                         z.remove(&m);
@@ -771,6 +769,7 @@ impl Replayer {
                 Ok(())
             }
             "hpexpireat" | "hpersist" => self.hfe(db, &name, a),
+            "hsetex" => self.hsetex(db, a),
             // Streams.
             "xadd" => self.xadd(db, a),
             "xtrim" => {
@@ -1278,6 +1277,76 @@ impl Replayer {
         Ok(())
     }
 
+    /// `HSETEX key [FNX|FXX] [EX|PX|EXAT|PXAT t|KEEPTTL] FIELDS n f v …`
+    /// (Redis 8): sets fields with a TTL, keeping theirs with KEEPTTL and
+    /// clearing it without a TTL option.
+    fn hsetex(&mut self, db: u64, a: &[&[u8]]) -> R {
+        let k = arg(a, 1)?;
+        let (mut fnx, mut fxx, mut keep, mut at) = (false, false, false, None);
+        let mut i = 2;
+        while !eq(arg(a, i)?, "fields") {
+            let o = a[i].to_ascii_lowercase();
+            match o.as_slice() {
+                b"fnx" => fnx = true,
+                b"fxx" => fxx = true,
+                b"keepttl" => keep = true,
+                b"ex" | b"px" | b"exat" | b"pxat" => {
+                    let t = int(arg(a, i + 1)?)?;
+                    at = Some(match o.as_slice() {
+                        b"ex" => self.now_ms.saturating_add(t.saturating_mul(1000)),
+                        b"px" => self.now_ms.saturating_add(t),
+                        b"exat" => t.saturating_mul(1000),
+                        _ => t,
+                    });
+                    i += 1;
+                }
+                _ => return Err(Fail::Err),
+            }
+            i += 1;
+        }
+        let n = uint(arg(a, i + 1)?)? as usize;
+        let pairs = a.get(i + 2..).ok_or(Fail::Err)?;
+        if n == 0 || pairs.len() != 2 * n {
+            return Err(Fail::Err);
+        }
+        let exists = self.check(db, k, |v| matches!(v, Val::Hash(_)))?;
+        let present = |h: Option<&HashMap<Vec<u8>, super::keyspace::FieldVal>>, f: &[u8]| {
+            h.is_some_and(|h| h.contains_key(f))
+        };
+        let h0 = match self.ks.db(db).get(k) {
+            Some(Entry {
+                val: Val::Hash(h), ..
+            }) => Some(h),
+            _ => None,
+        };
+        if (fnx && pairs.chunks(2).any(|p| present(h0, p[0])))
+            || (fxx && !pairs.chunks(2).all(|p| present(h0, p[0])))
+        {
+            return Ok(());
+        }
+        if !exists && fxx {
+            return Ok(());
+        }
+        let Val::Hash(h) = self.val_mut(
+            db,
+            k,
+            |v| matches!(v, Val::Hash(_)),
+            || Val::Hash(HashMap::default()),
+        )?
+        else {
+            return type_err();
+        };
+        for p in pairs.chunks(2) {
+            let ttl = if keep {
+                h.get(p[0]).and_then(|x| x.1)
+            } else {
+                at
+            };
+            h.insert(p[0].to_vec(), (p[1].to_vec(), ttl));
+        }
+        Ok(())
+    }
+
     fn hfe(&mut self, db: u64, name: &str, a: &[&[u8]]) -> R {
         let k = arg(a, 1)?;
         let (at, mut i) = if name == "hpexpireat" {
@@ -1716,10 +1785,11 @@ fn trim_stream(s: &mut Stream, t: Trim) {
 
 /// Members of a zset range, in order (reversed when `rev`).
 fn select_range(z: &ZSet, kind: &str, min: &[u8], max: &[u8], rev: bool) -> R<Vec<Vec<u8>>> {
+    let order = z.ordered();
     let all: Vec<&(Score, Vec<u8>)> = if rev {
-        z.order.iter().rev().collect()
+        order.iter().rev().collect()
     } else {
-        z.order.iter().collect()
+        order.iter().collect()
     };
     match kind {
         "rank" => {
