@@ -112,8 +112,9 @@ impl Thresholds {
 /// How the model is configured for a pass.
 #[derive(Debug, Clone, Copy)]
 pub struct ModelConfig {
-    /// Target override (default: the server line that writes the file's
-    /// RDB version).
+    /// Target override (default: the writer named by the `redis-ver` /
+    /// `valkey-ver` aux field, else the line that writes the file's RDB
+    /// version).
     pub target: Option<Target>,
     /// Threshold overrides applied on top of the target's defaults.
     pub thresholds: Thresholds,
@@ -144,7 +145,26 @@ struct Job<'a> {
 
 enum Msg<'a> {
     Header(Header),
+    /// An aux field naming the writer (`redis-ver`, `valkey-ver`).
+    Writer(String, String),
     Batch(Vec<Job<'a>>),
+}
+
+/// The server line named by a writer aux field, when it tells more than
+/// the RDB version does (RDB 12 is written by 7.4 and by 8.0–8.2).
+fn target_of_writer(field: &str, version: &str) -> Option<Target> {
+    if field == "valkey-ver" {
+        return Some(Target::Valkey8);
+    }
+    let mut it = version.split('.').map(|x| x.parse::<u32>().ok());
+    let (major, minor) = (it.next()??, it.next()??);
+    Some(match (major, minor) {
+        (8.., _) => Target::Redis8,
+        (7, 4..) => Target::Redis74,
+        (7, 2..) => Target::Redis72,
+        (7, _) => Target::Redis70,
+        _ => return None,
+    })
 }
 
 const BATCH: usize = 2048;
@@ -233,6 +253,11 @@ impl<'a> RecordSink for Collector<'a, '_> {
                 if k == "ctime" {
                     self.file.ctime_ms = v.parse::<i64>().ok().map(|s| s * 1000);
                 }
+                if k == "redis-ver" || k == "valkey-ver" {
+                    self.tx
+                        .send(Msg::Writer(k.clone(), v.clone()))
+                        .map_err(|_| Error::sink("analysis stopped"))?;
+                }
                 self.file.aux.push((k, v));
             }
             Record::SelectDb { db } => {
@@ -283,19 +308,40 @@ fn consume<'a, F>(rx: Receiver<Msg<'a>>, cfg: &ModelConfig, f: &mut F) -> Result
 where
     F: FnMut(&KeyFacts<'a>) -> Result<()>,
 {
+    let mut target: Option<Target> = cfg.target;
+    let mut valkey_seen = false;
     let mut profile: Option<Profile> = None;
     for msg in rx {
         match msg {
             Msg::Header(h) => {
-                let t = cfg.target.unwrap_or_else(|| {
-                    Target::for_rdb_version(h.version, h.flavor == Flavor::Valkey)
-                });
-                let mut p = Profile::new(t);
-                cfg.thresholds.apply(&mut p);
-                profile = Some(p);
+                if target.is_none() {
+                    target = Some(Target::for_rdb_version(
+                        h.version,
+                        h.flavor == Flavor::Valkey,
+                    ));
+                }
+            }
+            // The writer's version refines the default target (Valkey
+            // also writes `redis-ver`, so its own field wins).
+            Msg::Writer(field, version) => {
+                if cfg.target.is_none() && !valkey_seen {
+                    valkey_seen = field == "valkey-ver";
+                    if let Some(t) = target_of_writer(&field, &version) {
+                        target = Some(t);
+                    }
+                }
             }
             Msg::Batch(b) => {
-                let p = profile.ok_or_else(|| Error::sink("key before the header"))?;
+                let p = match profile {
+                    Some(p) => p,
+                    None => {
+                        let t = target.ok_or_else(|| Error::sink("key before the header"))?;
+                        let mut p = Profile::new(t);
+                        cfg.thresholds.apply(&mut p);
+                        profile = Some(p);
+                        p
+                    }
+                };
                 let alloc = cfg.alloc;
                 let out: Vec<Result<KeyFacts<'a>>> = b
                     .into_par_iter()
@@ -307,7 +353,7 @@ where
             }
         }
     }
-    Ok(profile.map(|p| p.target))
+    Ok(profile.map(|p| p.target).or(target))
 }
 
 /// Runs one pass over `data`: every key's facts go to `f` in file order.
