@@ -6,12 +6,18 @@
 //! printers.
 
 pub mod analyze;
+pub mod aof;
 pub mod cli;
+pub mod cluster;
 pub mod crc;
+pub mod dump;
 pub mod error;
 pub mod export;
+pub mod filter;
+pub mod import;
 pub mod model;
 pub mod rdb;
+pub mod restore;
 pub mod server;
 pub mod sink;
 pub mod source;

@@ -1,6 +1,8 @@
 //! The shared vocabulary of readers, writers and consumers: logical types,
 //! on-disk type codes, in-memory encodings and decoded elements.
 
+pub mod owned;
+
 use serde::Serialize;
 
 /// One decoded element of an aggregate: bytes borrowed from the file or a
@@ -172,6 +174,9 @@ pub enum RdbLayout {
     Stream(u8),
     /// 7: module value with annotated items.
     Module2,
+    /// 6 (Redis 4.0-rc1): module id and raw module data without item
+    /// annotations or terminator; its end is found by resynchronising.
+    ModulePreGa,
     /// 28: Redis 8.8 array.
     Array,
     /// KeyDB 64: cron job.
@@ -190,6 +195,7 @@ impl RdbLayout {
             3 => ZsetV1,
             4 => HashHashtable,
             5 => ZsetV2,
+            6 => ModulePreGa,
             7 => Module2,
             9 => HashZipmap,
             10 => ListZiplist,
@@ -240,7 +246,7 @@ impl RdbLayout {
             | ValkeyHash2
             | DragonflyHashWithExpiry => DataType::Hash,
             Stream(_) => DataType::Stream,
-            Module2 => DataType::Module,
+            Module2 | ModulePreGa => DataType::Module,
             Array => DataType::Array,
             KeydbCron => DataType::Cron,
         }
@@ -279,6 +285,7 @@ impl RdbLayout {
             Stream(4) => "stream-v4",
             Stream(_) => "stream-v5",
             Module2 => "module-value",
+            ModulePreGa => "module-pre-ga",
             Array => "array",
             KeydbCron => "keydb-cron",
         }

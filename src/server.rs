@@ -6,8 +6,9 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::model::{Elem, Encoding, RdbLayout};
+use crate::rdb::read::listpack::backlen_size;
 use crate::rdb::read::prim::{RdbStr, parse_canonical_i64};
-use crate::rdb::read::{Scratch, Value};
+use crate::rdb::read::{KeyRecord, Scratch, Value};
 
 /// A target server line whose load behaviour differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -35,6 +36,22 @@ pub enum Target {
 }
 
 impl Target {
+    /// The server line that wrote a file: from its RDB `version`, refined by
+    /// the `redis-ver` aux field when there is one (Redis 7.4 and 8.x both
+    /// write RDB 12, and load strings differently).
+    pub fn for_writer(version: u32, valkey: bool, redis_ver: Option<&[u8]>) -> Target {
+        let by_version = Target::for_rdb_version(version, valkey);
+        let major = redis_ver
+            .and_then(|v| v.split(|&b| b == b'.').next())
+            .and_then(|m| std::str::from_utf8(m).ok())
+            .and_then(|m| m.parse::<u32>().ok());
+        match major {
+            // 255.255.255 is an unreleased build; it says nothing.
+            Some(8..=254) if !valkey => by_version.max(Target::Redis8),
+            _ => by_version,
+        }
+    }
+
     /// The server line that writes RDB `version` (the default target).
     pub fn for_rdb_version(version: u32, valkey: bool) -> Target {
         if valkey {
@@ -55,8 +72,14 @@ impl Target {
 pub struct Profile {
     /// Server line.
     pub target: Target,
-    /// `hash-max-listpack-entries`.
+    /// `hash-max-listpack-entries` as redis.conf sets it (128).
     pub hash_max_listpack_entries: u64,
+    /// `hash-max-listpack-entries` built into the server (512), in force
+    /// when it runs without redis.conf. Which of the two a file's writer
+    /// used is unknown, so between them the file's layout decides: a
+    /// listpack hash of up to this many fields stays a listpack (its writer
+    /// allowed it), a hashtable one stays a hashtable (as it does under 128).
+    pub hash_max_listpack_entries_builtin: u64,
     /// `hash-max-listpack-value`.
     pub hash_max_listpack_value: u64,
     /// `zset-max-listpack-entries`.
@@ -78,7 +101,8 @@ impl Profile {
     pub fn new(target: Target) -> Self {
         Profile {
             target,
-            hash_max_listpack_entries: 512,
+            hash_max_listpack_entries: 128,
+            hash_max_listpack_entries_builtin: 512,
             hash_max_listpack_value: 64,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
@@ -106,7 +130,7 @@ impl Profile {
     }
 }
 
-/// `OBJECT ENCODING` of a string after loading.
+/// `OBJECT ENCODING` of a string after loading (before Redis 8).
 pub fn string_encoding(s: &RdbStr<'_>) -> Encoding {
     match *s {
         RdbStr::Int(_) => Encoding::Int,
@@ -114,6 +138,24 @@ pub fn string_encoding(s: &RdbStr<'_>) -> Encoding {
         _ if s.len() <= 44 => Encoding::Embstr,
         _ => Encoding::Raw,
     }
+}
+
+/// The encoding the server reports for a key right after loading it:
+/// [`loaded_encoding`] of its value, except that Redis 8 embeds the key
+/// (and the expire, when the key has one) in the value object, and keeps an
+/// embstr value embedded only while all of it fits one 64-byte cache line
+/// (object.c `kvobjSet`: 16-byte object, key + 3, expire 8, value + 4).
+pub fn key_encoding(k: &KeyRecord<'_>, p: &Profile, scratch: &mut Scratch) -> Result<Encoding> {
+    let enc = loaded_encoding(&k.value, p, scratch)?;
+    if enc == Encoding::Embstr && p.target == Target::Redis8 {
+        let value_len = k.value.as_string()?.len();
+        let expire: u64 = if k.expire_ms.is_some() { 8 } else { 0 };
+        let size = 16 + (k.key.len() + 3) + expire + 4 + value_len;
+        if size > 64 {
+            return Ok(Encoding::Raw);
+        }
+    }
+    Ok(enc)
 }
 
 /// The encoding the server reports for `v` right after loading it.
@@ -184,15 +226,38 @@ pub fn loaded_encoding(v: &Value<'_>, p: &Profile, scratch: &mut Scratch) -> Res
                 }
             }
         }
-        HashMetadata | HashMetadataPreGa | ValkeyHash2 | DragonflyHashWithExpiry => {
-            Encoding::Hashtable
-        }
+        ValkeyHash2 | DragonflyHashWithExpiry => Encoding::Hashtable,
         HashHashtable | HashZipmap | HashZiplist | HashListpack | HashListpackEx
-        | HashListpackExPreGa => {
+        | HashListpackExPreGa | HashMetadata | HashMetadataPreGa => {
             let n = v.element_count(scratch)?;
-            let ex = matches!(v.layout, HashListpackEx | HashListpackExPreGa);
-            if n > p.hash_max_listpack_entries {
+            // A hash with field TTLs loads as listpackex when small, as
+            // a plain one loads as listpack (rdb.c).
+            let ex = matches!(
+                v.layout,
+                HashListpackEx | HashListpackExPreGa | HashMetadata | HashMetadataPreGa
+            );
+            let hashtable_in_file =
+                matches!(v.layout, HashHashtable | HashMetadata | HashMetadataPreGa);
+            let limit = if hashtable_in_file {
+                p.hash_max_listpack_entries
+            } else {
+                p.hash_max_listpack_entries
+                    .max(p.hash_max_listpack_entries_builtin)
+            };
+            if n > limit {
                 Encoding::Hashtable
+            } else if matches!(
+                v.layout,
+                HashZiplist | HashListpack | HashListpackEx | HashListpackExPreGa
+            ) {
+                // Ziplist and listpack hashes are converted on the entry
+                // count alone ("we only check the length and not max element
+                // size as this is an O(N) scan", rdb.c 7.0-8.x).
+                if ex {
+                    Encoding::Listpackex
+                } else {
+                    Encoding::Listpack
+                }
             } else {
                 let mut maxlen = 0usize;
                 v.for_each_field(scratch, |f, val, _| {
@@ -209,29 +274,171 @@ pub fn loaded_encoding(v: &Value<'_>, p: &Profile, scratch: &mut Scratch) -> Res
             }
         }
         Stream(_) => Encoding::Stream,
-        Module2 | Array | KeydbCron => Encoding::Raw,
+        Module2 | ModulePreGa | Array | KeydbCron => Encoding::Raw,
     })
 }
 
+/// Bytes one element takes in a listpack: encoding byte(s), data and
+/// backlen. Like `lpAppend`, text that parses as an integer is stored as one.
+fn lp_entry_bytes(e: &Elem<'_>) -> usize {
+    let enc = match e.as_int() {
+        Some(v) if (0..=127).contains(&v) => 1,
+        Some(v) if (-4096..=4095).contains(&v) => 2,
+        Some(v) if i16::try_from(v).is_ok() => 3,
+        Some(v) if (-(1 << 23)..(1 << 23)).contains(&v) => 4,
+        Some(v) if i32::try_from(v).is_ok() => 5,
+        Some(_) => 9,
+        None => {
+            let l = e.len();
+            l + if l < 64 {
+                1
+            } else if l < 4096 {
+                2
+            } else {
+                5
+            }
+        }
+    };
+    enc + backlen_size(enc)
+}
+
+/// Listpack header (6 bytes) and end marker (1).
+const LP_EMPTY_BYTES: usize = 7;
+
+/// `quicklistNodeLimit`: a node's byte limit (negative fill) or element
+/// count limit (positive fill, with an 8 kB safety size).
+fn node_limits(p: &Profile) -> (Option<usize>, u64) {
+    match p.list_node_bytes() {
+        Some(b) => (Some(b), u64::MAX),
+        None if p.list_max_listpack_size < 0 => (Some(65536), u64::MAX),
+        None => (None, p.list_max_listpack_size.max(1) as u64),
+    }
+}
+
+/// Whether a node of `sz` bytes and `count` elements is over the limit
+/// (`quicklistNodeExceedsLimit`).
+fn exceeds(p: &Profile, sz: usize, count: u64) -> bool {
+    match node_limits(p) {
+        (Some(limit), _) => sz > limit,
+        (None, max) => sz > 8192 || count > max,
+    }
+}
+
 fn list_encoding(v: &Value<'_>, p: &Profile, scratch: &mut Scratch) -> Result<Encoding> {
+    use RdbLayout::*;
     if p.target < Target::Redis72 {
         return Ok(Encoding::Quicklist);
     }
-    // 7.2+ keeps a list as a single listpack while it fits one node.
-    let mut count = 0u64;
-    let mut bytes = 0usize;
-    v.for_each_elem(scratch, |e: Elem<'_>, _| {
-        count += 1;
-        bytes += e.len() + 2;
-        Ok(())
-    })?;
-    let fits = match p.list_node_bytes() {
-        Some(limit) => bytes + 7 <= limit,
-        None => count <= p.list_max_listpack_size.max(0) as u64,
+    // 7.2+ loading (rdb.c): the list is built as a quicklist, then made a
+    // listpack only when it has a single packed node within the node limits
+    // (`listTypeTryConvertQuicklist`). A ziplist value (type 10) is
+    // converted into a quicklist without that attempt.
+    let single_node = match v.layout {
+        ListZiplist => None,
+        ListLinked => {
+            // Elements are pushed one by one (`quicklistPushTail`): a new
+            // node starts when the estimate `sz + len + 8` would exceed the
+            // limit; an element over the limit gets a plain node of its own.
+            let (size_limit, _) = node_limits(p);
+            let large = |len: usize| len > size_limit.unwrap_or(8192);
+            let (mut nodes, mut plain) = (0u64, false);
+            let mut tail: Option<(usize, u64)> = None;
+            v.for_each_elem(scratch, |e: Elem<'_>, _| {
+                let len = e.len();
+                if large(len) {
+                    nodes += 1;
+                    plain = true;
+                    tail = None;
+                    return Ok(());
+                }
+                tail = match tail {
+                    Some((sz, n)) if !exceeds(p, sz + len + 8, n + 1) => {
+                        Some((sz + lp_entry_bytes(&e), n + 1))
+                    }
+                    _ => {
+                        nodes += 1;
+                        Some((LP_EMPTY_BYTES + lp_entry_bytes(&e), 1))
+                    }
+                };
+                Ok(())
+            })?;
+            if nodes == 1 && !plain { tail } else { None }
+        }
+        _ => {
+            // Quicklists keep the file's nodes (empty ones dropped).
+            let v2 = v.layout == ListQuicklist2;
+            let mut nodes = Vec::new();
+            v.for_each_quicklist_node_detail(scratch, |packed, bytes, count| {
+                if count > 0 {
+                    nodes.push((packed, bytes, count));
+                }
+                Ok(())
+            })?;
+            match nodes.as_slice() {
+                [(true, bytes, count)] => {
+                    if v2 {
+                        Some((*bytes, *count))
+                    } else {
+                        // A ziplist node is re-encoded as a listpack.
+                        let mut sz = LP_EMPTY_BYTES;
+                        v.for_each_elem(scratch, |e, _| {
+                            sz += lp_entry_bytes(&e);
+                            Ok(())
+                        })?;
+                        Some((sz, *count))
+                    }
+                }
+                _ => None,
+            }
+        }
     };
-    Ok(if fits {
-        Encoding::Listpack
-    } else {
-        Encoding::Quicklist
+    let (size_limit, count_limit) = node_limits(p);
+    Ok(match single_node {
+        Some((sz, n)) if sz <= size_limit.unwrap_or(usize::MAX) && n <= count_limit => {
+            Encoding::Listpack
+        }
+        _ => Encoding::Quicklist,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writer_version_refines_the_target() {
+        assert_eq!(
+            Target::for_writer(12, false, Some(b"7.4.1")),
+            Target::Redis74
+        );
+        assert_eq!(
+            Target::for_writer(12, false, Some(b"8.2.3")),
+            Target::Redis8
+        );
+        assert_eq!(
+            Target::for_writer(12, false, Some(b"255.255.255")),
+            Target::Redis74
+        );
+        assert_eq!(Target::for_writer(10, false, None), Target::Redis70);
+        assert_eq!(
+            Target::for_writer(80, true, Some(b"8.0.0")),
+            Target::Valkey8
+        );
+    }
+
+    #[test]
+    fn listpack_entry_sizes_match_listpack_c() {
+        // encoding + data + backlen, per listpack.c.
+        assert_eq!(lp_entry_bytes(&Elem::Int(127)), 2); // 7-bit uint
+        assert_eq!(lp_entry_bytes(&Elem::Bytes(b"-4096")), 3); // 13-bit int
+        assert_eq!(lp_entry_bytes(&Elem::Int(32767)), 4); // 16-bit
+        assert_eq!(lp_entry_bytes(&Elem::Int(-(1 << 23))), 5); // 24-bit
+        assert_eq!(lp_entry_bytes(&Elem::Int(i32::MIN as i64)), 6); // 32-bit
+        assert_eq!(lp_entry_bytes(&Elem::Int(i64::MAX)), 10); // 64-bit
+        assert_eq!(lp_entry_bytes(&Elem::Bytes(b"007")), 5); // not canonical: text
+        assert_eq!(lp_entry_bytes(&Elem::Bytes(&[b'x'; 63])), 65); // 6-bit string
+        assert_eq!(lp_entry_bytes(&Elem::Bytes(&[b'x'; 64])), 67); // 12-bit string
+        assert_eq!(lp_entry_bytes(&Elem::Bytes(&[b'x'; 127])), 131); // 2-byte backlen
+        assert_eq!(lp_entry_bytes(&Elem::Bytes(&[b'x'; 4096])), 4103); // 32-bit string
+    }
 }

@@ -150,23 +150,6 @@ enum Msg<'a> {
     Batch(Vec<Job<'a>>),
 }
 
-/// The server line named by a writer aux field, when it tells more than
-/// the RDB version does (RDB 12 is written by 7.4 and by 8.0–8.2).
-fn target_of_writer(field: &str, version: &str) -> Option<Target> {
-    if field == "valkey-ver" {
-        return Some(Target::Valkey8);
-    }
-    let mut it = version.split('.').map(|x| x.parse::<u32>().ok());
-    let (major, minor) = (it.next()??, it.next()??);
-    Some(match (major, minor) {
-        (8.., _) => Target::Redis8,
-        (7, 4..) => Target::Redis74,
-        (7, 2..) => Target::Redis72,
-        (7, _) => Target::Redis70,
-        _ => return None,
-    })
-}
-
 const BATCH: usize = 2048;
 
 struct Collector<'a, 'p> {
@@ -308,34 +291,35 @@ fn consume<'a, F>(rx: Receiver<Msg<'a>>, cfg: &ModelConfig, f: &mut F) -> Result
 where
     F: FnMut(&KeyFacts<'a>) -> Result<()>,
 {
-    let mut target: Option<Target> = cfg.target;
-    let mut valkey_seen = false;
+    let mut header: Option<Header> = None;
+    let mut redis_ver: Option<String> = None;
+    let mut valkey_ver = false;
     let mut profile: Option<Profile> = None;
     for msg in rx {
         match msg {
-            Msg::Header(h) => {
-                if target.is_none() {
-                    target = Some(Target::for_rdb_version(
-                        h.version,
-                        h.flavor == Flavor::Valkey,
-                    ));
-                }
-            }
-            // The writer's version refines the default target (Valkey
-            // also writes `redis-ver`, so its own field wins).
+            Msg::Header(h) => header = Some(h),
             Msg::Writer(field, version) => {
-                if cfg.target.is_none() && !valkey_seen {
-                    valkey_seen = field == "valkey-ver";
-                    if let Some(t) = target_of_writer(&field, &version) {
-                        target = Some(t);
-                    }
+                if field == "valkey-ver" {
+                    valkey_ver = true;
+                } else {
+                    redis_ver = Some(version);
                 }
             }
             Msg::Batch(b) => {
                 let p = match profile {
                     Some(p) => p,
                     None => {
-                        let t = target.ok_or_else(|| Error::sink("key before the header"))?;
+                        let h = header.ok_or_else(|| Error::sink("key before the header"))?;
+                        // Default: the server that wrote the file (Valkey
+                        // also writes `redis-ver`, so its own field wins).
+                        let t = cfg.target.unwrap_or_else(|| {
+                            let valkey = valkey_ver || h.flavor == Flavor::Valkey;
+                            Target::for_writer(
+                                h.version,
+                                valkey,
+                                redis_ver.as_deref().map(str::as_bytes),
+                            )
+                        });
                         let mut p = Profile::new(t);
                         cfg.thresholds.apply(&mut p);
                         profile = Some(p);
@@ -353,7 +337,7 @@ where
             }
         }
     }
-    Ok(profile.map(|p| p.target).or(target))
+    Ok(profile.map(|p| p.target).or(cfg.target))
 }
 
 /// Runs one pass over `data`: every key's facts go to `f` in file order.

@@ -3,10 +3,12 @@
 pub mod bigkeys;
 pub mod dataloss;
 pub mod diff;
+pub mod evict;
 pub mod facts;
 pub mod hotcold;
 pub mod html;
 pub mod inspect;
+pub mod inspect_par;
 pub mod memory;
 pub mod prefix;
 pub mod report;

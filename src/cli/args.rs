@@ -85,4 +85,11 @@ pub enum Command {
     Report(super::report::ReportArgs),
     /// Keys added, removed and changed between two snapshots.
     Diff(super::report::DiffArgs),
+    /// Convert an RDB (or a JSONL/CSV export) to another RDB version, an
+    /// AOF, RESP, JSON or CSV, with key filters.
+    Convert(super::convert::ConvertArgs),
+    /// Build an RDB from a JSONL export or a CSV file.
+    Import(super::convert::ImportArgs),
+    /// Push keys into a live server with pipelined RESTORE (or commands).
+    Restore(super::convert::RestoreArgs),
 }

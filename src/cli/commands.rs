@@ -4,8 +4,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::args::{Command, ExportFormat, ReadArgs, ReportFormat};
 use super::output::Output;
-use crate::analyze::inspect::InspectSink;
-use crate::error::{Error, Result};
+use crate::analyze::inspect_par;
+use crate::error::Result;
 use crate::export::json::{JsonExporter, JsonMode};
 use crate::rdb::read::{ReadOptions, read};
 use crate::source::Source;
@@ -34,22 +34,21 @@ pub fn run(cmd: Command) -> Result<()> {
             read: ra,
         } => {
             let src = Source::open(&file)?;
-            let mut sink = InspectSink::new(src.bytes().len() as u64, ra.target, now_ms());
             let t0 = Instant::now();
-            let res = read(src.bytes(), &read_options(&ra), &mut sink);
-            sink.report.parse_seconds = t0.elapsed().as_secs_f64();
+            let (mut report, res) =
+                inspect_par::inspect(src.bytes(), &read_options(&ra), ra.target, now_ms());
+            report.parse_seconds = t0.elapsed().as_secs_f64();
             // A checksum mismatch still prints the report, then fails.
-            if let Err(e) = &res
-                && sink.report.checksum.is_none()
-            {
-                return Err(clone_err(e).with_path(&file));
+            // (The error itself is returned, so its kind decides the exit code.)
+            if res.is_err() && report.checksum.is_none() {
+                return res.map(|_| ()).map_err(|e| e.with_path(&file));
             }
             let mut out = Output::create(None, &[])?;
             use std::io::Write;
             match format {
-                ReportFormat::Table => out.write_all(sink.report.to_text().as_bytes())?,
+                ReportFormat::Table => out.write_all(report.to_text().as_bytes())?,
                 ReportFormat::Json => {
-                    serde_json::to_writer_pretty(&mut out, &sink.report)?;
+                    serde_json::to_writer_pretty(&mut out, &report)?;
                     out.write_all(b"\n")?;
                 }
             }
@@ -80,14 +79,8 @@ pub fn run(cmd: Command) -> Result<()> {
                 }
             }
         }
+        Command::Convert(a) => super::convert::convert(a),
+        Command::Import(a) => super::convert::import(a),
+        Command::Restore(a) => super::convert::restore(a),
     }
-}
-
-fn clone_err(e: &Error) -> Error {
-    let mut n = match e.problem() {
-        Some(p) => Error::parse(p, e.location().offset.unwrap_or(0)),
-        None => Error::sink(e.to_string()),
-    };
-    *n.location_mut() = e.location().clone();
-    n
 }

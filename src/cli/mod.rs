@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod commands;
+pub mod convert;
 pub mod output;
 pub mod report;
 

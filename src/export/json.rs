@@ -9,7 +9,7 @@ use base64::Engine;
 use crate::error::{Error, Result};
 use crate::model::{DataType, Elem, RdbLayout, module_name};
 use crate::rdb::read::{Header, KeyRecord, RdbStr, Record, Scratch, Trailer};
-use crate::server::{Profile, Target, loaded_encoding};
+use crate::server::{Profile, Target, key_encoding};
 use crate::sink::{Flow, RecordSink};
 
 /// Version of the export schema, written in the header line.
@@ -40,29 +40,51 @@ pub fn write_bytes<W: Write>(w: &mut W, b: &[u8]) -> std::io::Result<()> {
     }
 }
 
+/// True for the bytes a JSON string must escape.
+#[inline]
+fn needs_escape(c: u8) -> bool {
+    c < 0x20 || c == b'"' || c == b'\\'
+}
+
+/// Writes the escape sequence of one byte for which `needs_escape` holds.
+fn write_escape<W: Write>(w: &mut W, c: u8) -> std::io::Result<()> {
+    match c {
+        b'"' => w.write_all(b"\\\""),
+        b'\\' => w.write_all(b"\\\\"),
+        b'\n' => w.write_all(b"\\n"),
+        b'\r' => w.write_all(b"\\r"),
+        b'\t' => w.write_all(b"\\t"),
+        _ => write!(w, "\\u{:04x}", c),
+    }
+}
+
 /// Writes a JSON string literal with minimal escaping.
+///
+/// Clean 16-byte blocks are skipped with one branch-free test (the compiler
+/// vectorizes it): a per-byte loop was 40% of an export's time.
 pub fn write_str<W: Write>(w: &mut W, s: &str) -> std::io::Result<()> {
     w.write_all(b"\"")?;
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &c) in bytes.iter().enumerate() {
-        let esc: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => {
-                w.write_all(&bytes[start..i])?;
-                write!(w, "\\u{:04x}", c)?;
-                start = i + 1;
-                continue;
+    let mut i = 0;
+    while let Some(block) = bytes.get(i..i + 16) {
+        if block.iter().fold(false, |acc, &c| acc | needs_escape(c)) {
+            for (j, &c) in block.iter().enumerate() {
+                if needs_escape(c) {
+                    w.write_all(&bytes[start..i + j])?;
+                    write_escape(w, c)?;
+                    start = i + j + 1;
+                }
             }
-            _ => continue,
-        };
-        w.write_all(&bytes[start..i])?;
-        w.write_all(esc)?;
-        start = i + 1;
+        }
+        i += 16;
+    }
+    for (j, &c) in bytes[i..].iter().enumerate() {
+        if needs_escape(c) {
+            w.write_all(&bytes[start..i + j])?;
+            write_escape(w, c)?;
+            start = i + j + 1;
+        }
     }
     w.write_all(&bytes[start..])?;
     w.write_all(b"\"")
@@ -120,6 +142,12 @@ pub struct JsonExporter<W: Write> {
     kbuf: Vec<u8>,
     pairs: Vec<(Vec<u8>, f64)>,
     line: Vec<u8>,
+    /// The header, written once the aux fields that precede the keys are
+    /// seen: `redis-ver` refines the encoding target.
+    pending_header: Option<Header>,
+    /// Aux lines (bodies) read before the header line was written.
+    held: Vec<Vec<u8>>,
+    redis_ver: Option<Vec<u8>>,
 }
 
 impl<W: Write> JsonExporter<W> {
@@ -136,6 +164,9 @@ impl<W: Write> JsonExporter<W> {
             kbuf: Vec::new(),
             pairs: Vec::new(),
             line: Vec::with_capacity(4096),
+            pending_header: None,
+            held: Vec::new(),
+            redis_ver: None,
         }
     }
 
@@ -157,10 +188,39 @@ impl<W: Write> JsonExporter<W> {
     }
 
     fn key_line(&mut self, k: &KeyRecord<'_>) -> Result<()> {
-        let enc = loaded_encoding(&k.value, &self.profile, &mut self.scratch)?;
+        if k.value.is_empty_key(&mut self.scratch)? {
+            return self.empty_key_line(k);
+        }
+        let enc = key_encoding(k, &self.profile, &mut self.scratch)?;
         self.begin_line();
         let mut l = std::mem::take(&mut self.line);
         let r = self.write_key(&mut l, k, enc.name());
+        self.line = l;
+        r?;
+        self.end_line()
+    }
+
+    /// A key a loading server skips because its value has no elements: kept
+    /// as a record line so the export stays lossless without reporting a
+    /// key the server would not hold.
+    fn empty_key_line(&mut self, k: &KeyRecord<'_>) -> Result<()> {
+        self.begin_line();
+        let mut l = std::mem::take(&mut self.line);
+        let r = (|| -> Result<()> {
+            write!(l, "{{\"record\":\"empty_key\",\"db\":{},\"key\":", k.db)?;
+            let kb = k
+                .key
+                .bytes(&mut self.kbuf)
+                .map_err(|p| Error::parse(p, k.offset))?;
+            write_bytes(&mut l, kb)?;
+            write!(
+                l,
+                ",\"type\":\"{}\",\"rdb_type\":{}}}",
+                k.value.data_type().name(),
+                k.value.type_byte
+            )?;
+            Ok(())
+        })();
         self.line = l;
         r?;
         self.end_line()
@@ -238,8 +298,11 @@ impl<W: Write> JsonExporter<W> {
                     pairs.push((m.to_vec(), s));
                     Ok(())
                 })?;
-                // ZRANGE order: score, then member bytes.
-                pairs.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+                // ZRANGE order: score, then member bytes. The skiplist
+                // compares scores numerically, so -0 and 0 tie and the
+                // member decides; `total_cmp` alone would put -0 first.
+                let num = |s: f64| if s == 0.0 { 0.0 } else { s };
+                pairs.sort_by(|a, b| num(a.1).total_cmp(&num(b.1)).then_with(|| a.0.cmp(&b.0)));
                 l.push(b'[');
                 for (i, (m, s)) in pairs.iter().enumerate() {
                     if i > 0 {
@@ -481,10 +544,18 @@ impl<W: Write> JsonExporter<W> {
     }
 }
 
-impl<W: Write> RecordSink for JsonExporter<W> {
-    fn header(&mut self, h: &Header) -> Result<()> {
+impl<W: Write> JsonExporter<W> {
+    /// Writes the header line and the aux lines held back for it.
+    fn flush_header(&mut self) -> Result<()> {
+        let Some(h) = self.pending_header.take() else {
+            return Ok(());
+        };
         let t = self.target.unwrap_or_else(|| {
-            Target::for_rdb_version(h.version, h.flavor == crate::model::Flavor::Valkey)
+            Target::for_writer(
+                h.version,
+                h.flavor == crate::model::Flavor::Valkey,
+                self.redis_ver.as_deref(),
+            )
         });
         self.profile = Profile::new(t);
         self.begin_line();
@@ -500,10 +571,36 @@ impl<W: Write> RecordSink for JsonExporter<W> {
             serde_json::to_value(t)?.as_str().unwrap_or("")
         )?;
         self.line = l;
-        self.end_line()
+        self.end_line()?;
+        for body in std::mem::take(&mut self.held) {
+            self.begin_line();
+            self.line.extend_from_slice(&body);
+            self.end_line()?;
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> RecordSink for JsonExporter<W> {
+    fn header(&mut self, h: &Header) -> Result<()> {
+        self.pending_header = Some(*h);
+        Ok(())
     }
 
     fn record(&mut self, r: &Record<'_>) -> Result<Flow> {
+        if self.pending_header.is_some() {
+            if let Record::Aux { key, value } = r {
+                let mut buf = Vec::new();
+                if key.bytes(&mut buf).map_err(|p| Error::parse(p, 0))? == b"redis-ver" {
+                    self.redis_ver = Some(value.to_vec().map_err(|p| Error::parse(p, 0))?);
+                }
+                let mut body = Vec::new();
+                self.write_other(&mut body, r)?;
+                self.held.push(body);
+                return Ok(Flow::Continue);
+            }
+            self.flush_header()?;
+        }
         match r {
             Record::Key(k) => self.key_line(k)?,
             Record::SelectDb { .. } => {}
@@ -513,6 +610,7 @@ impl<W: Write> RecordSink for JsonExporter<W> {
     }
 
     fn finish(&mut self, t: &Trailer) -> Result<()> {
+        self.flush_header()?;
         self.begin_line();
         let mut l = std::mem::take(&mut self.line);
         l.extend_from_slice(b"{\"record\":\"trailer\",\"checksum\":");
@@ -525,5 +623,32 @@ impl<W: Write> RecordSink for JsonExporter<W> {
         }
         self.out.flush()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Strings with escapes at every position of the 16-byte blocks (and in
+    /// the tail) read back as the same string.
+    #[test]
+    fn escaped_strings_round_trip() {
+        let specials = ["\"", "\\", "\n", "\r", "\t", "\u{1}", "\u{1f}", "é", "x"];
+        for len in 0..40 {
+            for (k, sp) in specials.iter().enumerate() {
+                for pos in 0..=len {
+                    let mut s: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+                    s.insert_str(pos, sp);
+                    if k % 2 == 0 {
+                        s.push_str(sp);
+                    }
+                    let mut out = Vec::new();
+                    write_str(&mut out, &s).unwrap();
+                    let back: String = serde_json::from_slice(&out).unwrap();
+                    assert_eq!(back, s);
+                }
+            }
+        }
     }
 }

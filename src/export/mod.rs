@@ -1,3 +1,4 @@
 //! Exporters: sinks that turn records into interchange formats.
 
+pub mod csv_keys;
 pub mod json;

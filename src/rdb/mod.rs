@@ -1,3 +1,4 @@
 //! The RDB snapshot format: `read` and `write` mirror each other.
 
 pub mod read;
+pub mod write;

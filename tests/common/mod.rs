@@ -1,3 +1,7 @@
-//! Helpers shared by integration tests.
+//! Helpers shared by the integration tests.
+#![allow(dead_code)] // each test binary uses a different subset
 
+pub mod expected;
 pub mod mem_redis;
+pub mod redis;
+pub mod rng;

@@ -358,7 +358,16 @@ pub fn hash(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
         };
         Ok(string(raw).map_err(|e| bad(v, e))?.1.len())
     };
-    let too_many = n > p.hash_max_listpack_entries;
+    // Same band as `server::loaded_encoding`: a listpack in the file was
+    // allowed by its writer's limit (up to the built-in 512), a hashtable
+    // in the file stays one above the redis.conf limit (128).
+    let limit = if matches!(v.layout, HashHashtable) {
+        p.hash_max_listpack_entries
+    } else {
+        p.hash_max_listpack_entries
+            .max(p.hash_max_listpack_entries_builtin)
+    };
+    let too_many = n > limit;
     let (bytes, encoding) = match v.layout {
         HashListpack if !too_many => (a.class(blob(v)?), Encoding::Listpack),
         HashListpackEx | HashListpackExPreGa if !too_many && p.target >= Target::Redis74 => (

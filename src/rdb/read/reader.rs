@@ -91,13 +91,111 @@ struct Pending {
 pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Result<Trailer> {
     let header = parse_header(data, opts)?;
     sink.header(&header)?;
+    let mut resync = Resync {
+        depth: 0,
+        budget: RESYNC_BUDGET_BASE
+            .saturating_add(data.len().saturating_mul(RESYNC_BUDGET_PER_BYTE)),
+    };
+    walk(data, &header, header.len, opts, sink, &mut resync)
+}
+
+/// Bytes that trial walks for type-6 module values may read in total, on
+/// top of [`RESYNC_BUDGET_PER_BYTE`] times the input size: bounds the work
+/// a hostile file can cause.
+const RESYNC_BUDGET_BASE: usize = 64 << 20;
+/// See [`RESYNC_BUDGET_BASE`].
+const RESYNC_BUDGET_PER_BYTE: usize = 16;
+/// Longest type-6 module payload tried, in bytes.
+const RESYNC_MAX_VALUE: usize = 1 << 20;
+/// Type-6 values inside a trial walk resolved recursively up to this depth.
+const RESYNC_MAX_DEPTH: u32 = 3;
+
+/// State of the search for the ends of type-6 module values.
+struct Resync {
+    /// Nesting of trial walks (0 = the real read).
+    depth: u32,
+    /// Bytes trial walks may still read.
+    budget: usize,
+}
+
+/// A sink for trial walks: accepts everything, keeps nothing.
+struct Discard;
+
+impl RecordSink for Discard {
+    fn record(&mut self, _r: &Record<'_>) -> Result<Flow> {
+        Ok(Flow::Continue)
+    }
+}
+
+/// Finds where a type-6 (MODULE_PRE_GA) value ends. Its bytes carry no
+/// annotations, so each candidate end from `from` on is tried in turn: the
+/// first one from which the rest of the file reads cleanly through the EOF
+/// opcode (and a verified CRC-64 when the file has one) is taken. Work is
+/// bounded by [`Resync`]'s budget, the payload length by
+/// [`RESYNC_MAX_VALUE`].
+fn resync_module_pre_ga(
+    data: &[u8],
+    header: &Header,
+    from: usize,
+    opts: &ReadOptions,
+    rs: &mut Resync,
+) -> Result<usize> {
+    let not_found = |what: &'static str| {
+        Error::parse(
+            Problem::Invalid {
+                what,
+                expected: "an end after which the rest of the file reads cleanly to EOF",
+                found: 6,
+            },
+            from as u64,
+        )
+    };
+    if rs.depth >= RESYNC_MAX_DEPTH {
+        return Err(not_found("nested module value of type 6 (MODULE_PRE_GA)"));
+    }
+    let last = data.len().min(from.saturating_add(RESYNC_MAX_VALUE));
+    let mut trial = Resync {
+        depth: rs.depth + 1,
+        budget: 0,
+    };
+    for cand in from..=last {
+        if rs.budget == 0 {
+            break;
+        }
+        trial.budget = rs.budget;
+        let res = walk(data, header, cand, opts, &mut Discard, &mut trial);
+        let reached = match &res {
+            Ok(t) => t.end_offset as usize,
+            Err(e) => e.location().offset.map_or(data.len(), |o| o as usize),
+        };
+        // What the trial read, and what its own nested trials used.
+        let used = reached.saturating_sub(cand).max(1) + (rs.budget - trial.budget.min(rs.budget));
+        rs.budget = rs.budget.saturating_sub(used);
+        if res.is_ok() {
+            return Ok(cand);
+        }
+    }
+    Err(not_found("module value of type 6 (MODULE_PRE_GA)"))
+}
+
+/// The opcode loop from byte `start` (just after the header) to the EOF
+/// opcode.
+fn walk<S: RecordSink>(
+    data: &[u8],
+    header: &Header,
+    start: usize,
+    opts: &ReadOptions,
+    sink: &mut S,
+    resync: &mut Resync,
+) -> Result<Trailer> {
+    let header = *header;
     let total = data.len();
     let off_of = |rest: &[u8]| (total - rest.len()) as u64;
     let to_err = |e: nom::Err<PErr>| {
         let e = perr(e);
         Error::parse(e.problem, (total - e.remaining) as u64)
     };
-    let mut rest = &data[header.len..];
+    let mut rest = data.get(start..).unwrap_or_default();
     let mut db = 0u64;
     let mut pend = Pending::default();
     loop {
@@ -324,7 +422,15 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
                     };
                     e.with_key(db, kb.as_deref()).with_record_start(start)
                 };
-                let (r2, ()) = value::skip(r, layout).map_err(|e| key_err(to_err(e)))?;
+                let (r2, ()) = if layout == RdbLayout::ModulePreGa {
+                    let (data_start, _id) = length(r).map_err(|e| key_err(to_err(e)))?;
+                    let from = off_of(data_start) as usize;
+                    let end =
+                        resync_module_pre_ga(data, &header, from, opts, resync).map_err(key_err)?;
+                    (&data[end..], ())
+                } else {
+                    value::skip(r, layout).map_err(|e| key_err(to_err(e)))?
+                };
                 let value = Value {
                     layout,
                     type_byte: t,

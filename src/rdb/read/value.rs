@@ -129,6 +129,16 @@ pub fn skip(i: &[u8], layout: RdbLayout) -> PResult<'_, ()> {
         }
         Stream(v) => stream::walk(i, v, &mut stream::Skip)?.0,
         Module2 => module::module_value(i)?.0,
+        // Only the reader can delimit it (by resynchronising on the rest of
+        // the file); a bare value gives no way to find its end.
+        ModulePreGa => {
+            return Err(nom::Err::Error(PErr::invalid(
+                i,
+                "module value of type 6 (MODULE_PRE_GA)",
+                "a value whose end can be found (type 6 has no item annotations)",
+                6,
+            )));
+        }
         Array => skip_array(i)?.0,
         KeydbCron => {
             let (r, _) = string(i)?;
@@ -601,7 +611,7 @@ impl<'a> Value<'a> {
             Ok(n / per)
         };
         Ok(match self.layout {
-            String | Module2 | KeydbCron => 1,
+            String | Module2 | ModulePreGa | KeydbCron => 1,
             ListLinked
             | SetHashtable
             | HashHashtable
@@ -643,10 +653,71 @@ impl<'a> Value<'a> {
         })
     }
 
+    /// True when a server loading this value skips it as an empty key
+    /// ("rdbLoadObject skipping empty key", spec §7): a list, set, zset or
+    /// hash without elements (a quicklist counts only non-empty nodes).
+    /// Empty intsets and zipmaps are corruption instead (their decoders
+    /// reject them); strings, streams and module values are never empty keys.
+    pub fn is_empty_key(&self, scratch: &mut Scratch) -> Result<bool, Error> {
+        use RdbLayout::*;
+        match self.layout {
+            ListQuicklist | ListQuicklist2 => {
+                // Stop at the first non-empty node: usually the first one,
+                // so at most one compressed node is inflated here.
+                let v2 = self.layout == ListQuicklist2;
+                let (mut r, n) =
+                    count(self.raw, 1, "quicklist node count").map_err(|e| self.perr(e))?;
+                for _ in 0..n {
+                    let (r2, container) = if v2 {
+                        length(r).map_err(|e| self.perr(e))?
+                    } else {
+                        (r, 2)
+                    };
+                    let (r2, s) = string(r2).map_err(|e| self.perr(e))?;
+                    if container == 1 {
+                        return Ok(false);
+                    }
+                    let b = s
+                        .bytes(&mut scratch.blob)
+                        .map_err(|p| self.err_at(r.len(), p))?;
+                    let c = if v2 {
+                        Listpack::parse(b).and_then(|l| l.count())
+                    } else {
+                        Ziplist::parse(b).and_then(|z| z.count())
+                    }
+                    .map_err(|p| self.err_at(r.len(), p))?;
+                    if c > 0 {
+                        return Ok(false);
+                    }
+                    r = r2;
+                }
+                Ok(true)
+            }
+            _ => Ok(matches!(
+                self.data_type(),
+                DataType::List | DataType::Set | DataType::Zset | DataType::Hash
+            ) && self.element_count(scratch)? == 0),
+        }
+    }
+
     /// Visits the element count of each quicklist node.
     pub fn for_each_quicklist_node<F>(&self, scratch: &mut Scratch, mut f: F) -> Result<(), Error>
     where
         F: FnMut(u64) -> Result<(), Error>,
+    {
+        self.for_each_quicklist_node_detail(scratch, |_, _, c| f(c))
+    }
+
+    /// Visits each quicklist node: whether it is packed (a ziplist or
+    /// listpack, else a PLAIN single element), its decompressed size in
+    /// bytes and its element count.
+    pub fn for_each_quicklist_node_detail<F>(
+        &self,
+        scratch: &mut Scratch,
+        mut f: F,
+    ) -> Result<(), Error>
+    where
+        F: FnMut(bool, usize, u64) -> Result<(), Error>,
     {
         let v2 = self.layout == RdbLayout::ListQuicklist2;
         let (mut r, n) = count(self.raw, 1, "quicklist node count").map_err(|e| self.perr(e))?;
@@ -657,20 +728,20 @@ impl<'a> Value<'a> {
                 (r, 2)
             };
             let (r2, s) = string(r2).map_err(|e| self.perr(e))?;
-            let c = if container == 1 {
-                1
+            if container == 1 {
+                f(false, s.len() as usize, 1)?;
             } else {
                 let b = s
                     .bytes(&mut scratch.blob)
                     .map_err(|p| self.err_at(r.len(), p))?;
-                if v2 {
+                let c = if v2 {
                     Listpack::parse(b).and_then(|l| l.count())
                 } else {
                     Ziplist::parse(b).and_then(|z| z.count())
                 }
-                .map_err(|p| self.err_at(r.len(), p))?
-            };
-            f(c)?;
+                .map_err(|p| self.err_at(r.len(), p))?;
+                f(true, b.len(), c)?;
+            }
             r = r2;
         }
         Ok(())

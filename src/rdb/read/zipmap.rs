@@ -30,7 +30,7 @@ fn zm_len(b: &[u8], p: &mut usize) -> Result<Option<usize>, Problem> {
 }
 
 /// Decodes every (field, value) pair of a zipmap blob, validating bounds,
-/// the end marker and non-emptiness.
+/// the end marker, non-emptiness and the header count.
 pub fn for_each_pair<'s>(
     blob: &'s [u8],
     mut f: impl FnMut(&'s [u8], &'s [u8]) -> Result<(), Problem>,
@@ -60,6 +60,16 @@ pub fn for_each_pair<'s>(
     }
     if n == 0 {
         return Err(bad("at least one entry", 0));
+    }
+    // The header byte is the entry count, or 254 (ZIPMAP_BIGLEN) when the
+    // count does not fit; Redis refuses any other value
+    // (zipmapValidateIntegrity).
+    let header = blob[0];
+    if header != 254 && u64::from(header) != n {
+        return Err(bad(
+            "a header count equal to the entries or 254",
+            u64::from(header),
+        ));
     }
     Ok(n)
 }

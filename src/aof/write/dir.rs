@@ -1,0 +1,57 @@
+//! Redis 7 multi-part AOF directories: `<name>.1.base.aof` (RESP), an
+//! empty `<name>.1.incr.aof` and the manifest, built in a temporary
+//! directory and renamed into place so a crash leaves no half directory.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Writes a multi-part AOF directory at `dest` (which must not exist) whose
+/// BASE file is produced by `fill` into the writer it is given. Returns
+/// what `fill` returned.
+pub fn write_aof_dir<T>(
+    dest: &Path,
+    name: &str,
+    fill: impl FnOnce(&mut fs::File) -> Result<T>,
+) -> Result<T> {
+    if dest.exists() {
+        return Err(Error::usage(format!(
+            "{} exists; an AOF directory is written only to a new path",
+            dest.display()
+        )));
+    }
+    let parent = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let leaf = dest
+        .file_name()
+        .ok_or_else(|| Error::usage("output path has no name"))?;
+    let tmp = parent.join(format!(
+        ".{}.tmp-{}",
+        leaf.to_string_lossy(),
+        std::process::id()
+    ));
+    let build = || -> Result<T> {
+        fs::create_dir(&tmp)?;
+        let base = format!("{name}.1.base.aof");
+        let incr = format!("{name}.1.incr.aof");
+        let mut f = fs::File::create(tmp.join(&base))?;
+        let r = fill(&mut f)?;
+        f.flush()?;
+        f.sync_all()?;
+        fs::File::create(tmp.join(&incr))?.sync_all()?;
+        let mut m = fs::File::create(tmp.join(format!("{name}.manifest")))?;
+        write!(m, "file {base} seq 1 type b\nfile {incr} seq 1 type i\n")?;
+        m.sync_all()?;
+        fs::rename(&tmp, dest)?;
+        Ok(r)
+    };
+    let r = build();
+    if r.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    r
+}

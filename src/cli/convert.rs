@@ -1,0 +1,640 @@
+//! `convert`, `import` and `restore`: flags and the wiring of readers,
+//! filters, writers and the restore client.
+
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::ValueEnum;
+
+use super::commands::now_ms;
+use super::output::Output;
+use crate::aof::write::{AofSink, RespWriter, write_aof_dir};
+use crate::error::{Error, Result};
+use crate::export::csv_keys::CsvKeys;
+use crate::export::json::{JsonExporter, JsonMode};
+use crate::filter::{Expired, Filter, FilterSink, parse_db_map};
+use crate::model::DataType;
+use crate::rdb::read::{ReadOptions, parse_header, read};
+use crate::rdb::write::{Loss, RdbSink, RdbSinkOptions, RdbVersion};
+use crate::restore::client::{Client, TlsOptions, Url};
+use crate::restore::{Existing, Mode, RestoreOptions, RestoreSink, detect_version};
+use crate::source::Source;
+
+/// Output formats of `convert`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConvertTo {
+    /// An RDB file (`--rdb-version`).
+    Rdb,
+    /// A single append-only file of RESP commands.
+    Aof,
+    /// A Redis 7 multi-part AOF directory (manifest, BASE, empty INCR).
+    AofDir,
+    /// RESP commands for `redis-cli --pipe` (same commands as `aof`).
+    Resp,
+    /// JSON Lines export (formats/export-jsonl.md).
+    Jsonl,
+    /// JSON array export.
+    Json,
+    /// CSV of string/hash/list/set/zset contents (formats/csv-keys.md).
+    Csv,
+}
+
+/// Input formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InFormat {
+    /// RDB file.
+    Rdb,
+    /// JSONL (or JSON array) export.
+    Jsonl,
+    /// CSV (formats/csv-keys.md).
+    Csv,
+}
+
+/// Key selection flags shared by convert and restore.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FilterArgs {
+    /// Only these databases (repeatable).
+    #[arg(long = "db")]
+    pub dbs: Vec<u64>,
+    /// Only keys matching this regular expression (on the key bytes).
+    #[arg(long)]
+    pub key_regex: Option<String>,
+    /// Only keys with this prefix (repeatable).
+    #[arg(long = "prefix")]
+    pub prefixes: Vec<String>,
+    /// Only keys of this type (repeatable).
+    #[arg(long = "type", value_enum)]
+    pub types: Vec<KeyType>,
+    /// Keys whose TTL already passed: keep or drop.
+    #[arg(long, value_enum, default_value = "keep")]
+    pub expired: Expired,
+    /// Renumber databases, FROM=TO (repeatable), e.g. --db-map 0=3.
+    #[arg(long = "db-map")]
+    pub db_map: Vec<String>,
+}
+
+/// Types selectable with `--type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyType {
+    /// Strings.
+    String,
+    /// Lists.
+    List,
+    /// Sets.
+    Set,
+    /// Sorted sets.
+    Zset,
+    /// Hashes.
+    Hash,
+    /// Streams.
+    Stream,
+    /// Module values.
+    Module,
+}
+
+impl FilterArgs {
+    fn build(&self) -> Result<Filter> {
+        Ok(Filter {
+            dbs: self.dbs.clone(),
+            key_regex: match &self.key_regex {
+                Some(r) => Some(
+                    regex::bytes::Regex::new(r)
+                        .map_err(|e| Error::usage(format!("--key-regex: {e}")))?,
+                ),
+                None => None,
+            },
+            prefixes: self
+                .prefixes
+                .iter()
+                .map(|p| p.as_bytes().to_vec())
+                .collect(),
+            types: self
+                .types
+                .iter()
+                .map(|t| match t {
+                    KeyType::String => DataType::String,
+                    KeyType::List => DataType::List,
+                    KeyType::Set => DataType::Set,
+                    KeyType::Zset => DataType::Zset,
+                    KeyType::Hash => DataType::Hash,
+                    KeyType::Stream => DataType::Stream,
+                    KeyType::Module => DataType::Module,
+                })
+                .collect(),
+            expired: self.expired,
+            now_ms: now_ms(),
+            db_map: self
+                .db_map
+                .iter()
+                .map(|s| parse_db_map(s))
+                .collect::<Result<_>>()?,
+        })
+    }
+}
+
+/// Flags of `rdbtool convert`.
+#[derive(Debug, clap::Args)]
+pub struct ConvertArgs {
+    /// Input: an RDB file, a JSONL export or a CSV file.
+    pub input: PathBuf,
+    /// Output path (an RDB/AOF/JSON/CSV file, or a new directory for
+    /// `aof-dir`). Written atomically; never the input.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum)]
+    pub to: ConvertTo,
+    /// Input format (default: detected from the content).
+    #[arg(long, value_enum)]
+    pub from: Option<InFormat>,
+    /// RDB version to write (6-12, or 80 for Valkey 9); default: the
+    /// input's. Also the version of DUMP payloads in AOF output.
+    #[arg(long)]
+    pub rdb_version: Option<u32>,
+    /// Accept these losses when the target cannot hold a feature
+    /// (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub lossy: Vec<Loss>,
+    /// Do not LZF-compress long strings in RDB output.
+    #[arg(long)]
+    pub no_compress: bool,
+    /// Do not verify the input's CRC-64.
+    #[arg(long)]
+    pub no_checksum: bool,
+    /// RDB output: decode and re-encode every value with the target
+    /// server's encodings instead of copying values the target accepts.
+    #[arg(long)]
+    pub reencode: bool,
+    /// Key selection.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// Flags of `rdbtool import`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// A JSONL export (or JSON array) or a CSV file.
+    pub input: PathBuf,
+    /// The RDB to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Input format (default: by content).
+    #[arg(long, value_enum)]
+    pub from: Option<InFormat>,
+    /// RDB version to write (default: the export's, or 12 for CSV).
+    #[arg(long)]
+    pub rdb_version: Option<u32>,
+    /// Accept these losses (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub lossy: Vec<Loss>,
+    /// Do not LZF-compress long strings.
+    #[arg(long)]
+    pub no_compress: bool,
+}
+
+/// Flags of `rdbtool restore`.
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// Input: an RDB file, a JSONL export or a CSV file.
+    pub input: PathBuf,
+    /// Target server: redis://[user:pass@]host:port[/db]. With a db, every
+    /// key goes there; otherwise to its own (mapped) database.
+    pub url: String,
+    /// Existing keys: replace, skip, or fail.
+    #[arg(long, value_enum, default_value = "fail")]
+    pub existing: Existing,
+    /// RESTORE payloads, or plain commands for targets that cannot load them.
+    #[arg(long, value_enum, default_value = "restore")]
+    pub mode: Mode,
+    /// The target's RDB version (default: asked with INFO server).
+    #[arg(long)]
+    pub target_version: Option<u32>,
+    /// Commands in flight before replies are read.
+    #[arg(long, default_value_t = 256)]
+    pub pipeline: usize,
+    /// Accept these losses when the target cannot hold a feature.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub lossy: Vec<Loss>,
+    /// Input format (default: by content).
+    #[arg(long, value_enum)]
+    pub from: Option<InFormat>,
+    /// Write the final report (totals and every failed key) as JSON here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// TLS: trust the CA certificates in this PEM file (rediss:// URLs).
+    #[arg(long)]
+    pub cacert: Option<PathBuf>,
+    /// TLS: do not verify the server certificate.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Key selection.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+fn version_arg(n: Option<u32>) -> Result<Option<RdbVersion>> {
+    n.map(|n| {
+        RdbVersion::new(n).ok_or_else(|| {
+            Error::usage(format!("--rdb-version {n}: this writer writes 6-12 and 80"))
+        })
+    })
+    .transpose()
+}
+
+fn detect(path: &Path, bytes: &[u8], given: Option<InFormat>) -> InFormat {
+    if let Some(f) = given {
+        return f;
+    }
+    if bytes.starts_with(b"REDIS") || bytes.starts_with(b"VALKEY") {
+        InFormat::Rdb
+    } else if bytes.first().is_some_and(|&b| b == b'{' || b == b'[') {
+        InFormat::Jsonl
+    } else if path.extension().is_some_and(|e| e == "csv") || !bytes.is_empty() {
+        InFormat::Csv
+    } else {
+        InFormat::Rdb
+    }
+}
+
+/// The input as RDB bytes: RDB files are mapped; JSONL and CSV are imported
+/// into an in-memory RDB first, so every output reads the same records.
+enum Input {
+    Mapped(Source),
+    Built(Vec<u8>),
+}
+
+impl Input {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Input::Mapped(s) => s.bytes(),
+            Input::Built(v) => v,
+        }
+    }
+}
+
+fn open_input(path: &Path, from: Option<InFormat>) -> Result<Input> {
+    let src = Source::open(path)?;
+    match detect(path, src.bytes(), from) {
+        InFormat::Rdb => Ok(Input::Mapped(src)),
+        fmt => {
+            let mut sink = RdbSink::new(
+                Vec::new(),
+                RdbSinkOptions {
+                    keep_aux: fmt == InFormat::Jsonl,
+                    ..RdbSinkOptions::default()
+                },
+            );
+            import_into(fmt, src.bytes(), &mut sink, None)?;
+            Ok(Input::Built(sink.into_inner().unwrap_or_default()))
+        }
+    }
+}
+
+/// Runs an importer into `sink`. The intermediate or target version is
+/// the export's own when writable, else RDB 12.
+fn import_into<W: Write>(
+    fmt: InFormat,
+    bytes: &[u8],
+    sink: &mut RdbSink<W>,
+    version: Option<RdbVersion>,
+) -> Result<u64> {
+    match fmt {
+        InFormat::Csv => {
+            crate::import::csv::import(bytes, sink, version.map_or(12, |v| v.number()))
+        }
+        _ => {
+            if version.is_none() && !header_version_writable(bytes) {
+                sink.set_version(RdbVersion::new(12));
+            }
+            crate::import::jsonl::import(BufReader::new(bytes), sink, 12).map(|s| s.keys)
+        }
+    }
+}
+
+fn header_version_writable(bytes: &[u8]) -> bool {
+    let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    serde_json::from_slice::<serde_json::Value>(first)
+        .ok()
+        .and_then(|v| v.get("rdb_version").and_then(|n| n.as_u64()))
+        .is_none_or(|n| RdbVersion::new(n as u32).is_some())
+}
+
+fn report(what: &str, bytes_in: usize, t0: Instant, extra: &str) {
+    let s = t0.elapsed().as_secs_f64();
+    eprintln!(
+        "rdbtool: {what}: {:.1} MB in {:.2} s ({:.0} MB/s){extra}",
+        bytes_in as f64 / 1e6,
+        s,
+        bytes_in as f64 / 1e6 / s.max(1e-9)
+    );
+}
+
+fn read_opts(no_checksum: bool) -> ReadOptions {
+    ReadOptions {
+        verify_checksum: !no_checksum,
+        relaxed_version: false,
+    }
+}
+
+/// `rdbtool convert`.
+pub fn convert(a: ConvertArgs) -> Result<()> {
+    let input = open_input(&a.input, a.from)?;
+    let data = input.bytes();
+    let filter = a.filter.build()?;
+    let version = version_arg(a.rdb_version)?;
+    let ropts = read_opts(a.no_checksum);
+    let t0 = Instant::now();
+    let in_version = parse_header(data, &ropts)
+        .ok()
+        .and_then(|h| RdbVersion::new(h.version));
+    let dump_version = version.or(in_version).unwrap_or(RdbVersion::VALKEY_80);
+    let dump_version = if dump_version.has_valkey_hfe() {
+        dump_version
+    } else {
+        RdbVersion::new(dump_version.number().max(8)).unwrap_or(dump_version)
+    };
+    let fail = |e: Error| e.with_path(&a.input);
+    match a.to {
+        ConvertTo::Rdb => {
+            let out = Output::create(Some(&a.output), &[&a.input])?;
+            let opts = RdbSinkOptions {
+                version,
+                compress: !a.no_compress,
+                lossy: a.lossy.clone(),
+                ctime_s: now_ms() / 1000,
+                reencode: a.reencode,
+                ..RdbSinkOptions::default()
+            };
+            let mut sink = FilterSink::new(filter, RdbSink::new(out, opts));
+            let r = read(data, &ropts, &mut sink);
+            let rs = &sink.inner;
+            for f in rs.refused.iter().take(100) {
+                eprintln!(
+                    "rdbtool: refused: db {} key \"{}\" needs --lossy {}",
+                    f.db,
+                    f.key.escape_ascii(),
+                    f.loss.name()
+                );
+            }
+            let st = rs.stats.clone();
+            let skipped = sink.skipped;
+            let out = sink.inner.into_inner();
+            match (r, out) {
+                (Ok(_), Some(out)) => {
+                    out.commit()?;
+                    report(
+                        "convert",
+                        data.len(),
+                        t0,
+                        &format!(
+                            "; {} keys copied, {} re-encoded, {} adapted, {} dropped, {} filtered out",
+                            st.copied, st.reencoded, st.adapted, st.dropped, skipped
+                        ),
+                    );
+                    Ok(())
+                }
+                (r, out) => {
+                    if let Some(o) = out {
+                        o.abort();
+                    }
+                    Err(fail(r.err().unwrap_or_else(|| Error::sink("no output"))))
+                }
+            }
+        }
+        ConvertTo::Aof | ConvertTo::Resp => {
+            let out = Output::create(Some(&a.output), &[&a.input])?;
+            let mut sink =
+                FilterSink::new(filter, AofSink::new(RespWriter::new(out), dump_version));
+            let r = read(data, &ropts, &mut sink);
+            let (keys, skipped) = (sink.inner.keys, sink.skipped);
+            let w = sink.inner.out;
+            let (cmds, bytes) = (w.commands, w.bytes);
+            match r {
+                Ok(_) => {
+                    w.finish()?.commit()?;
+                    report(
+                        "convert",
+                        data.len(),
+                        t0,
+                        &format!(
+                            "; {keys} keys as {cmds} commands ({bytes} bytes), {skipped} filtered out"
+                        ),
+                    );
+                    Ok(())
+                }
+                Err(e) => {
+                    if let Ok(o) = w.finish() {
+                        o.abort();
+                    }
+                    Err(fail(e))
+                }
+            }
+        }
+        ConvertTo::AofDir => {
+            let (keys, cmds) = write_aof_dir(&a.output, "appendonly.aof", |f| {
+                let mut sink = FilterSink::new(
+                    filter,
+                    AofSink::new(RespWriter::new(BufWriter::new(f)), dump_version),
+                );
+                read(data, &ropts, &mut sink).map_err(fail)?;
+                let keys = sink.inner.keys;
+                let w = sink.inner.out;
+                let cmds = w.commands;
+                w.finish()?.flush()?;
+                Ok((keys, cmds))
+            })?;
+            report(
+                "convert",
+                data.len(),
+                t0,
+                &format!("; {keys} keys as {cmds} commands"),
+            );
+            Ok(())
+        }
+        ConvertTo::Jsonl | ConvertTo::Json => {
+            let out = Output::create(Some(&a.output), &[&a.input])?;
+            let mode = if a.to == ConvertTo::Jsonl {
+                JsonMode::Lines
+            } else {
+                JsonMode::Array
+            };
+            let mut sink = FilterSink::new(filter, JsonExporter::new(out, mode, None));
+            let r = read(data, &ropts, &mut sink);
+            let out = sink.inner.into_inner();
+            match r {
+                Ok(_) => out.commit(),
+                Err(e) => {
+                    out.abort();
+                    Err(fail(e))
+                }
+            }
+        }
+        ConvertTo::Csv => {
+            let out = Output::create(Some(&a.output), &[&a.input])?;
+            let mut sink = FilterSink::new(filter, CsvKeys::new(out)?);
+            let r = read(data, &ropts, &mut sink);
+            let (keys, no_form) = (sink.inner.keys, sink.inner.skipped);
+            let out = sink.inner.into_inner()?;
+            match r {
+                Ok(_) => {
+                    out.commit()?;
+                    if no_form > 0 {
+                        eprintln!(
+                            "rdbtool: {no_form} stream/module keys have no CSV form and were left out"
+                        );
+                    }
+                    report("convert", data.len(), t0, &format!("; {keys} keys"));
+                    Ok(())
+                }
+                Err(e) => {
+                    out.abort();
+                    Err(fail(e))
+                }
+            }
+        }
+    }
+}
+
+/// `rdbtool import`.
+pub fn import(a: ImportArgs) -> Result<()> {
+    let src = Source::open(&a.input)?;
+    let fmt = detect(&a.input, src.bytes(), a.from);
+    if fmt == InFormat::Rdb {
+        return Err(Error::usage(
+            "the input is an RDB file; use `rdbtool convert --to rdb`",
+        ));
+    }
+    let version = version_arg(a.rdb_version)?;
+    let out = Output::create(Some(&a.output), &[&a.input])?;
+    let mut sink = RdbSink::new(
+        out,
+        RdbSinkOptions {
+            version,
+            compress: !a.no_compress,
+            lossy: a.lossy,
+            keep_aux: fmt == InFormat::Jsonl,
+            ctime_s: now_ms() / 1000,
+            ..RdbSinkOptions::default()
+        },
+    );
+    let t0 = Instant::now();
+    let r = import_into(fmt, src.bytes(), &mut sink, version);
+    for f in sink.refused.iter().take(100) {
+        eprintln!(
+            "rdbtool: refused: db {} key \"{}\" needs --lossy {}",
+            f.db,
+            f.key.escape_ascii(),
+            f.loss.name()
+        );
+    }
+    match (r, sink.into_inner()) {
+        (Ok(keys), Some(out)) => {
+            out.commit()?;
+            report("import", src.bytes().len(), t0, &format!("; {keys} keys"));
+            Ok(())
+        }
+        (r, out) => {
+            if let Some(o) = out {
+                o.abort();
+            }
+            Err(r
+                .err()
+                .unwrap_or_else(|| Error::sink("no output"))
+                .with_path(&a.input))
+        }
+    }
+}
+
+/// `rdbtool restore`.
+pub fn restore(a: RestoreArgs) -> Result<()> {
+    let url = Url::parse(&a.url)?;
+    let input = open_input(&a.input, a.from)?;
+    let data = input.bytes();
+    let filter = a.filter.build()?;
+    let tls = TlsOptions {
+        ca_file: a.cacert.clone(),
+        insecure: a.insecure,
+    };
+    let mut client = Client::connect_with(&url, &tls)?;
+    let version = match a.target_version {
+        Some(n) => version_arg(Some(n))?.ok_or_else(|| Error::usage("bad --target-version"))?,
+        None => detect_version(&mut client)?,
+    };
+    if a.mode == Mode::Commands && a.existing != Existing::Replace {
+        return Err(Error::usage(
+            "--mode commands replaces existing keys; pass --existing replace",
+        ));
+    }
+    let opts = RestoreOptions {
+        existing: a.existing,
+        mode: a.mode,
+        version,
+        depth: a.pipeline.max(1),
+        select: url.db.is_none(),
+        lossy: a.lossy,
+    };
+    let mut sink = RestoreSink::new(client, opts);
+    let bar = indicatif::ProgressBar::new(data.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {bytes}/{total_bytes} {msg} [{elapsed_precise}]",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let t0 = Instant::now();
+    {
+        let bar = bar.clone();
+        sink.progress = Some(Box::new(move |keys, bytes, off| {
+            if keys % 1024 == 0 {
+                let s = t0.elapsed().as_secs_f64().max(1e-9);
+                if off > 0 {
+                    bar.set_position(off);
+                }
+                bar.set_message(format!(
+                    "{keys} keys, {:.0} keys/s, {:.1} MB/s",
+                    keys as f64 / s,
+                    bytes as f64 / 1e6 / s
+                ));
+            }
+        }));
+    }
+    let mut fs = FilterSink::new(filter, sink);
+    let r = read(data, &read_opts(false), &mut fs);
+    bar.finish_and_clear();
+    let sink = fs.inner;
+    r.map_err(|e| e.with_path(&a.input))?;
+    let rep = &sink.report;
+    let s = t0.elapsed().as_secs_f64().max(1e-9);
+    eprintln!(
+        "rdbtool: restore: {} keys restored, {} skipped (existing), {} failed, {} functions; {:.0} keys/s, {:.1} MB/s",
+        rep.restored,
+        rep.skipped,
+        rep.failed.len(),
+        rep.functions,
+        rep.restored as f64 / s,
+        rep.bytes as f64 / 1e6 / s
+    );
+    for f in &rep.failed {
+        eprintln!(
+            "rdbtool: failed: db {} key \"{}\": {}",
+            f.db,
+            f.key_bytes.escape_ascii(),
+            f.error
+        );
+    }
+    if let Some(p) = &a.report {
+        let mut out = Output::create(Some(p), &[&a.input])?;
+        serde_json::to_writer_pretty(&mut out, rep)?;
+        out.write_all(b"\n")?;
+        out.commit()?;
+    }
+    if rep.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::sink(format!(
+            "{} key(s) did not arrive (listed above)",
+            rep.failed.len()
+        )))
+    }
+}

@@ -1,0 +1,3 @@
+//! Redis Cluster: hash slots of keys.
+
+pub mod slot;

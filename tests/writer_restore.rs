@@ -1,0 +1,266 @@
+//! `restore` into live servers: pipelined RESTORE (and `--mode commands`)
+//! into a fresh server gives the source's DEBUG DIGEST; existing keys are
+//! skipped or reported; under a small `maxmemory` with `noeviction` the
+//! report names exactly the keys the server refused.
+
+#[path = "common/writer_redis.rs"]
+mod writer_redis;
+
+use std::collections::BTreeSet;
+
+use writer_redis::*;
+
+fn source(bin: &std::path::Path, seed: u64) -> (Server, std::path::PathBuf) {
+    let src = Server::start(bin, None, &[]);
+    populate(
+        &src,
+        seed,
+        Features {
+            streams: true,
+            functions: true,
+            field_ttl: redis82().is_some_and(|b| b == bin),
+        },
+    );
+    let dump = src.save();
+    (src, dump)
+}
+
+#[test]
+fn restore_and_commands_into_fresh_servers() {
+    let Some(bin) = redis70() else {
+        eprintln!("skipping: no redis-server");
+        return;
+    };
+    let (src, dump) = source(&bin, 5);
+    let dst = Server::start(&bin, None, &[]);
+    rdbtool(&["restore", p(&dump), &dst.url(), "--pipeline", "16"]);
+    assert_same(&src, &dst, "restore");
+    assert_eq!(
+        dst.client().call(&[b"FUNCTION", b"LIST"]).unwrap(),
+        src.client().call(&[b"FUNCTION", b"LIST"]).unwrap()
+    );
+    // Again: every key exists now. skip → counted, not failed; fail → exit 1.
+    let err = rdbtool(&["restore", p(&dump), &dst.url(), "--existing", "skip"]);
+    assert!(
+        err.contains(&format!("{} skipped", src.key_count())),
+        "{err}"
+    );
+    let (code, err) = rdbtool_status(&["restore", p(&dump), &dst.url(), "--type", "string"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("BUSYKEY"), "{err}");
+    drop(dst);
+
+    let dst = Server::start(&bin, None, &[]);
+    rdbtool(&[
+        "restore",
+        p(&dump),
+        &dst.url(),
+        "--mode",
+        "commands",
+        "--existing",
+        "replace",
+    ]);
+    assert_same(&src, &dst, "restore --mode commands");
+
+    // Filters and a db in the URL: only db 1's strings, into db 7.
+    let dst = Server::start(&bin, None, &[]);
+    rdbtool(&[
+        "restore",
+        p(&dump),
+        &format!("{}/7", dst.url()),
+        "--db",
+        "1",
+        "--type",
+        "string",
+    ]);
+    let keys = all_keys(&dst);
+    assert!(!keys.is_empty());
+    assert!(
+        keys.iter()
+            .all(|(db, k)| *db == 7 && k.starts_with(b"str:1:")),
+        "{keys:?}"
+    );
+}
+
+#[test]
+fn restore_into_redis82_with_field_ttls() {
+    let Some(bin) = redis82() else {
+        eprintln!("skipping: no redis 8.2");
+        return;
+    };
+    let (src, dump) = source(&bin, 6);
+    let dst = Server::start(&bin, None, &[]);
+    rdbtool(&["restore", p(&dump), &dst.url()]);
+    assert_same(&src, &dst, "restore (8.2)");
+    let dst = Server::start(&bin, None, &[]);
+    rdbtool(&[
+        "restore",
+        p(&dump),
+        &dst.url(),
+        "--mode",
+        "commands",
+        "--existing",
+        "replace",
+    ]);
+    assert_same(&src, &dst, "restore --mode commands (8.2)");
+}
+
+#[test]
+fn maxmemory_refusals_are_reported_exactly() {
+    let Some(bin) = redis70() else {
+        eprintln!("skipping: no redis-server");
+        return;
+    };
+    let (src, dump) = source(&bin, 9);
+    let dst = Server::start(
+        &bin,
+        None,
+        &["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"],
+    );
+    let rep_dir = TempDir::new("report");
+    let rep = rep_dir.path().join("r.json");
+    let (code, err) = rdbtool_status(&[
+        "restore",
+        p(&dump),
+        &dst.url(),
+        "--report",
+        p(&rep),
+        "--pipeline",
+        "8",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&rep).unwrap()).unwrap();
+    let failed: BTreeSet<(u64, Vec<u8>)> = report["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["db"].as_u64().unwrap(),
+                f["key"].as_str().unwrap().as_bytes().to_vec(),
+            )
+        })
+        .collect();
+    assert!(!failed.is_empty(), "nothing refused: {err}");
+    assert!(
+        report["failed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["error"].as_str().unwrap().starts_with("OOM"))
+    );
+    let want: BTreeSet<_> = all_keys(&src).into_iter().collect();
+    let got: BTreeSet<_> = all_keys(&dst).into_iter().collect();
+    let missing: BTreeSet<_> = want.difference(&got).cloned().collect();
+    assert_eq!(
+        missing, failed,
+        "reported keys differ from the keys that did not arrive"
+    );
+    assert_eq!(report["restored"].as_u64().unwrap() as usize, got.len());
+}
+
+/// `rediss://` with rustls: a CA and a server certificate made with
+/// openssl, redis-server with a TLS port; restore with `--cacert` (and a
+/// refused connection without it) moves every key.
+#[test]
+fn restore_over_tls() {
+    let Some(bin) = redis70() else {
+        eprintln!("skipping: no redis-server");
+        return;
+    };
+    let certs = TempDir::new("tls");
+    let d = |n: &str| certs.path().join(n);
+    let run = |args: &[&str]| {
+        std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(certs.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    std::fs::write(d("ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    let ok = run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=rdbtool-test-ca",
+    ]) && run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "srv.key",
+        "-out",
+        "srv.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]) && run(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+    ]);
+    if !ok {
+        eprintln!("skipping: openssl could not make certificates");
+        return;
+    }
+    let (src, dump) = source(&bin, 11);
+    let tls_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let dst = Server::start(
+        &bin,
+        None,
+        &[
+            "--tls-port",
+            &tls_port,
+            "--tls-cert-file",
+            p(&d("srv.pem")),
+            "--tls-key-file",
+            p(&d("srv.key")),
+            "--tls-ca-cert-file",
+            p(&d("ca.pem")),
+            "--tls-auth-clients",
+            "no",
+        ],
+    );
+    let url = format!("rediss://127.0.0.1:{tls_port}");
+    let (code, err) = rdbtool_status(&["restore", p(&dump), &url]);
+    assert_ne!(code, 0, "an unknown CA must be refused: {err}");
+    assert_eq!(dst.key_count(), 0);
+    rdbtool(&["restore", p(&dump), &url, "--cacert", p(&d("ca.pem"))]);
+    assert_same(&src, &dst, "restore over TLS");
+    rdbtool(&[
+        "restore",
+        p(&dump),
+        &url,
+        "--insecure",
+        "--existing",
+        "skip",
+    ]);
+}
