@@ -147,6 +147,8 @@ enum Msg<'a> {
     Header(Header),
     /// An aux field naming the writer (`redis-ver`, `valkey-ver`).
     Writer(String, String),
+    /// RESIZEDB: a db's key and expire counts.
+    Resize(u64, u64, u64),
     Batch(Vec<Job<'a>>),
 }
 
@@ -246,8 +248,13 @@ impl<'a> RecordSink for Collector<'a, '_> {
             Record::SelectDb { db } => {
                 self.file.dbs_announced.entry(*db).or_insert(None);
             }
-            Record::ResizeDb { db, keys, .. } => {
+            Record::ResizeDb { db, keys, expires } => {
                 self.file.dbs_announced.insert(*db, Some(*keys));
+                // Keys of the db follow: flush the ones before first.
+                self.flush()?;
+                self.tx
+                    .send(Msg::Resize(*db, *keys, *expires))
+                    .map_err(|_| Error::sink("analysis stopped"))?;
             }
             _ => {}
         }
@@ -295,9 +302,13 @@ where
     let mut redis_ver: Option<String> = None;
     let mut valkey_ver = false;
     let mut profile: Option<Profile> = None;
+    let mut sizes: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
     for msg in rx {
         match msg {
             Msg::Header(h) => header = Some(h),
+            Msg::Resize(db, keys, expires) => {
+                sizes.insert(db, (keys, expires));
+            }
             Msg::Writer(field, version) => {
                 if field == "valkey-ver" {
                     valkey_ver = true;
@@ -327,9 +338,21 @@ where
                     }
                 };
                 let alloc = cfg.alloc;
+                let sizes = &sizes;
                 let out: Vec<Result<KeyFacts<'a>>> = b
                     .into_par_iter()
-                    .map_init(|| MemoryModel::new(p, alloc), facts)
+                    .map_init(
+                        || MemoryModel::new(p, alloc),
+                        |m, j| {
+                            let hint = sizes.get(&j.db).copied();
+                            let mut f = facts(m, j)?;
+                            if let Some((keys, expires)) = hint {
+                                f.mem.overhead =
+                                    m.overhead_in(Some(keys), Some(expires), f.expire_ms.is_some());
+                            }
+                            Ok(f)
+                        },
+                    )
                     .collect();
                 for r in out {
                     f(&r?)?;
