@@ -27,9 +27,9 @@ the expiry-wave analysis has something to find. The server runs with
 `maxmemory-policy allkeys-lfu` and a hot subset of keys is touched before the
 save, so the file carries FREQ opcodes with varied counters.
 
-All TTLs are at least 10 minutes in the future at generation time; a
-redis-server loading the file later drops keys already expired, so regenerate
-(`--force`) a dataset that is older than that if its load time matters.
+All TTLs are at least 1 hour in the future at generation time (the earliest
+expiry wave is at +2 h); a redis-server loading the file later drops keys
+already expired, so bench/run.sh regenerates a dataset older than 1 hour.
 
 Python 3 standard library only.
 """
@@ -294,13 +294,13 @@ class Gen:
 
     def rate(self, i):
         r = self.rng
-        t = self.jitter_ms(600, 3600)
+        t = self.jitter_ms(2 * 3600, 6 * 3600)
         self.cmd("SET", "rate:10.%d.%d.%d" % (r.randint(0, 255), r.randint(0, 255), i % 256),
                  r.randint(1, 100), "PXAT", t)
         self.count("rate", t)
 
     def lock(self, i):
-        t = self.jitter_ms(600, 7200)
+        t = self.jitter_ms(3600, 12 * 3600)
         self.cmd("SET", "lock:order:%d" % i, self.uuid(), "PXAT", t)
         self.count("lock", t)
 
@@ -456,13 +456,16 @@ def parse_size(s):
     return int(float(s.rstrip("km")) * mult), s
 
 
-def generate(n, label, force):
+def generate(n, label, force, max_age):
     rdb = DATA / f"rdb-{label}.rdb"
     aof = DATA / f"aof-{label}"
     meta = DATA / f"rdb-{label}.json"
     if rdb.exists() and aof.exists() and meta.exists() and not force:
-        print(f"{rdb} exists (use --force to regenerate)")
-        return
+        age = time.time() - json.loads(meta.read_text()).get("generated_at_s", 0)
+        if max_age is None or age < max_age:
+            print(f"{rdb} exists, {age / 60:.0f} min old (use --force to regenerate)")
+            return
+        print(f"{rdb} is {age / 60:.0f} min old: regenerating (its first TTLs are near)")
     DATA.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="rdbtool-bench-") as td:
         tmp = Path(td)
@@ -553,13 +556,15 @@ def main():
     ap.add_argument("--sizes", default="10k,1m", help="comma-separated: 10k, 100k, 1m, 4m")
     ap.add_argument("--with-4m", action="store_true", help="also the 4M-key dataset")
     ap.add_argument("--force", action="store_true", help="regenerate existing datasets")
+    ap.add_argument("--max-age", type=int, default=None,
+                    help="regenerate datasets older than this many seconds")
     a = ap.parse_args()
     sizes = [s for s in a.sizes.split(",") if s]
     if a.with_4m and "4m" not in sizes:
         sizes.append("4m")
     for s in sizes:
         n, label = parse_size(s)
-        generate(n, label, a.force)
+        generate(n, label, a.force, a.max_age)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@
 #   bench/run.sh --sizes 10k --reps 3 # smoke run
 #   bench/run.sh --sizes 1m,4m        # also 4M keys (generated on first use)
 #   bench/run.sh --aof                # also redis-server AOF load + rewrite
+#   bench/run.sh --nice -10           # shared machine: more CPU share, all rows alike
 #
 # Arguments are passed to bench/bench.py (see its --help).
 set -euo pipefail
@@ -36,7 +37,7 @@ fi
 cargo build --release --bin rdbtool
 
 for s in ${sizes//,/ }; do
-    python3 bench/gen-dataset.py --sizes "$s"
+    python3 bench/gen-dataset.py --sizes "$s" --max-age 3600
 done
 
 exec python3 bench/bench.py "$@"

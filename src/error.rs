@@ -176,6 +176,10 @@ pub enum ErrorKind {
     /// Invalid input given by the user (options, import lines).
     #[error("{0}")]
     Usage(String),
+    /// A damaged or inconsistent AOF (framing, manifest, transaction) or a
+    /// command the AOF tools cannot replay.
+    #[error("{0}")]
+    Aof(String),
 }
 
 /// Where an error happened.

@@ -16,6 +16,7 @@ pub mod export;
 pub mod filter;
 pub mod import;
 pub mod model;
+pub mod persist;
 pub mod rdb;
 pub mod restore;
 pub mod server;

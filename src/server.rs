@@ -158,6 +158,69 @@ pub fn key_encoding(k: &KeyRecord<'_>, p: &Profile, scratch: &mut Scratch) -> Re
     Ok(enc)
 }
 
+/// Which blob layout a value's header is read as.
+#[derive(Clone, Copy)]
+enum Blob {
+    Listpack,
+    Ziplist,
+    Intset,
+}
+
+/// The element count a blob value's header declares (listpack, ziplist,
+/// intset), decompressing an LZF blob only as far as its header: the
+/// encoding after loading needs no more (`rdb.c` converts on the count).
+/// `None` when the header does not know the count (65535 entries or more)
+/// or does not fit the blob; callers then take the full path
+/// ([`Value::element_count`]), which also reports what is wrong.
+fn header_count(v: &Value<'_>, kind: Blob, per: u64, scratch: &mut Scratch) -> Option<u64> {
+    let (_, s) = crate::rdb::read::prim::string(v.raw).ok()?;
+    let (head, total): (&[u8], usize) = match s {
+        RdbStr::Raw(b) => (b, b.len()),
+        RdbStr::Lzf { packed, len } => {
+            let len = usize::try_from(len).ok()?;
+            crate::rdb::read::lzf::decompress_prefix(packed, len, 10, &mut scratch.blob).ok()?;
+            (&scratch.blob, len)
+        }
+        RdbStr::Int(_) => return None,
+    };
+    let u32_at = |i: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(head.get(i..i + 4)?.try_into().ok()?))
+    };
+    let u16_at = |i: usize| -> Option<u16> {
+        Some(u16::from_le_bytes(head.get(i..i + 2)?.try_into().ok()?))
+    };
+    let n = match kind {
+        Blob::Listpack | Blob::Ziplist => {
+            if u32_at(0)? as usize != total {
+                return None;
+            }
+            let n = u16_at(if matches!(kind, Blob::Listpack) { 4 } else { 8 })?;
+            if n == u16::MAX {
+                return None;
+            }
+            n as u64
+        }
+        Blob::Intset => {
+            let width = u32_at(0)? as u64;
+            let n = u32_at(4)? as u64;
+            if !matches!(width, 2 | 4 | 8) || n == 0 || 8 + n * width != total as u64 {
+                return None;
+            }
+            n
+        }
+    };
+    Some(n / per)
+}
+
+/// The element count of a blob value: from its header when it says, else
+/// by walking it.
+fn blob_count(v: &Value<'_>, kind: Blob, per: u64, scratch: &mut Scratch) -> Result<u64> {
+    match header_count(v, kind, per, scratch) {
+        Some(n) => Ok(n),
+        None => v.element_count(scratch),
+    }
+}
+
 /// The encoding the server reports for `v` right after loading it.
 pub fn loaded_encoding(v: &Value<'_>, p: &Profile, scratch: &mut Scratch) -> Result<Encoding> {
     use RdbLayout::*;
@@ -165,7 +228,7 @@ pub fn loaded_encoding(v: &Value<'_>, p: &Profile, scratch: &mut Scratch) -> Res
         String => string_encoding(&v.as_string()?),
         ListLinked | ListZiplist | ListQuicklist | ListQuicklist2 => list_encoding(v, p, scratch)?,
         SetIntset => {
-            let n = v.element_count(scratch)?;
+            let n = blob_count(v, Blob::Intset, 1, scratch)?;
             if n > p.set_max_intset_entries {
                 Encoding::Hashtable
             } else {
@@ -173,7 +236,7 @@ pub fn loaded_encoding(v: &Value<'_>, p: &Profile, scratch: &mut Scratch) -> Res
             }
         }
         SetListpack => {
-            if v.element_count(scratch)? > p.set_max_listpack_entries {
+            if blob_count(v, Blob::Listpack, 1, scratch)? > p.set_max_listpack_entries {
                 Encoding::Hashtable
             } else {
                 Encoding::Listpack
@@ -203,7 +266,12 @@ pub fn loaded_encoding(v: &Value<'_>, p: &Profile, scratch: &mut Scratch) -> Res
             }
         }
         ZsetZiplist | ZsetListpack => {
-            if v.element_count(scratch)? > p.zset_max_listpack_entries {
+            let kind = if v.layout == ZsetZiplist {
+                Blob::Ziplist
+            } else {
+                Blob::Listpack
+            };
+            if blob_count(v, kind, 2, scratch)? > p.zset_max_listpack_entries {
                 Encoding::Skiplist
             } else {
                 Encoding::Listpack
@@ -229,7 +297,13 @@ pub fn loaded_encoding(v: &Value<'_>, p: &Profile, scratch: &mut Scratch) -> Res
         ValkeyHash2 | DragonflyHashWithExpiry => Encoding::Hashtable,
         HashHashtable | HashZipmap | HashZiplist | HashListpack | HashListpackEx
         | HashListpackExPreGa | HashMetadata | HashMetadataPreGa => {
-            let n = v.element_count(scratch)?;
+            // Plain blob layouts declare their count in the header; type 25
+            // has its minimum expire in front of the blob, so it is walked.
+            let n = match v.layout {
+                HashZiplist => blob_count(v, Blob::Ziplist, 2, scratch)?,
+                HashListpack => blob_count(v, Blob::Listpack, 2, scratch)?,
+                _ => v.element_count(scratch)?,
+            };
             // A hash with field TTLs loads as listpackex when small, as
             // a plain one loads as listpack (rdb.c).
             let ex = matches!(

@@ -2,7 +2,7 @@
 //! exporters, writers): records are pushed, borrowed for the call.
 
 use crate::error::Result;
-use crate::rdb::read::{Header, Record, Trailer};
+use crate::rdb::read::{Header, KeyRecord, RdbStr, Record, Trailer, Value};
 
 /// Whether the reader should go on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,4 +69,42 @@ impl<F: FnMut(&Record<'_>) -> Result<Flow>> RecordSink for FnSink<F> {
     fn record(&mut self, r: &Record<'_>) -> Result<Flow> {
         (self.0)(r)
     }
+}
+
+/// Re-borrows the part of `data` that `part` points into, with `data`'s
+/// lifetime; `None` when `part` does not lie inside `data`.
+fn rebase_slice<'d>(data: &'d [u8], part: &[u8]) -> Option<&'d [u8]> {
+    let off = (part.as_ptr() as usize).checked_sub(data.as_ptr() as usize)?;
+    data.get(off..off.checked_add(part.len())?)
+}
+
+/// A key record borrowed for one [`RecordSink::record`] call, re-borrowed
+/// from the whole input `data` it was read from, so a sink that holds
+/// `data` can keep it (e.g. to hand it to another thread). `None` when the
+/// record does not point into `data`.
+pub fn rebase_key<'d>(data: &'d [u8], k: &KeyRecord<'_>) -> Option<KeyRecord<'d>> {
+    let key = match k.key {
+        RdbStr::Raw(b) => RdbStr::Raw(rebase_slice(data, b)?),
+        RdbStr::Int(v) => RdbStr::Int(v),
+        RdbStr::Lzf { packed, len } => RdbStr::Lzf {
+            packed: rebase_slice(data, packed)?,
+            len,
+        },
+    };
+    let v = &k.value;
+    Some(KeyRecord {
+        db: k.db,
+        key,
+        value: Value {
+            layout: v.layout,
+            type_byte: v.type_byte,
+            raw: rebase_slice(data, v.raw)?,
+            offset: v.offset,
+        },
+        expire_ms: k.expire_ms,
+        idle_s: k.idle_s,
+        freq: k.freq,
+        offset: k.offset,
+        end: k.end,
+    })
 }

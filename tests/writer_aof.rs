@@ -41,6 +41,24 @@ fn check(bin: &Path, f: Features, seed: u64) {
     let s = Server::start_in(bin, dir, None, &["--appendonly", "yes"]);
     assert_same(&src, &s, "AOF directory");
     assert_eq!(s.key_count(), src.key_count());
+    drop(s);
+
+    // Multi-part directory with an RDB BASE.
+    let dir = TempDir::new("aofdir-rdb");
+    let out = dir.path().join("appendonlydir");
+    rdbtool(&[
+        "convert",
+        p(&dump),
+        "-o",
+        p(&out),
+        "--to",
+        "aof-dir",
+        "--aof-base",
+        "rdb",
+    ]);
+    assert!(out.join("appendonly.aof.1.base.rdb").exists());
+    let s = Server::start_in(bin, dir, None, &["--appendonly", "yes"]);
+    assert_same(&src, &s, "AOF directory with an RDB base");
     // The loaded server agrees about the functions too.
     let fl = s.client().call(&[b"FUNCTION", b"LIST"]).unwrap();
     assert_eq!(fl, src.client().call(&[b"FUNCTION", b"LIST"]).unwrap());

@@ -156,3 +156,41 @@ fn csv_minimal_columns() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("consecutive"), "{err}");
 }
+
+/// Malformed import lines are usage errors (exit 2) naming the line, and
+/// leave no output file.
+#[test]
+fn bad_jsonl_lines_are_reported() {
+    let dir = TempDir::new("badjsonl");
+    let head = r#"{"record":"header","format":"rdbtool-export","format_version":1,"magic":"REDIS","rdb_version":10}"#;
+    for bad in [
+        "not json",
+        r#"{"db":0,"key":"k","type":"nope","value":"x"}"#,
+        r#"{"db":0,"key":"k","type":"zset","value":[["m","high"]]}"#,
+        r#"{"db":0,"key":{"b64":"!!"},"type":"string","value":"x"}"#,
+        r#"{"db":0,"key":"k","type":"hash","value":[["only-field"]]}"#,
+        r#"{"db":0,"key":"s","type":"stream","value":{"entries":[{"id":"5","fields":[]}],"length":1,"last_id":"5-0","groups":[]}}"#,
+        r#"{"db":-1,"key":"k","type":"string","value":"x"}"#,
+    ] {
+        let inp = dir.path().join("in.jsonl");
+        std::fs::write(&inp, format!("{head}\n{bad}\n")).unwrap();
+        let out = dir.path().join("o.rdb");
+        let (code, err) = rdbtool_status(&["import", p(&inp), "-o", p(&out)]);
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(err.contains("line 2"), "{bad}: {err}");
+        assert!(!out.exists());
+    }
+    // A stream whose IDs do not ascend is refused by the writer (exit 1).
+    let inp = dir.path().join("in.jsonl");
+    std::fs::write(
+        &inp,
+        format!(
+            "{head}\n{}\n",
+            r#"{"db":0,"key":"s","type":"stream","value":{"entries":[{"id":"5-0","fields":[["a","b"]]},{"id":"4-0","fields":[["a","b"]]}],"length":2,"last_id":"5-0","groups":[]}}"#
+        ),
+    )
+    .unwrap();
+    let (code, err) = rdbtool_status(&["import", p(&inp), "-o", p(&dir.path().join("o.rdb"))]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("out of order"), "{err}");
+}

@@ -92,4 +92,10 @@ pub enum Command {
     Import(super::convert::ImportArgs),
     /// Push keys into a live server with pipelined RESTORE (or commands).
     Restore(super::convert::RestoreArgs),
+    /// AOF tools: check, repair, truncate, key history, offline rewrite.
+    Aof {
+        /// The AOF subcommand.
+        #[command(subcommand)]
+        cmd: super::aof::AofCommand,
+    },
 }

@@ -7,6 +7,7 @@ use super::output::Output;
 use crate::analyze::inspect_par;
 use crate::error::Result;
 use crate::export::json::{JsonExporter, JsonMode};
+use crate::export::lines_par;
 use crate::rdb::read::{ReadOptions, read};
 use crate::source::Source;
 
@@ -28,6 +29,7 @@ pub fn now_ms() -> i64 {
 /// Runs a command.
 pub fn run(cmd: Command) -> Result<()> {
     match cmd {
+        Command::Aof { cmd } => super::aof::run(cmd),
         Command::Inspect {
             file,
             format,
@@ -65,16 +67,21 @@ pub fn run(cmd: Command) -> Result<()> {
             read: ra,
         } => {
             let src = Source::open(&file)?;
-            let out = Output::create(output.as_deref(), &[&file])?;
-            let mode = match format {
-                ExportFormat::Jsonl => JsonMode::Lines,
-                ExportFormat::Json => JsonMode::Array,
+            let mut out = Output::create(output.as_deref(), &[&file])?;
+            let res = match format {
+                // Lines render independently: on the rayon pool.
+                ExportFormat::Jsonl => {
+                    lines_par::export_lines(src.bytes(), &read_options(&ra), ra.target, &mut out)
+                }
+                ExportFormat::Json => {
+                    let mut sink = JsonExporter::new(&mut out, JsonMode::Array, ra.target);
+                    read(src.bytes(), &read_options(&ra), &mut sink)
+                }
             };
-            let mut sink = JsonExporter::new(out, mode, ra.target);
-            match read(src.bytes(), &read_options(&ra), &mut sink) {
-                Ok(_) => sink.into_inner().commit(),
+            match res {
+                Ok(_) => out.commit(),
                 Err(e) => {
-                    sink.into_inner().abort();
+                    out.abort();
                     Err(e.with_path(&file))
                 }
             }

@@ -9,16 +9,16 @@ use clap::ValueEnum;
 
 use super::commands::now_ms;
 use super::output::Output;
-use crate::aof::write::{AofSink, RespWriter, write_aof_dir};
+use crate::aof::write::{AofSink, BaseFormat, RespWriter, write_aof_dir};
 use crate::error::{Error, Result};
 use crate::export::csv_keys::CsvKeys;
 use crate::export::json::{JsonExporter, JsonMode};
 use crate::filter::{Expired, Filter, FilterSink, parse_db_map};
 use crate::model::DataType;
 use crate::rdb::read::{ReadOptions, parse_header, read};
-use crate::rdb::write::{Loss, RdbSink, RdbSinkOptions, RdbVersion};
+use crate::rdb::write::{Loss, RdbSink, RdbSinkOptions, RdbVersion, Refused};
 use crate::restore::client::{Client, TlsOptions, Url};
-use crate::restore::{Existing, Mode, RestoreOptions, RestoreSink, detect_version};
+use crate::restore::{Checkpoint, Existing, Mode, RestoreOptions, RestoreSink, detect_version};
 use crate::source::Source;
 
 /// Output formats of `convert`.
@@ -166,6 +166,9 @@ pub struct ConvertArgs {
     /// server's encodings instead of copying values the target accepts.
     #[arg(long)]
     pub reencode: bool,
+    /// `aof-dir` output: the BASE file as RESP commands or as an RDB.
+    #[arg(long, value_enum, default_value = "resp")]
+    pub aof_base: BaseFormat,
     /// Key selection.
     #[command(flatten)]
     pub filter: FilterArgs,
@@ -222,6 +225,11 @@ pub struct RestoreArgs {
     /// Write the final report (totals and every failed key) as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Checkpoint file: progress is recorded there (every 10000 records and
+    /// at the end), and a rerun with the same input and filters continues
+    /// after the records it says are done.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
     /// TLS: trust the CA certificates in this PEM file (rediss:// URLs).
     #[arg(long)]
     pub cacert: Option<PathBuf>,
@@ -320,6 +328,21 @@ fn header_version_writable(bytes: &[u8]) -> bool {
         .is_none_or(|n| RdbVersion::new(n as u32).is_some())
 }
 
+/// Lists keys the target could not take (at most 100) on stderr.
+fn print_refused(refused: &[Refused]) {
+    for f in refused.iter().take(100) {
+        eprintln!(
+            "rdbtool: refused: db {} key \"{}\" needs --lossy {}",
+            f.db,
+            f.key.escape_ascii(),
+            f.loss.name()
+        );
+    }
+    if refused.len() > 100 {
+        eprintln!("rdbtool: ... and {} more", refused.len() - 100);
+    }
+}
+
 fn report(what: &str, bytes_in: usize, t0: Instant, extra: &str) {
     let s = t0.elapsed().as_secs_f64();
     eprintln!(
@@ -369,14 +392,7 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
             let mut sink = FilterSink::new(filter, RdbSink::new(out, opts));
             let r = read(data, &ropts, &mut sink);
             let rs = &sink.inner;
-            for f in rs.refused.iter().take(100) {
-                eprintln!(
-                    "rdbtool: refused: db {} key \"{}\" needs --lossy {}",
-                    f.db,
-                    f.key.escape_ascii(),
-                    f.loss.name()
-                );
-            }
+            print_refused(&rs.refused);
             let st = rs.stats.clone();
             let skipped = sink.skipped;
             let out = sink.inner.into_inner();
@@ -388,8 +404,8 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
                         data.len(),
                         t0,
                         &format!(
-                            "; {} keys copied, {} re-encoded, {} adapted, {} dropped, {} filtered out",
-                            st.copied, st.reencoded, st.adapted, st.dropped, skipped
+                            "; {} keys copied, {} re-encoded, {} adapted, {} dropped, {} empty left out, {} filtered out",
+                            st.copied, st.reencoded, st.adapted, st.dropped, st.empty, skipped
                         ),
                     );
                     Ok(())
@@ -431,8 +447,40 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
                 }
             }
         }
+        ConvertTo::AofDir if a.aof_base == BaseFormat::Rdb => {
+            let opts = RdbSinkOptions {
+                version,
+                compress: !a.no_compress,
+                lossy: a.lossy.clone(),
+                ctime_s: now_ms() / 1000,
+                reencode: a.reencode,
+                aof_base: true,
+                ..RdbSinkOptions::default()
+            };
+            let st = write_aof_dir(&a.output, "appendonly.aof", BaseFormat::Rdb, |f| {
+                let mut sink = FilterSink::new(filter, RdbSink::new(BufWriter::new(f), opts));
+                let r = read(data, &ropts, &mut sink);
+                print_refused(&sink.inner.refused);
+                r.map_err(fail)?;
+                let st = sink.inner.stats.clone();
+                if let Some(mut w) = sink.inner.into_inner() {
+                    w.flush()?;
+                }
+                Ok(st)
+            })?;
+            report(
+                "convert",
+                data.len(),
+                t0,
+                &format!(
+                    "; RDB base: {} keys copied, {} re-encoded",
+                    st.copied, st.reencoded
+                ),
+            );
+            Ok(())
+        }
         ConvertTo::AofDir => {
-            let (keys, cmds) = write_aof_dir(&a.output, "appendonly.aof", |f| {
+            let (keys, cmds) = write_aof_dir(&a.output, "appendonly.aof", BaseFormat::Resp, |f| {
                 let mut sink = FilterSink::new(
                     filter,
                     AofSink::new(RespWriter::new(BufWriter::new(f)), dump_version),
@@ -520,14 +568,7 @@ pub fn import(a: ImportArgs) -> Result<()> {
     );
     let t0 = Instant::now();
     let r = import_into(fmt, src.bytes(), &mut sink, version);
-    for f in sink.refused.iter().take(100) {
-        eprintln!(
-            "rdbtool: refused: db {} key \"{}\" needs --lossy {}",
-            f.db,
-            f.key.escape_ascii(),
-            f.loss.name()
-        );
-    }
+    print_refused(&sink.refused);
     match (r, sink.into_inner()) {
         (Ok(keys), Some(out)) => {
             out.commit()?;
@@ -566,6 +607,10 @@ pub fn restore(a: RestoreArgs) -> Result<()> {
             "--mode commands replaces existing keys; pass --existing replace",
         ));
     }
+    let checkpoint = match &a.resume {
+        Some(p) => Some(Checkpoint::load(p, data.len() as u64, 10_000)?),
+        None => None,
+    };
     let opts = RestoreOptions {
         existing: a.existing,
         mode: a.mode,
@@ -573,6 +618,8 @@ pub fn restore(a: RestoreArgs) -> Result<()> {
         depth: a.pipeline.max(1),
         select: url.db.is_none(),
         lossy: a.lossy,
+        skip: checkpoint.as_ref().map_or(0, |c| c.records_done),
+        checkpoint,
     };
     let mut sink = RestoreSink::new(client, opts);
     let bar = indicatif::ProgressBar::new(data.len() as u64);
@@ -606,6 +653,12 @@ pub fn restore(a: RestoreArgs) -> Result<()> {
     r.map_err(|e| e.with_path(&a.input))?;
     let rep = &sink.report;
     let s = t0.elapsed().as_secs_f64().max(1e-9);
+    if rep.resumed_past > 0 {
+        eprintln!(
+            "rdbtool: restore: resumed after {} records done earlier",
+            rep.resumed_past
+        );
+    }
     eprintln!(
         "rdbtool: restore: {} keys restored, {} skipped (existing), {} failed, {} functions; {:.0} keys/s, {:.1} MB/s",
         rep.restored,

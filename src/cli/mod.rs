@@ -1,6 +1,7 @@
 //! The command line: clap derive structs mirror the flags; each command
 //! resolves them into library calls.
 
+pub mod aof;
 pub mod args;
 pub mod commands;
 pub mod convert;

@@ -545,6 +545,14 @@ impl<W: Write> JsonExporter<W> {
 }
 
 impl<W: Write> JsonExporter<W> {
+    /// Writes the header (if still held back for the aux fields) and returns
+    /// the server line whose encodings the key lines report: what a
+    /// parallel renderer of key lines must be primed with.
+    pub fn start_keys(&mut self) -> Result<Target> {
+        self.flush_header()?;
+        Ok(self.profile.target)
+    }
+
     /// Writes the header line and the aux lines held back for it.
     fn flush_header(&mut self) -> Result<()> {
         let Some(h) = self.pending_header.take() else {

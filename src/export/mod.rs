@@ -2,3 +2,4 @@
 
 pub mod csv_keys;
 pub mod json;
+pub mod lines_par;

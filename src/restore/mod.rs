@@ -53,6 +53,63 @@ pub struct RestoreOptions {
     pub select: bool,
     /// Losses accepted when the target version cannot hold a feature.
     pub lossy: Vec<Loss>,
+    /// Records (keys and functions reaching the sink) to pass over: those
+    /// a checkpoint says are done.
+    pub skip: u64,
+    /// Where to record progress, every `checkpoint_every` records.
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// A resume point: how many records of an input are done. Written
+/// atomically (temp file + rename) as JSON.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    /// Where it is stored.
+    #[serde(skip)]
+    pub path: std::path::PathBuf,
+    /// Size of the input it belongs to (a different input is refused).
+    pub input_bytes: u64,
+    /// Records whose outcome is final, counted from the start.
+    pub records_done: u64,
+    /// Write every this many records.
+    #[serde(skip)]
+    pub every: u64,
+}
+
+impl Checkpoint {
+    /// Loads `path` if it exists; it must belong to an input of `input_bytes`.
+    pub fn load(path: &std::path::Path, input_bytes: u64, every: u64) -> Result<Checkpoint> {
+        let mut c = match std::fs::read(path) {
+            Ok(b) => serde_json::from_slice::<Checkpoint>(&b)
+                .map_err(|e| Error::usage(format!("--resume {}: {e}", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Checkpoint {
+                path: path.to_path_buf(),
+                input_bytes,
+                records_done: 0,
+                every,
+            },
+            Err(e) => return Err(Error::from(e).with_path(path)),
+        };
+        if c.input_bytes != input_bytes {
+            return Err(Error::usage(format!(
+                "--resume {}: written for an input of {} bytes, this one has {input_bytes}",
+                path.display(),
+                c.input_bytes
+            )));
+        }
+        c.path = path.to_path_buf();
+        c.every = every.max(1);
+        Ok(c)
+    }
+
+    /// Stores the checkpoint.
+    pub fn save(&self) -> Result<()> {
+        let tmp = self.path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(self)?)
+            .map_err(|e| Error::from(e).with_path(&tmp))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| Error::from(e).with_path(&self.path))?;
+        Ok(())
+    }
 }
 
 /// A key (or function) that did not arrive.
@@ -82,6 +139,10 @@ pub struct RestoreReport {
     pub bytes: u64,
     /// Everything that did not arrive.
     pub failed: Vec<Failure>,
+    /// Records passed over because a checkpoint said they were done.
+    pub resumed_past: u64,
+    /// Records whose outcome is final (including those passed over).
+    pub records_done: u64,
 }
 
 enum Pending {
@@ -94,6 +155,8 @@ enum Pending {
         name: Vec<u8>,
     },
     Control,
+    /// A record that was not sent (refused, dropped, empty): final at once.
+    Done,
 }
 
 /// Maps an `INFO server` reply to the RDB version the server reads.
@@ -221,8 +284,16 @@ impl RestoreSink {
         let Some(p) = self.inflight.pop_front() else {
             return Ok(());
         };
+        let last = matches!(
+            p,
+            Pending::Key { last: true, .. } | Pending::Function { .. } | Pending::Done
+        );
+        if matches!(p, Pending::Done) {
+            return self.record_done(last);
+        }
         let r = self.c.read_reply()?;
         match p {
+            Pending::Done => {}
             Pending::Control => {
                 if let Some(e) = r.error() {
                     return Err(Error::sink(format!(
@@ -262,6 +333,20 @@ impl RestoreSink {
                 }
             }
         }
+        self.record_done(last)
+    }
+
+    fn record_done(&mut self, last: bool) -> Result<()> {
+        if !last {
+            return Ok(());
+        }
+        self.report.records_done += 1;
+        if let Some(c) = self.opts.checkpoint.as_mut() {
+            c.records_done = self.report.records_done;
+            if c.records_done % c.every == 0 {
+                c.save()?;
+            }
+        }
         Ok(())
     }
 
@@ -273,7 +358,20 @@ impl RestoreSink {
         Ok(())
     }
 
+    /// True when this record is passed over (a checkpoint covers it).
+    fn resumed(&mut self) -> bool {
+        if self.report.resumed_past < self.opts.skip {
+            self.report.resumed_past += 1;
+            self.report.records_done += 1;
+            return true;
+        }
+        false
+    }
+
     fn key_record(&mut self, k: &KeyRecord<'_>) -> Result<()> {
+        if self.resumed() {
+            return Ok(());
+        }
         let t = self.opts.version;
         let fast = self.opts.mode == Mode::Restore
             && copies_verbatim(k.value.layout, t)
@@ -322,13 +420,13 @@ impl RestoreSink {
                     loss.name()
                 );
                 self.fail(k.db, &k.key.clone(), msg);
-                return Ok(());
+                return self.queue_done();
             }
-            Ok(Verdict::Drop) => return Ok(()),
+            Ok(Verdict::Drop) => return self.queue_done(),
             Ok(Verdict::Keep) => {}
         }
         if k.value.is_empty() {
-            return Ok(());
+            return self.queue_done();
         }
         match self.opts.mode {
             Mode::Restore => {
@@ -345,7 +443,7 @@ impl RestoreSink {
                     Ok(()) => self.restore(k.db, &k.key, k.expire_ms, k.idle_s, k.freq, &payload),
                     Err(e) => {
                         self.fail(k.db, &k.key, format!("not sent: {e}"));
-                        Ok(())
+                        self.queue_done()
                     }
                 };
                 self.payload = payload;
@@ -365,6 +463,12 @@ impl RestoreSink {
                 Ok(())
             }
         }
+    }
+
+    /// Marks a record that sends nothing as done, in order.
+    fn queue_done(&mut self) -> Result<()> {
+        self.inflight.push_back(Pending::Done);
+        Ok(())
     }
 
     fn new_key(&mut self, db: u64, key: &[u8]) -> u64 {
@@ -412,6 +516,9 @@ impl RestoreSink {
     }
 
     fn function(&mut self, code: &[u8]) -> Result<()> {
+        if self.resumed() {
+            return Ok(());
+        }
         if !self.opts.version.has_listpacks() {
             if !self.opts.lossy.contains(&Loss::Functions) {
                 let name = code
@@ -425,7 +532,7 @@ impl RestoreSink {
                     "not sent: the target has no functions (--lossy functions)".into(),
                 );
             }
-            return Ok(());
+            return self.queue_done();
         }
         let name = code
             .split(|&b| b == b'\n')
@@ -447,11 +554,15 @@ impl RestoreSink {
         emit_function(&mut F(self, Some(name)), code, replace)
     }
 
-    /// Sends what is queued and reads every outstanding reply.
+    /// Sends what is queued, reads every outstanding reply, and stores the
+    /// final checkpoint.
     pub fn drain(&mut self) -> Result<()> {
         self.c.flush()?;
         while !self.inflight.is_empty() {
             self.read_one()?;
+        }
+        if let Some(c) = &self.opts.checkpoint {
+            c.save()?;
         }
         Ok(())
     }

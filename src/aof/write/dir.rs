@@ -1,4 +1,5 @@
-//! Redis 7 multi-part AOF directories: `<name>.1.base.aof` (RESP), an
+//! Redis 7 multi-part AOF directories: a BASE file (`<name>.1.base.aof` of
+//! RESP commands, or `<name>.1.base.rdb`, an RDB with `aof-base 1`), an
 //! empty `<name>.1.incr.aof` and the manifest, built in a temporary
 //! directory and renamed into place so a crash leaves no half directory.
 
@@ -8,12 +9,22 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+/// What the BASE file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BaseFormat {
+    /// RESP commands (`aof-use-rdb-preamble no`).
+    Resp,
+    /// An RDB (`aof-use-rdb-preamble yes`, the Redis 7 default).
+    Rdb,
+}
+
 /// Writes a multi-part AOF directory at `dest` (which must not exist) whose
-/// BASE file is produced by `fill` into the writer it is given. Returns
-/// what `fill` returned.
+/// BASE file, of format `base`, is produced by `fill` into the writer it is
+/// given. Returns what `fill` returned.
 pub fn write_aof_dir<T>(
     dest: &Path,
     name: &str,
+    base: BaseFormat,
     fill: impl FnOnce(&mut fs::File) -> Result<T>,
 ) -> Result<T> {
     if dest.exists() {
@@ -36,7 +47,11 @@ pub fn write_aof_dir<T>(
     ));
     let build = || -> Result<T> {
         fs::create_dir(&tmp)?;
-        let base = format!("{name}.1.base.aof");
+        let ext = match base {
+            BaseFormat::Resp => "aof",
+            BaseFormat::Rdb => "rdb",
+        };
+        let base = format!("{name}.1.base.{ext}");
         let incr = format!("{name}.1.incr.aof");
         let mut f = fs::File::create(tmp.join(&base))?;
         let r = fill(&mut f)?;

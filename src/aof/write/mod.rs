@@ -11,6 +11,6 @@ pub mod resp;
 pub mod sink;
 
 pub use commands::{CommandSink, emit_function, emit_key};
-pub use dir::write_aof_dir;
+pub use dir::{BaseFormat, write_aof_dir};
 pub use resp::{RespWriter, put_command};
 pub use sink::AofSink;

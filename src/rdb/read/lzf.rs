@@ -16,8 +16,36 @@ const SLACK: usize = 32;
 /// grows past `expected` (plus a fixed slack, trimmed before returning), so a
 /// hostile stream cannot allocate more than the caller agreed to.
 pub fn decompress_into(input: &[u8], expected: usize, out: &mut Vec<u8>) -> Result<(), Problem> {
+    decode(input, expected, expected, out)
+}
+
+/// Decompresses the first `want` bytes (or all, if fewer) of a stream that
+/// declares `expected` bytes into `out`, decoding no further: enough to read
+/// a blob's header (element count) without inflating the whole value.
+/// `out` may hold a few more bytes than `want`, never more than `expected`.
+pub fn decompress_prefix(
+    input: &[u8],
+    expected: usize,
+    want: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), Problem> {
+    decode(input, expected, want.min(expected), out)
+}
+
+/// The longest single LZF operation: a back-reference of 264 bytes.
+const MAX_OP: usize = 264;
+
+/// Decodes until `stop` bytes are out (`stop == expected`: the whole stream,
+/// whose length must then be exactly `expected`).
+fn decode(input: &[u8], expected: usize, stop: usize, out: &mut Vec<u8>) -> Result<(), Problem> {
     out.clear();
-    let cap = expected.checked_add(SLACK).ok_or(Problem::Limit {
+    // An operation starts below `stop`, so writes end before stop + MAX_OP.
+    let room = if stop >= expected {
+        expected
+    } else {
+        expected.min(stop.saturating_add(MAX_OP))
+    };
+    let cap = room.checked_add(SLACK).ok_or(Problem::Limit {
         what: "LZF output allocation",
         limit: expected as u64,
     })?;
@@ -32,8 +60,10 @@ pub fn decompress_into(input: &[u8], expected: usize, out: &mut Vec<u8>) -> Resu
         produced: produced as u64,
     };
     let n = input.len();
+    let full = stop == expected;
     let (mut i, mut o) = (0usize, 0usize);
-    while i < n {
+    // A full decode consumes all input (extra input is an error below).
+    while i < n && (full || o < stop) {
         let ctrl = input[i] as usize;
         i += 1;
         if ctrl < 32 {
@@ -81,10 +111,10 @@ pub fn decompress_into(input: &[u8], expected: usize, out: &mut Vec<u8>) -> Resu
             o += len;
         }
     }
-    if o != expected {
+    if full && o != expected {
         return Err(fail(o));
     }
-    out.truncate(expected);
+    out.truncate(o);
     Ok(())
 }
 
@@ -154,6 +184,10 @@ mod tests {
             }
             decompress_into(&stream, want.len(), &mut out).unwrap();
             assert_eq!(out, want);
+            let head = rnd(want.len() + 2);
+            decompress_prefix(&stream, want.len(), head, &mut out).unwrap();
+            assert!(out.len() >= head.min(want.len()) && out.len() <= want.len());
+            assert_eq!(out, want[..out.len()]);
             assert!(decompress_into(&stream, want.len() + 1, &mut out).is_err());
             if want.len() > 1 {
                 assert!(decompress_into(&stream, want.len() - 1, &mut out).is_err());

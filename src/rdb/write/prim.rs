@@ -7,8 +7,8 @@ use crate::rdb::read::StreamId;
 use crate::rdb::read::prim::parse_canonical_i64;
 
 /// Appends an RDB `len` in the shortest form Redis writes. Values above
-/// `u32::MAX` use the 64-bit form, which only RDB 8+ readers know; callers
-/// writing older versions check with [`fits_len32`] first.
+/// `u32::MAX` use the 64-bit form, which only RDB 8+ readers know (no value
+/// an older server could hold needs it).
 #[inline]
 pub fn put_len(out: &mut Vec<u8>, n: u64) {
     if n < 64 {
@@ -23,11 +23,6 @@ pub fn put_len(out: &mut Vec<u8>, n: u64) {
         out.push(0x81);
         out.extend_from_slice(&n.to_be_bytes());
     }
-}
-
-/// True when `n` can be written without the 64-bit length form.
-pub fn fits_len32(n: u64) -> bool {
-    n <= u32::MAX as u64
 }
 
 /// Appends `v` as an INT8/16/32 string when it fits `i32`; returns false

@@ -31,6 +31,8 @@ pub struct RdbSinkOptions {
     /// Decode and re-encode every value, even those the target could take
     /// byte for byte (normalizes encodings to the target server's choices).
     pub reencode: bool,
+    /// Mark the file as the BASE of a multi-part AOF (`aof-base 1`).
+    pub aof_base: bool,
 }
 
 impl Default for RdbSinkOptions {
@@ -43,6 +45,7 @@ impl Default for RdbSinkOptions {
             ctime_s: 0,
             node_bytes: 8192,
             reencode: false,
+            aof_base: false,
         }
     }
 }
@@ -71,6 +74,8 @@ pub struct ConvertStats {
     pub adapted: u64,
     /// Functions dropped under an accepted loss.
     pub functions_dropped: u64,
+    /// Empty aggregates left out (servers skip them when loading).
+    pub empty: u64,
 }
 
 /// The converting sink.
@@ -174,6 +179,12 @@ impl<W: Write> RdbSink<W> {
                 self.stats.dropped += 1;
                 Ok(())
             }
+            // An empty aggregate is skipped by a loading server: leaving
+            // it out is the same result.
+            Ok(Verdict::Keep) if k.value.is_empty() => {
+                self.stats.empty += 1;
+                Ok(())
+            }
             Ok(Verdict::Keep) => {
                 if before != (k.expire_ms, k.source_type) {
                     self.stats.adapted += 1;
@@ -209,6 +220,9 @@ impl<W: Write> RdbSink<W> {
         w.encoder().set_node_bytes(self.opts.node_bytes);
         if !self.opts.keep_aux {
             w.default_aux(self.opts.ctime_s)?;
+        }
+        if self.opts.aof_base {
+            w.aux(b"aof-base", b"1")?;
         }
         self.w = Some(w);
         Ok(())

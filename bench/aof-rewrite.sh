@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Measures `rdbtool aof rewrite` against redis-server on the same AOF:
+#   1. a redis-server 7.0 (appendonly yes) is driven by redis-benchmark
+#      until its AOF reaches SIZE_MB (strings, lists, sets, zsets, hashes);
+#   2. a fresh redis-server loads that AOF directory, then runs BGREWRITEAOF
+#      (time to ready + rewrite time, peak RSS from its INFO);
+#   3. rdbtool aof rewrite on the same directory (wall time, peak RSS).
+# Usage: bench/aof-rewrite.sh [SIZE_MB]   (default 700). Needs ~3x SIZE_MB of disk.
+set -euo pipefail
+SIZE_MB=${1:-700}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$ROOT/target/release/rdbtool
+W=$(mktemp -d /tmp/rdbtool-bench-XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$W"' EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+P=$(port); mkdir -p "$W/src"
+redis-server --port "$P" --bind 127.0.0.1 --dir "$W/src" --appendonly yes --appendfsync no \
+  --save "" --auto-aof-rewrite-percentage 0 --daemonize no --logfile "$W/src.log" &
+SRC=$!
+until redis-cli -p "$P" ping >/dev/null 2>&1; do sleep 0.05; done
+aof_mb() { du -sm "$W/src/appendonlydir" | cut -f1; }
+while [ "$(aof_mb)" -lt "$SIZE_MB" ]; do
+  redis-benchmark -p "$P" -q -P 64 -n 500000 -r 2000000 -d 64 -t set,lpush,rpush,sadd,zadd,hset,incr >/dev/null
+done
+redis-cli -p "$P" shutdown nosave >/dev/null 2>&1 || true; wait $SRC || true
+echo "AOF: $(aof_mb) MB, $(ls "$W/src/appendonlydir")"
+
+P=$(port); mkdir -p "$W/load"; cp -r "$W/src/appendonlydir" "$W/load/"
+T0=$(date +%s.%N)
+redis-server --port "$P" --bind 127.0.0.1 --dir "$W/load" --appendonly yes --appendfsync no \
+  --save "" --auto-aof-rewrite-percentage 0 --daemonize no --logfile "$W/load.log" --enable-debug-command yes &
+LOAD=$!
+until [ "$(redis-cli -p "$P" info persistence 2>/dev/null | grep -c '^loading:0')" = 1 ]; do sleep 0.05; done
+T1=$(date +%s.%N)
+redis-cli -p "$P" bgrewriteaof >/dev/null
+sleep 0.1
+until redis-cli -p "$P" info persistence | grep -q '^aof_rewrite_in_progress:0'; do sleep 0.05; done
+T2=$(date +%s.%N)
+RSS=$(redis-cli -p "$P" info memory | grep '^used_memory_rss:' | cut -d: -f2 | tr -d '\r')
+PEAK=$(redis-cli -p "$P" info memory | grep '^used_memory_peak:' | cut -d: -f2 | tr -d '\r')
+DIGEST=$(redis-cli -p "$P" debug digest)
+redis-cli -p "$P" shutdown nosave >/dev/null 2>&1 || true; wait $LOAD || true
+echo "redis-server: load $(echo "$T1 - $T0" | bc) s + BGREWRITEAOF $(echo "$T2 - $T1" | bc) s = $(echo "$T2 - $T0" | bc) s; RSS $((RSS/1048576)) MB (used_memory_peak $((PEAK/1048576)) MB)"
+
+/usr/bin/time -v "$BIN" aof rewrite "$W/src/appendonlydir" -o "$W/out" 2> "$W/time.txt" || { cat "$W/time.txt"; exit 1; }
+grep -E "rewrote|Elapsed|Maximum resident" "$W/time.txt"
+
+P=$(port); mkdir -p "$W/check"; cp -r "$W/out" "$W/check/appendonlydir"
+redis-server --port "$P" --bind 127.0.0.1 --dir "$W/check" --appendonly yes --save "" --daemonize no --logfile "$W/check.log" --enable-debug-command yes &
+CHK=$!
+until [ "$(redis-cli -p "$P" info persistence 2>/dev/null | grep -c '^loading:0')" = 1 ]; do sleep 0.05; done
+D2=$(redis-cli -p "$P" debug digest)
+redis-cli -p "$P" shutdown nosave >/dev/null 2>&1 || true; wait $CHK || true
+echo "DEBUG DIGEST original $DIGEST, rewrite $D2: $([ "$DIGEST" = "$D2" ] && echo same || echo DIFFERENT)"

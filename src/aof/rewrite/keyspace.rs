@@ -1,0 +1,219 @@
+//! The in-memory keyspace an AOF replays into: every Redis data type with
+//! what a rewrite needs (values, key TTLs, hash field TTLs, stream metadata,
+//! consumer groups with their PELs) and function libraries.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Hash map of the keyspace (foldhash: fast and randomly seeded).
+pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// Hash set of the keyspace.
+pub type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
+
+/// A stream ID.
+pub type Id = (u64, u64);
+
+/// A score ordered as Redis orders them: numerically, -0 equal to 0 (ties
+/// then go by member). Scores are never NaN.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score(pub f64);
+
+impl Eq for Score {}
+impl PartialOrd for Score {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Score {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0
+            .partial_cmp(&o.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    }
+}
+
+/// Server defaults deciding a sorted set's encoding
+/// (`zset-max-listpack-entries`, `zset-max-listpack-value`).
+pub const ZSET_LISTPACK_ENTRIES: usize = 128;
+/// See [`ZSET_LISTPACK_ENTRIES`].
+pub const ZSET_LISTPACK_VALUE: usize = 64;
+
+/// A sorted set: member → score, and (score, member) order. `listpack`
+/// tracks the encoding the server would use, because a listpack stores
+/// scores as text and turns -0 into 0 (a skiplist keeps -0, and DEBUG
+/// DIGEST tells them apart).
+#[derive(Debug, Clone, Default)]
+pub struct ZSet {
+    /// Scores by member.
+    pub scores: HashMap<Vec<u8>, f64>,
+    /// Members in ZRANGE order.
+    pub order: BTreeSet<(Score, Vec<u8>)>,
+    /// The server would hold it as a listpack.
+    pub listpack: bool,
+}
+
+impl ZSet {
+    /// An empty set with the given encoding.
+    pub fn new(listpack: bool) -> Self {
+        ZSet {
+            listpack,
+            ..ZSet::default()
+        }
+    }
+    /// Sets a member's score, converting to a skiplist first when a new
+    /// member would exceed the listpack limits (as `zsetAdd` does).
+    pub fn insert(&mut self, m: Vec<u8>, s: f64) {
+        if self.listpack
+            && !self.scores.contains_key(&m)
+            && (self.len() + 1 > ZSET_LISTPACK_ENTRIES || m.len() > ZSET_LISTPACK_VALUE)
+        {
+            self.listpack = false;
+        }
+        let s = if self.listpack && s == 0.0 { 0.0 } else { s };
+        if let Some(old) = self.scores.insert(m.clone(), s) {
+            self.order.remove(&(Score(old), m.clone()));
+        }
+        self.order.insert((Score(s), m));
+    }
+    /// Settles the encoding of a set built whole (a STORE destination, a
+    /// loaded value): a listpack when it fits, and then -0 reads back as 0.
+    pub fn settle(&mut self) {
+        self.listpack = self.len() <= ZSET_LISTPACK_ENTRIES
+            && self.scores.keys().all(|m| m.len() <= ZSET_LISTPACK_VALUE);
+        if self.listpack {
+            let negz: Vec<Vec<u8>> = self
+                .scores
+                .iter()
+                .filter(|(_, s)| **s == 0.0 && s.is_sign_negative())
+                .map(|(m, _)| m.clone())
+                .collect();
+            for m in negz {
+                self.insert(m, 0.0);
+            }
+        }
+    }
+    /// Removes a member.
+    pub fn remove(&mut self, m: &[u8]) -> bool {
+        match self.scores.remove(m) {
+            Some(s) => {
+                self.order.remove(&(Score(s), m.to_vec()));
+                true
+            }
+            None => false,
+        }
+    }
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.scores.len()
+    }
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.scores.is_empty()
+    }
+}
+
+/// A pending entry of a consumer group.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// Owning consumer.
+    pub consumer: Vec<u8>,
+    /// Last delivery time (Unix ms).
+    pub time: i64,
+    /// Delivery count.
+    pub count: u64,
+}
+
+/// A consumer group.
+#[derive(Debug, Clone, Default)]
+pub struct Group {
+    /// Last delivered ID.
+    pub last_id: Id,
+    /// Entries read (-1: unknown).
+    pub entries_read: i64,
+    /// Pending entries by ID.
+    pub pel: BTreeMap<Id, Pending>,
+    /// Consumers (their PELs are derived from `pel`).
+    pub consumers: BTreeSet<Vec<u8>>,
+}
+
+/// A stream entry's field/value pairs.
+pub type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// A hash field's value and TTL (Unix ms).
+pub type FieldVal = (Vec<u8>, Option<i64>);
+
+/// A stream.
+#[derive(Debug, Clone, Default)]
+pub struct Stream {
+    /// Entries by ID.
+    pub entries: BTreeMap<Id, Fields>,
+    /// Last ID ever added (or set).
+    pub last_id: Id,
+    /// Largest deleted ID.
+    pub max_deleted: Id,
+    /// Entries ever added.
+    pub entries_added: u64,
+    /// Consumer groups in name order (the server's rax order).
+    pub groups: BTreeMap<Vec<u8>, Group>,
+}
+
+/// A value.
+#[derive(Debug, Clone)]
+pub enum Val {
+    /// String.
+    Str(Vec<u8>),
+    /// List.
+    List(VecDeque<Vec<u8>>),
+    /// Set.
+    Set(HashSet<Vec<u8>>),
+    /// Sorted set.
+    ZSet(ZSet),
+    /// Hash: field → (value, field TTL in Unix ms).
+    Hash(HashMap<Vec<u8>, FieldVal>),
+    /// Stream.
+    Stream(Box<Stream>),
+}
+
+impl Val {
+    /// Whether the server deletes a key holding this (empty aggregates).
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Val::Str(_) | Val::Stream(_) => false,
+            Val::List(l) => l.is_empty(),
+            Val::Set(s) => s.is_empty(),
+            Val::ZSet(z) => z.is_empty(),
+            Val::Hash(h) => h.is_empty(),
+        }
+    }
+}
+
+/// A key's entry.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The value.
+    pub val: Val,
+    /// TTL as Unix ms.
+    pub expire: Option<i64>,
+}
+
+/// One database.
+pub type Db = HashMap<Vec<u8>, Entry>;
+
+/// Every database and the function libraries.
+#[derive(Debug, Clone, Default)]
+pub struct Keyspace {
+    /// Databases by number (absent = empty).
+    pub dbs: BTreeMap<u64, Db>,
+    /// Function libraries: name → source code.
+    pub functions: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl Keyspace {
+    /// A database, created when missing.
+    pub fn db(&mut self, n: u64) -> &mut Db {
+        self.dbs.entry(n).or_default()
+    }
+    /// Total keys.
+    pub fn keys(&self) -> usize {
+        self.dbs.values().map(HashMap::len).sum()
+    }
+}
