@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use common::mem_redis::{Client, Reply, Rng, Server, redis70, redis82, temp_dir};
+use rdbtool::analyze::facts::{ModelConfig, scan};
 use rdbtool::analyze::memory::alloc::Alloc;
 use rdbtool::analyze::memory::{KeyMemory, MemoryModel};
 use rdbtool::rdb::read::{ReadOptions, Record, read};
@@ -395,6 +396,70 @@ fn corpus(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+fn used_memory(s: &mut Server) -> i64 {
+    let info = s.c.cmd(&["INFO", "memory"]).text();
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory")
+}
+
+/// The keyspace overhead `MEMORY USAGE` leaves out, against `used_memory`:
+/// a server holds 60 000 plain keys (half with a TTL), saves, and a fresh
+/// server loads the file; what it adds over an empty server minus the sum
+/// of its `MEMORY USAGE` is the overhead the model must predict. (Only
+/// plain keys: for streams `MEMORY USAGE` itself is a rough estimate.)
+/// Returns the relative errors in % of (overhead, whole keyspace).
+fn keyspace_error(binary: &Path, target: Target, alloc: Alloc) -> (f64, f64) {
+    let src = temp_dir("memks");
+    let mut s = Server::start(binary, &src, &[]);
+    s.c.cmd(&["DEBUG", "POPULATE", "60000", "ks", "20"]);
+    let ttl: Vec<Cmd> = (0..60_000)
+        .step_by(2)
+        .map(|i| cmd(&[b"PEXPIREAT", format!("ks:{i}").as_bytes(), b"4000000000000"]))
+        .collect();
+    s.c.pipeline(&ttl);
+    let file = s.save();
+    let data = std::fs::read(&file).expect("read rdb");
+    drop(s);
+    let cfg = ModelConfig {
+        target: Some(target),
+        alloc,
+        ..ModelConfig::default()
+    };
+    let (mut bytes, mut overhead) = (0i64, 0i64);
+    scan(&data, &ReadOptions::default(), &cfg, None, |k| {
+        bytes += k.mem.bytes as i64;
+        overhead += k.mem.overhead as i64;
+        Ok(())
+    })
+    .expect("scan");
+    let empty = temp_dir("memempty");
+    let mut s = Server::start(binary, &empty, &[]);
+    let u0 = used_memory(&mut s);
+    drop(s);
+    let dir = temp_dir("memfull");
+    std::fs::write(dir.join("dump.rdb"), &data).expect("write rdb");
+    let mut s = Server::start(binary, &dir, &[]);
+    let u1 = used_memory(&mut s);
+    let keys = s.keys();
+    let usage: Vec<Cmd> = keys
+        .iter()
+        .map(|k| cmd(&[b"MEMORY", b"USAGE", k, b"SAMPLES", b"0"]))
+        .collect();
+    let mu: i64 = s.c.pipeline(&usage).iter().map(|r| r.int()).sum();
+    let real_overhead = u1 - u0 - mu;
+    let e1 = (overhead - real_overhead) as f64 / real_overhead as f64 * 100.0;
+    let e2 = (bytes + overhead - (u1 - u0)) as f64 / (u1 - u0) as f64 * 100.0;
+    println!(
+        "keyspace ({} keys): used_memory +{} B over an empty server, of which {real_overhead} B outside MEMORY USAGE; model overhead {overhead} B ({e1:.2} %), model total {} B ({e2:.3} %)",
+        keys.len(),
+        u1 - u0,
+        bytes + overhead
+    );
+    (e1.abs(), e2.abs())
+}
+
 fn check(name: &str, rows: &[Row]) {
     let (median, total) = table(name, rows);
     assert!(median <= 2.0, "{name}: median error {median:.2} % > 2 %");
@@ -413,8 +478,13 @@ fn redis70_memory_usage_matches() {
         Profile::new(Target::Redis70),
         Alloc::SYSTEM,
     );
-    let _ = std::fs::remove_dir_all(dir);
     check("redis-7.0 random", &rows);
+    let _ = std::fs::remove_dir_all(dir);
+    let (overhead, total) = keyspace_error(&bin, Target::Redis70, Alloc::SYSTEM);
+    assert!(
+        overhead <= 10.0 && total <= 1.0,
+        "keyspace: overhead {overhead:.2} %, total {total:.2} %"
+    );
     // The corpus was written with hash-max-listpack-entries 128.
     let mut p = Profile::new(Target::Redis70);
     p.hash_max_listpack_entries = 128;
@@ -447,8 +517,13 @@ fn redis82_memory_usage_matches() {
         Profile::new(Target::Redis8),
         Alloc::BUNDLED,
     );
-    let _ = std::fs::remove_dir_all(dir);
     check("redis-8.2 random", &rows);
+    let _ = std::fs::remove_dir_all(dir);
+    let (overhead, total) = keyspace_error(&bin, Target::Redis8, Alloc::BUNDLED);
+    assert!(
+        overhead <= 10.0 && total <= 1.0,
+        "keyspace: overhead {overhead:.2} %, total {total:.2} %"
+    );
     let mut p = Profile::new(Target::Redis8);
     p.hash_max_listpack_entries = 128;
     let rows = compare(

@@ -164,3 +164,24 @@ impl DataLoss {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::facts::FileFacts;
+
+    #[test]
+    fn empty_and_unexpected_dbs() {
+        // Servers write no SELECTDB for empty databases, so an announced
+        // empty db only comes from other writers: build the facts directly.
+        let mut file = FileFacts::default();
+        file.dbs_announced.insert(0, Some(0));
+        file.dbs_announced.insert(2, None);
+        let mut d = DataLoss::new(0, vec![0], 10, 10);
+        d.per_db.insert(2, 3);
+        let r = d.report(&file);
+        assert_eq!(r.empty_dbs, vec![0]);
+        assert_eq!(r.unexpected_dbs.get(&2), Some(&3));
+        assert_eq!(r.findings.len(), 2);
+    }
+}

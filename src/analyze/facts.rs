@@ -112,8 +112,9 @@ impl Thresholds {
 /// How the model is configured for a pass.
 #[derive(Debug, Clone, Copy)]
 pub struct ModelConfig {
-    /// Target override (default: the server line that writes the file's
-    /// RDB version).
+    /// Target override (default: the writer named by the `redis-ver` /
+    /// `valkey-ver` aux field, else the line that writes the file's RDB
+    /// version).
     pub target: Option<Target>,
     /// Threshold overrides applied on top of the target's defaults.
     pub thresholds: Thresholds,
@@ -144,6 +145,10 @@ struct Job<'a> {
 
 enum Msg<'a> {
     Header(Header),
+    /// An aux field naming the writer (`redis-ver`, `valkey-ver`).
+    Writer(String, String),
+    /// RESIZEDB: a db's key and expire counts.
+    Resize(u64, u64, u64),
     Batch(Vec<Job<'a>>),
 }
 
@@ -233,13 +238,23 @@ impl<'a> RecordSink for Collector<'a, '_> {
                 if k == "ctime" {
                     self.file.ctime_ms = v.parse::<i64>().ok().map(|s| s * 1000);
                 }
+                if k == "redis-ver" || k == "valkey-ver" {
+                    self.tx
+                        .send(Msg::Writer(k.clone(), v.clone()))
+                        .map_err(|_| Error::sink("analysis stopped"))?;
+                }
                 self.file.aux.push((k, v));
             }
             Record::SelectDb { db } => {
                 self.file.dbs_announced.entry(*db).or_insert(None);
             }
-            Record::ResizeDb { db, keys, .. } => {
+            Record::ResizeDb { db, keys, expires } => {
                 self.file.dbs_announced.insert(*db, Some(*keys));
+                // Keys of the db follow: flush the ones before first.
+                self.flush()?;
+                self.tx
+                    .send(Msg::Resize(*db, *keys, *expires))
+                    .map_err(|_| Error::sink("analysis stopped"))?;
             }
             _ => {}
         }
@@ -283,23 +298,61 @@ fn consume<'a, F>(rx: Receiver<Msg<'a>>, cfg: &ModelConfig, f: &mut F) -> Result
 where
     F: FnMut(&KeyFacts<'a>) -> Result<()>,
 {
+    let mut header: Option<Header> = None;
+    let mut redis_ver: Option<String> = None;
+    let mut valkey_ver = false;
     let mut profile: Option<Profile> = None;
+    let mut sizes: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
     for msg in rx {
         match msg {
-            Msg::Header(h) => {
-                let t = cfg.target.unwrap_or_else(|| {
-                    Target::for_rdb_version(h.version, h.flavor == Flavor::Valkey)
-                });
-                let mut p = Profile::new(t);
-                cfg.thresholds.apply(&mut p);
-                profile = Some(p);
+            Msg::Header(h) => header = Some(h),
+            Msg::Resize(db, keys, expires) => {
+                sizes.insert(db, (keys, expires));
+            }
+            Msg::Writer(field, version) => {
+                if field == "valkey-ver" {
+                    valkey_ver = true;
+                } else {
+                    redis_ver = Some(version);
+                }
             }
             Msg::Batch(b) => {
-                let p = profile.ok_or_else(|| Error::sink("key before the header"))?;
+                let p = match profile {
+                    Some(p) => p,
+                    None => {
+                        let h = header.ok_or_else(|| Error::sink("key before the header"))?;
+                        // Default: the server that wrote the file (Valkey
+                        // also writes `redis-ver`, so its own field wins).
+                        let t = cfg.target.unwrap_or_else(|| {
+                            let valkey = valkey_ver || h.flavor == Flavor::Valkey;
+                            Target::for_writer(
+                                h.version,
+                                valkey,
+                                redis_ver.as_deref().map(str::as_bytes),
+                            )
+                        });
+                        let mut p = Profile::new(t);
+                        cfg.thresholds.apply(&mut p);
+                        profile = Some(p);
+                        p
+                    }
+                };
                 let alloc = cfg.alloc;
+                let sizes = &sizes;
                 let out: Vec<Result<KeyFacts<'a>>> = b
                     .into_par_iter()
-                    .map_init(|| MemoryModel::new(p, alloc), facts)
+                    .map_init(
+                        || MemoryModel::new(p, alloc),
+                        |m, j| {
+                            let hint = sizes.get(&j.db).copied();
+                            let mut f = facts(m, j)?;
+                            if let Some((keys, expires)) = hint {
+                                f.mem.overhead =
+                                    m.overhead_in(Some(keys), Some(expires), f.expire_ms.is_some());
+                            }
+                            Ok(f)
+                        },
+                    )
                     .collect();
                 for r in out {
                     f(&r?)?;
@@ -307,7 +360,7 @@ where
             }
         }
     }
-    Ok(profile.map(|p| p.target))
+    Ok(profile.map(|p| p.target).or(cfg.target))
 }
 
 /// Runs one pass over `data`: every key's facts go to `f` in file order.

@@ -164,7 +164,7 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}}.chart{{max-width:960p
         r.keys,
         human_bytes(r.bytes),
         human_bytes(r.overhead_bytes),
-        esc(&r.target.map(|t| format!("{t:?}")).unwrap_or_default()),
+        esc(&super::report::target_name(r.target)),
         iso_ms(r.reference_ms),
         r.reference
     );

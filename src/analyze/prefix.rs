@@ -3,6 +3,59 @@
 //! ncdu/du do, so huge keyspaces take constant memory.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A fast, non-cryptographic hasher (the rustc "Fx" scheme) for the
+/// analyzers' maps: their keys come from the analysed file, and a slow
+/// keyed hash is not needed to bound memory (the maps are capped).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+const FX_K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn mix(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(FX_K);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.mix(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.mix(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 56));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, v: u64) {
+        self.mix(v);
+    }
+    #[inline]
+    fn write_i64(&mut self, v: i64) {
+        self.mix(v as u64);
+    }
+    #[inline]
+    fn write_usize(&mut self, v: usize) {
+        self.mix(v as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A `HashMap` with [`FxHasher`].
+pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 use serde::Serialize;
 
@@ -114,7 +167,7 @@ impl NodeStats {
 pub struct PrefixTree {
     split: Splitter,
     max_nodes: usize,
-    nodes: HashMap<Vec<u8>, NodeStats>,
+    nodes: FxMap<Vec<u8>, NodeStats>,
     scratch: Vec<u8>,
     /// Totals over all keys.
     pub total: NodeStats,
@@ -145,7 +198,7 @@ impl PrefixTree {
         PrefixTree {
             split,
             max_nodes: max_nodes.max(1),
-            nodes: HashMap::new(),
+            nodes: FxMap::default(),
             scratch: Vec::new(),
             total: NodeStats::default(),
         }
@@ -246,7 +299,7 @@ pub fn label(p: &[u8]) -> String {
 #[derive(Debug, Clone)]
 pub struct PrefixMap<T> {
     cap: usize,
-    map: HashMap<Vec<u8>, T>,
+    map: FxMap<Vec<u8>, T>,
 }
 
 impl<T: Default> PrefixMap<T> {
@@ -254,7 +307,7 @@ impl<T: Default> PrefixMap<T> {
     pub fn new(cap: usize) -> Self {
         PrefixMap {
             cap: cap.max(1),
-            map: HashMap::new(),
+            map: FxMap::default(),
         }
     }
 
@@ -266,9 +319,11 @@ impl<T: Default> PrefixMap<T> {
             OTHER
         };
         if !self.map.contains_key(k) {
-            self.map.insert(k.to_vec(), T::default());
+            // Allocate the owned key only on a miss.
+            return self.map.entry(k.to_vec()).or_default();
         }
-        self.map.get_mut(k).expect("inserted above")
+        // Not input-derived: the key was found just above.
+        self.map.get_mut(k).expect("present")
     }
 
     /// Entries, unordered.

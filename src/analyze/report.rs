@@ -509,7 +509,7 @@ impl Report {
             self.keys,
             human_bytes(self.bytes),
             human_bytes(self.overhead_bytes),
-            self.target.map(|t| format!("{t:?}")).unwrap_or_default()
+            target_name(self.target)
         );
         let _ = writeln!(
             o,
@@ -704,6 +704,13 @@ impl Report {
         }
         o
     }
+}
+
+/// The command-line name of a target (`redis-7.0`, ...).
+pub fn target_name(t: Option<Target>) -> String {
+    t.and_then(|t| serde_json::to_value(t).ok())
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// Cuts `s` to at most `n` characters (with an ellipsis).

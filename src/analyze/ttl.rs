@@ -2,12 +2,12 @@
 //! prefix) and expiry waves (keys expiring in the same second or minute:
 //! a stampede risk when TTLs lack jitter).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use super::facts::KeyFacts;
-use super::prefix::{PrefixMap, label};
+use super::prefix::{FxMap, PrefixMap, label};
 
 /// Bucket names, in order.
 pub const BUCKETS: [&str; 8] = [
@@ -223,8 +223,8 @@ pub struct Waves {
     top: usize,
     burst_min: u64,
     burst_factor: f64,
-    seconds: HashMap<i64, Window>,
-    minutes: HashMap<i64, Window>,
+    seconds: FxMap<i64, Window>,
+    minutes: FxMap<i64, Window>,
 }
 
 impl Waves {
@@ -235,8 +235,8 @@ impl Waves {
             top,
             burst_min,
             burst_factor,
-            seconds: HashMap::new(),
-            minutes: HashMap::new(),
+            seconds: FxMap::default(),
+            minutes: FxMap::default(),
         }
     }
 
@@ -258,7 +258,7 @@ impl Waves {
         self.minutes.entry(m).or_default().add(prefix, bytes, track);
     }
 
-    fn top(&self, map: &HashMap<i64, Window>, unit_ms: i64) -> (Vec<Wave>, u64) {
+    fn top(&self, map: &FxMap<i64, Window>, unit_ms: i64) -> (Vec<Wave>, u64) {
         let n = map.len().max(1) as f64;
         let mean = map.values().map(|w| w.keys).sum::<u64>() as f64 / n;
         let limit = (self.burst_min as f64).max(self.burst_factor * mean);

@@ -413,7 +413,7 @@ impl<'o> MemoryWriter<'o> {
                 writeln!(
                     out,
                     "total: {keys} keys, {bytes} bytes (target {})",
-                    file.target.map(|t| format!("{t:?}")).unwrap_or_default()
+                    crate::analyze::report::target_name(file.target)
                 )?;
             }
             MemoryWriter::Jsonl(_) => {}

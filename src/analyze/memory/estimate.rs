@@ -247,7 +247,10 @@ pub fn zset(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
     let node_long = skiplist_node_expected(a, 8);
     let (mut n, mut largest, mut sds, mut lp) = (0u64, 0u64, 0u64, LP_EMPTY);
     let mut nodes = 0.0f64;
-    let from_pairs = matches!(v.layout, RdbLayout::ZsetV1 | RdbLayout::ZsetV2);
+    // Score text matters only when the loader packs the set into a
+    // listpack: skip formatting scores of sets too large for one.
+    let from_pairs = matches!(v.layout, RdbLayout::ZsetV1 | RdbLayout::ZsetV2)
+        && v.element_count(c.scratch)? <= p.zset_max_listpack_entries;
     v.for_each_scored(c.scratch, |m, score| {
         let len = m.len() as u64;
         largest = largest.max(len);

@@ -5,6 +5,7 @@
 pub mod alloc;
 pub mod dict;
 pub mod estimate;
+pub mod keyspace;
 pub mod layout;
 pub mod packed;
 pub mod rax;
@@ -26,7 +27,8 @@ pub struct KeyMemory {
     /// What `MEMORY USAGE key SAMPLES 0` reports on the target.
     pub bytes: u64,
     /// Keyspace overhead not in `bytes`: the key's share of the main
-    /// table's buckets and, for keys with a TTL, its expires-table entry.
+    /// table (buckets, entry rounding) and, for keys with a TTL, of the
+    /// expires table ([`keyspace::overhead`]).
     pub overhead: u64,
     /// `OBJECT ENCODING` after loading.
     pub encoding: Encoding,
@@ -158,20 +160,13 @@ impl MemoryModel {
         }
     }
 
-    /// Keyspace overhead outside `MEMORY USAGE`: a bucket pointer per key
-    /// (tables are sized to a power of two ≥ the key count, ~1.5 pointers
-    /// per key on average) and, with a TTL, an expires entry and its bucket.
-    fn overhead(&self, has_expire: bool) -> u64 {
-        let bucket = 12;
-        let expires = if has_expire {
-            if self.layout.embedded_key {
-                12
-            } else {
-                24 + 12
-            }
-        } else {
-            0
-        };
-        bucket + expires
+    /// Keyspace overhead of a key in a db of `keys` keys, `expires` of
+    /// them with a TTL (RESIZEDB hints; `None`: a 0.75 load factor).
+    pub fn overhead_in(&self, keys: Option<u64>, expires: Option<u64>, has_ttl: bool) -> u64 {
+        keyspace::overhead(&self.layout, self.alloc, keys, expires, has_ttl)
+    }
+
+    fn overhead(&self, has_ttl: bool) -> u64 {
+        self.overhead_in(None, None, has_ttl)
     }
 }
