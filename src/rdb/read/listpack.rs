@@ -44,6 +44,11 @@ impl<'s> Listpack<'s> {
         })
     }
 
+    /// Bytes between the header and the terminator (the elements).
+    pub fn body_len(&self) -> usize {
+        self.body.len()
+    }
+
     /// Iterates the elements, validating each entry's bounds and backlen.
     pub fn iter(&self) -> ListpackIter<'s> {
         ListpackIter { rest: self.body }
