@@ -62,14 +62,20 @@ pub fn run(target: &str, data: &[u8]) -> bool {
     true
 }
 
-/// A whole file through the reader with the JSON exporter as sink, once with
-/// the default options and once relaxed (any plausible version, no CRC).
+/// A whole file through the reader with the JSON exporter as sink: with the
+/// default options, relaxed (any plausible version, no CRC), and in salvage
+/// mode (resynchronising after damage).
 pub fn rdb_read(data: &[u8]) {
     let relaxed = ReadOptions {
         verify_checksum: false,
         relaxed_version: true,
+        salvage: false,
     };
-    for opts in [ReadOptions::default(), relaxed] {
+    let salvage = ReadOptions {
+        salvage: true,
+        ..ReadOptions::default()
+    };
+    for opts in [ReadOptions::default(), relaxed, salvage] {
         let mut ex = JsonExporter::new(std::io::sink(), JsonMode::Lines, None);
         let _ = read(data, &opts, &mut ex);
     }

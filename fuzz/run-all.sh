@@ -27,7 +27,10 @@ fi
 # Sanitizer off: the crate is safe Rust (bounds are checked anyway) and
 # ASan halves the execution rate; allocation bounds are checked by the
 # harness's counting allocator instead.
+# Built once up front and run directly, so editing the sources while a long
+# campaign runs cannot break it (cargo fuzz run would rebuild).
 for t in "${targets[@]}"; do cargo +nightly fuzz build -s none "$t"; done
+bin=target/x86_64-unknown-linux-gnu/release
 cargo +nightly build --release --example seeds -q
 
 # Per-invocation seed directory, so two invocations can run side by side.
@@ -56,7 +59,7 @@ run_one() {
     local before
     before=$(find "artifacts/$t" -type f | wc -l)
     local start=$SECONDS
-    cargo +nightly fuzz run -s none "$t" "corpus/$t" "$seeds/$t" -- \
+    "$bin/$t" "corpus/$t" "$seeds/$t" -artifact_prefix="artifacts/$t/" \
         -max_total_time="$secs" -dict=rdb.dict -timeout=10 -rss_limit_mb=2048 \
         -max_len="$(max_len_for "$t")" -print_final_stats=1 -print_pcs=0 \
         >"$log" 2>&1 || true

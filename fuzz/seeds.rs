@@ -180,6 +180,7 @@ fn main() {
     let opts = ReadOptions {
         verify_checksum: false,
         relaxed_version: true,
+        salvage: false,
     };
     for f in &files {
         let Ok(data) = std::fs::read(f) else { continue };

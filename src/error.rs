@@ -170,6 +170,14 @@ pub enum ErrorKind {
         /// The CRC computed over the data.
         computed: u64,
     },
+    /// Salvage mode read the file but had to skip damaged data.
+    #[error("salvage skipped {ranges} damaged byte range(s), {bytes} bytes in all")]
+    Salvaged {
+        /// Number of skipped ranges.
+        ranges: u64,
+        /// Bytes skipped.
+        bytes: u64,
+    },
     /// An error raised by a consumer of records (exporter, writer, analyzer).
     #[error("{0}")]
     Sink(String),

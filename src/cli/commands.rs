@@ -14,6 +14,38 @@ fn read_options(a: &ReadArgs) -> ReadOptions {
     ReadOptions {
         verify_checksum: !a.no_checksum,
         relaxed_version: a.skip_unknown,
+        salvage: a.salvage,
+    }
+}
+
+/// Salvage reporting: prints each skipped range to stderr as it is met and
+/// turns "something was skipped" into the command's (exit code 1) error.
+#[derive(Default)]
+struct SalvageLog {
+    ranges: u64,
+    bytes: u64,
+}
+
+impl crate::sink::RecordSink for SalvageLog {
+    fn record(&mut self, r: &crate::rdb::read::Record<'_>) -> Result<crate::sink::Flow> {
+        if let Some(s) = crate::rdb::read::salvage::SkippedRange::from_record(r) {
+            eprintln!("rdbtool: salvage: {s}");
+            self.ranges += 1;
+            self.bytes += s.end - s.start;
+        }
+        Ok(crate::sink::Flow::Continue)
+    }
+}
+
+impl SalvageLog {
+    fn outcome(&self) -> Result<()> {
+        if self.ranges == 0 {
+            return Ok(());
+        }
+        Err(Error::new(crate::error::ErrorKind::Salvaged {
+            ranges: self.ranges,
+            bytes: self.bytes,
+        }))
     }
 }
 
@@ -35,8 +67,13 @@ pub fn run(cmd: Command) -> Result<()> {
         } => {
             let src = Source::open(&file)?;
             let mut sink = InspectSink::new(src.bytes().len() as u64, ra.target, now_ms());
+            let mut log = SalvageLog::default();
             let t0 = Instant::now();
-            let res = read(src.bytes(), &read_options(&ra), &mut sink);
+            let res = read(
+                src.bytes(),
+                &read_options(&ra),
+                &mut crate::sink::Tee(&mut sink, &mut log),
+            );
             sink.report.parse_seconds = t0.elapsed().as_secs_f64();
             // A checksum mismatch still prints the report, then fails.
             if let Err(e) = &res
@@ -54,7 +91,8 @@ pub fn run(cmd: Command) -> Result<()> {
                 }
             }
             out.commit()?;
-            res.map(|_| ()).map_err(|e| e.with_path(&file))
+            res.map_err(|e| e.with_path(&file))?;
+            log.outcome().map_err(|e| e.with_path(&file))
         }
         Command::Export {
             file,
@@ -69,15 +107,29 @@ pub fn run(cmd: Command) -> Result<()> {
                 ExportFormat::Json => JsonMode::Array,
             };
             let mut sink = JsonExporter::new(out, mode, ra.target);
-            match read(src.bytes(), &read_options(&ra), &mut sink) {
-                Ok(_) => sink.into_inner().commit(),
+            let mut log = SalvageLog::default();
+            let tee = &mut crate::sink::Tee(&mut sink, &mut log);
+            match read(src.bytes(), &read_options(&ra), tee) {
+                Ok(_) => {
+                    sink.into_inner().commit()?;
+                    log.outcome().map_err(|e| e.with_path(&file))
+                }
                 Err(e) => {
                     sink.into_inner().abort();
                     Err(e.with_path(&file))
                 }
             }
         }
+        Command::Check { file, read: ra } => check_file(&file, &ra),
     }
+}
+
+fn check_file(file: &std::path::Path, ra: &ReadArgs) -> Result<()> {
+    let src = Source::open(file)?;
+    let (report, res) =
+        crate::analyze::check::check(src.bytes(), file, &read_options(ra), now_ms());
+    print!("{report}");
+    res.map_err(|e| e.with_path(file))
 }
 
 fn clone_err(e: &Error) -> Error {

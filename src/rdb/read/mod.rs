@@ -8,6 +8,7 @@ pub mod module;
 pub mod prim;
 pub mod reader;
 pub mod record;
+pub mod salvage;
 pub mod stream;
 pub mod validate;
 pub mod value;

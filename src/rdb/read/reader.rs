@@ -24,6 +24,11 @@ pub struct ReadOptions {
     /// Accept versions newer than this reader knows (like Valkey's
     /// `rdb-version-check relaxed`); unknown types still fail.
     pub relaxed_version: bool,
+    /// Damaged data is skipped instead of failing the read: each damaged
+    /// byte range becomes a [`Record::Skipped`] and reading resumes at the
+    /// next plausible record (see [`super::salvage`]); a checksum mismatch is
+    /// reported in the trailer only.
+    pub salvage: bool,
 }
 
 impl Default for ReadOptions {
@@ -31,6 +36,7 @@ impl Default for ReadOptions {
         ReadOptions {
             verify_checksum: true,
             relaxed_version: false,
+            salvage: false,
         }
     }
 }
@@ -89,16 +95,33 @@ struct Pending {
 /// record to `sink`. Returns the trailer; a checksum mismatch is an error
 /// after `finish` ran (when `verify_checksum`).
 pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Result<Trailer> {
+    if opts.salvage {
+        return super::salvage::read(data, opts, sink);
+    }
     let header = parse_header(data, opts)?;
     sink.header(&header)?;
+    read_body(data, &header, header.len, 0, opts, sink)
+}
+
+/// The opcode loop from offset `start` (a record boundary) with `db`
+/// selected; the salvage driver restarts it after each damaged range.
+pub(crate) fn read_body<S: RecordSink>(
+    data: &[u8],
+    header: &Header,
+    start: usize,
+    db: u64,
+    opts: &ReadOptions,
+    sink: &mut S,
+) -> Result<Trailer> {
+    let header = *header;
     let total = data.len();
     let off_of = |rest: &[u8]| (total - rest.len()) as u64;
     let to_err = |e: nom::Err<PErr>| {
         let e = perr(e);
         Error::parse(e.problem, (total - e.remaining) as u64)
     };
-    let mut rest = &data[header.len..];
-    let mut db = 0u64;
+    let mut rest = data.get(start..).unwrap_or_default();
+    let mut db = db;
     let mut pend = Pending::default();
     loop {
         let off = off_of(rest);
@@ -140,7 +163,9 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
                     stopped: false,
                 };
                 sink.finish(&t)?;
-                if let Checksum::Mismatch { stored, computed } = checksum {
+                if let Checksum::Mismatch { stored, computed } = checksum
+                    && !opts.salvage
+                {
                     let mut e = Error::new(ErrorKind::Checksum { stored, computed });
                     e.location_mut().offset = Some(eof_end as u64);
                     return Err(e);
