@@ -9,13 +9,16 @@
 //! skipped range is reported to the sink as a [`Record::Skipped`] with the
 //! last key read intact before it.
 //!
-//! Two guards keep damage from leaking into "good" keys: every key record
-//! is decoded in full before the sink sees it, and its successor must look
-//! plausible; when it does not, and a plausible record starts inside the
-//! key's own extent, the key's length fields were damaged (it swallowed what
-//! follows) and it is skipped up to that record instead.
+//! Every key record is decoded in full before the sink sees it, so a key
+//! whose damage its structure reveals is skipped, not delivered. When what
+//! follows a key is implausible and a chain of plausible records runs across
+//! the key's end, the key's lengths were damaged and it swallowed them: it
+//! is skipped and the scan for the next record starts inside it. Damage that
+//! leaves a value self-consistent (a changed byte inside a string, a length
+//! that still lands on a record boundary) cannot be detected: RDB has no
+//! per-record checksum, only the file's CRC, which is reported as mismatched.
 
-use super::prim::{length, string};
+use super::prim::{RdbStr, length, string};
 use super::reader::{ReadOptions, parse_header, read_body};
 use super::record::{Checksum, Header, Record, Trailer};
 use super::validate::validate;
@@ -45,7 +48,6 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
         last_key: None,
         last_end: header.len,
         scratch: Scratch::default(),
-        resume_hint: None,
     };
     let mut pos = header.len;
     loop {
@@ -62,10 +64,7 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
             .map_or(pos, |o| o as usize)
             .max(t.last_end)
             .max(pos);
-        let resume = match t.resume_hint.take() {
-            Some(q) if q > start => Some(q),
-            _ => find_resync(data, &header, start + 1, data.len()),
-        };
+        let resume = find_resync(data, &header, start + 1, data.len());
         let end = resume.unwrap_or(data.len());
         let skipped = Record::Skipped {
             start: start as u64,
@@ -105,8 +104,6 @@ struct Tracker<'d, S> {
     /// End offset of the last key delivered.
     last_end: usize,
     scratch: Scratch,
-    /// Where to resume when a key was found to swallow a later record.
-    resume_hint: Option<usize>,
 }
 
 impl<S: RecordSink> RecordSink for Tracker<'_, S> {
@@ -122,23 +119,22 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 let (start, end) = (k.offset as usize, k.end as usize);
                 let mut c = Check {
                     h: &self.header,
-                    strict: false,
+                    strict: true,
                 };
-                if !c.successor_ok(self.data, end, 1) {
-                    // A plausible record inside this key's extent means the
-                    // key's lengths were damaged and it ran over its
-                    // successors: skip it and resume there.
-                    if let Some(q) = find_strict(self.data, &self.header, start + 1, end) {
-                        self.resume_hint = Some(q);
-                        return Err(key_err(Error::parse(
-                            Problem::Invalid {
-                                what: "key record",
-                                expected: "a plausible record after the value",
-                                found: self.data.get(end).copied().unwrap_or(0) as u64,
-                            },
-                            k.end,
-                        )));
-                    }
+                if !c.successor_ok(self.data, end, RESYNC_DEPTH)
+                    && (start + 1..end).any(|q| c.passes_over(self.data, q, end))
+                {
+                    // Real records run across this key's end: its lengths
+                    // were damaged and it swallowed them. Skip it; the
+                    // resync scan finds them.
+                    return Err(key_err(Error::parse(
+                        Problem::Invalid {
+                            what: "key record",
+                            expected: "a value ending on a record boundary",
+                            found: end as u64,
+                        },
+                        k.end,
+                    )));
                 }
                 let flow = self.inner.record(r)?;
                 self.last_key = k.key.to_vec().ok();
@@ -166,11 +162,27 @@ fn find_resync(data: &[u8], h: &Header, from: usize, to: usize) -> Option<usize>
     })
 }
 
-/// [`find_resync`]'s strict pass alone.
+/// [`find_resync`]'s strict pass. The first candidate with
+/// [`RESYNC_DEPTH`] plausible successors is taken, unless a record with
+/// one successor fewer (but at least one) starts before it: then the chain
+/// ran into more damage, and the keys before that damage are still worth
+/// reading.
 fn find_strict(data: &[u8], h: &Header, from: usize, to: usize) -> Option<usize> {
     let mut s = Scratch::default();
     let mut c = Check { h, strict: true };
-    (from..to.min(data.len())).find(|&p| c.plausible(data, p, RESYNC_DEPTH, &mut s).is_some())
+    let mut to = to.min(data.len());
+    let mut found = None;
+    for depth in (1..=RESYNC_DEPTH).rev() {
+        match (from..to).find(|&p| c.plausible(data, p, depth, &mut s).is_some()) {
+            Some(q) => {
+                found = Some(q);
+                to = q;
+            }
+            None if found.is_some() => {}
+            None => return None,
+        }
+    }
+    found
 }
 
 /// Whether servers writing RDB `version` emit type byte `t` (older layouts
@@ -192,6 +204,22 @@ fn native_type(t: u8, h: &Header) -> bool {
 /// "key" is how a false candidate swallows the records after it.
 const STRICT_MAX_KEY: u64 = 1024;
 
+/// What a strict resync accepts as a key: 1 to [`STRICT_MAX_KEY`] bytes
+/// without control characters. A false candidate that starts just before a
+/// real record reads that record's type and length bytes as its key, so
+/// control bytes are the sign of one.
+fn plain_key(k: &RdbStr<'_>) -> bool {
+    match *k {
+        RdbStr::Raw(b) => {
+            !b.is_empty()
+                && b.len() as u64 <= STRICT_MAX_KEY
+                && b.iter().all(|&c| c >= 0x20 && c != 0x7f)
+        }
+        RdbStr::Int(_) => true,
+        RdbStr::Lzf { len, .. } => len <= STRICT_MAX_KEY,
+    }
+}
+
 /// Offset where the EOF opcode must sit for the trailer to end the data.
 fn eof_at(data: &[u8], h: &Header) -> usize {
     let trailer = if h.version >= 5 { 9 } else { 1 };
@@ -206,6 +234,34 @@ struct Check<'h> {
 }
 
 impl Check<'_> {
+    /// Whether a chain of plausible records from `q` runs across `end`
+    /// without a boundary there and goes on for [`RESYNC_DEPTH`] records:
+    /// the sign that `end` is not a real record boundary.
+    fn passes_over(&mut self, data: &[u8], q: usize, end: usize) -> bool {
+        let mut s = Scratch::default();
+        let (mut p, mut beyond) = (q, 0);
+        // Each step moves forward; the bound only caps the work per start.
+        for _ in 0..100_000 {
+            if p == end {
+                return false;
+            }
+            if p > end {
+                beyond += 1;
+                if beyond > RESYNC_DEPTH as usize {
+                    return true;
+                }
+            }
+            match self.plausible(data, p, 0, &mut s) {
+                Some(e) if e > p => p = e,
+                _ => return false,
+            }
+            if p >= data.len() {
+                return beyond > 0;
+            }
+        }
+        false
+    }
+
     /// Whether what starts at `p` can follow a record: the end of the data, or
     /// (`depth` 0) a byte that opens a record, or a plausible record.
     fn successor_ok(&mut self, data: &[u8], p: usize, depth: u8) -> bool {
@@ -272,7 +328,7 @@ impl Check<'_> {
                     return None;
                 }
                 let (r, key) = string(body).ok()?;
-                if self.strict && key.len() > STRICT_MAX_KEY {
+                if self.strict && !plain_key(&key) {
                     return None;
                 }
                 let (r2, ()) = value::skip(r, layout).ok()?;
