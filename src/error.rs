@@ -154,7 +154,7 @@ pub enum ErrorKind {
     #[error("{0}")]
     Io(#[from] io::Error),
     /// The file does not start with a known magic.
-    #[error("not an RDB file: expected magic \"REDIS\" or \"VALKEY\" and a version, found {0:?}")]
+    #[error("not an RDB file: expected magic \"REDIS\" or \"VALKEY\" and a version, found \"{0}\"")]
     BadMagic(String),
     /// The version is outside what this reader knows.
     #[error("unsupported RDB version {0} (this reader knows 1-15 and Valkey 80-81)")]

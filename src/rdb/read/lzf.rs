@@ -6,12 +6,27 @@
 
 use crate::error::Problem;
 
+/// Most bytes liblzf's format can decode from one input byte: a long
+/// back-reference takes 3 bytes and copies at most 264 (7 + 255 + 2), and
+/// literals copy fewer than they take. A declared length beyond
+/// `MAX_EXPANSION` times the compressed size is corruption, rejected before
+/// anything is allocated.
+pub const MAX_EXPANSION: u64 = 88;
+
 /// Decompresses `input` into `out` (cleared first), which must end up exactly
 /// `expected` bytes long. Every back-reference is bounds-checked; output never
 /// grows past `expected`, so a hostile stream cannot allocate more than the
-/// caller agreed to.
+/// caller agreed to, and `expected` itself must be within [`MAX_EXPANSION`]
+/// of the input.
 pub fn decompress_into(input: &[u8], expected: usize, out: &mut Vec<u8>) -> Result<(), Problem> {
     out.clear();
+    if expected as u64 > MAX_EXPANSION.saturating_mul(input.len() as u64) {
+        return Err(Problem::Invalid {
+            what: "LZF string",
+            expected: "an uncompressed length at most 88 times the compressed length",
+            found: expected as u64,
+        });
+    }
     out.try_reserve_exact(expected)
         .map_err(|_| Problem::Limit {
             what: "LZF output allocation",

@@ -45,7 +45,7 @@ impl Default for ReadOptions {
 pub fn parse_header(data: &[u8], opts: &ReadOptions) -> Result<Header> {
     let head = data.get(..9).ok_or_else(|| {
         Error::new(ErrorKind::BadMagic(
-            String::from_utf8_lossy(&data[..data.len().min(9)]).into_owned(),
+            data[..data.len().min(9)].escape_ascii().to_string(),
         ))
         .with_record_start(0)
     })?;
@@ -55,12 +55,12 @@ pub fn parse_header(data: &[u8], opts: &ReadOptions) -> Result<Header> {
         (Flavor::Valkey, &head[6..9])
     } else {
         return Err(Error::new(ErrorKind::BadMagic(
-            String::from_utf8_lossy(head).into_owned(),
+            head.escape_ascii().to_string(),
         )));
     };
     if !digits.iter().all(u8::is_ascii_digit) {
         return Err(Error::new(ErrorKind::BadMagic(
-            String::from_utf8_lossy(head).into_owned(),
+            head.escape_ascii().to_string(),
         )));
     }
     let version = digits.iter().fold(0u32, |v, d| v * 10 + (d - b'0') as u32);
