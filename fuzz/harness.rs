@@ -20,6 +20,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use rdbtool::analyze::check;
+use rdbtool::analyze::inspect::InspectSink;
 use rdbtool::export::json::{JsonExporter, JsonMode};
 use rdbtool::model::{Flavor, RdbLayout};
 use rdbtool::rdb::read::intset::Intset;
@@ -63,8 +65,9 @@ pub fn run(target: &str, data: &[u8]) -> bool {
 }
 
 /// A whole file through the reader with the JSON exporter as sink: with the
-/// default options, relaxed (any plausible version, no CRC), and in salvage
-/// mode (resynchronising after damage).
+/// default options, relaxed (any plausible version, no CRC; the inspect
+/// report is built too), and in salvage mode (resynchronising after damage);
+/// then through `rdbtool check`.
 pub fn rdb_read(data: &[u8]) {
     let relaxed = ReadOptions {
         verify_checksum: false,
@@ -75,10 +78,17 @@ pub fn rdb_read(data: &[u8]) {
         salvage: true,
         ..ReadOptions::default()
     };
-    for opts in [ReadOptions::default(), relaxed, salvage] {
+    for opts in [ReadOptions::default(), relaxed.clone(), salvage] {
         let mut ex = JsonExporter::new(std::io::sink(), JsonMode::Lines, None);
-        let _ = read(data, &opts, &mut ex);
+        if opts.relaxed_version {
+            let mut inspect = InspectSink::new(data.len() as u64, None, 0);
+            let _ = read(data, &opts, &mut rdbtool::sink::Tee(&mut ex, &mut inspect));
+            let _ = inspect.report.to_text();
+        } else {
+            let _ = read(data, &opts, &mut ex);
+        }
     }
+    let _ = check::check(data, std::path::Path::new("input.rdb"), &relaxed, 0);
 }
 
 /// Flavor and version selected by the second byte of an `rdb_value` input:

@@ -96,7 +96,8 @@ fn corrupt_shared_files_fail_with_a_located_explained_error() {
     assert_no_debug(&msg);
 
     let p = shared("rdb/librdb/future_v19.rdb").unwrap();
-    let e = read_err(&std::fs::read(&p).unwrap()).expect("a future version (the header says 99) is refused by default");
+    let e = read_err(&std::fs::read(&p).unwrap())
+        .expect("a future version (the header says 99) is refused by default");
     assert!(matches!(e.kind(), ErrorKind::UnsupportedVersion(99)), "{e}");
     assert_eq!(rdbtool::cli::exit_code(&e), 4);
     assert_no_debug(&e.to_string());

@@ -138,7 +138,7 @@ impl RecordSink for InspectSink {
                 let name = format!("{}/{}", k.value.data_type().name(), enc.name());
                 let kb = k.key.len();
                 let vb = k.value.raw.len() as u64;
-                let ctime_ms = rep.ctime.map(|c| c * 1000);
+                let ctime_ms = rep.ctime.map(|c| c.saturating_mul(1000));
                 for s in [rep.dbs.entry(k.db).or_default(), &mut rep.total] {
                     s.keys += 1;
                     s.key_bytes += kb;
