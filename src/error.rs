@@ -154,7 +154,7 @@ pub enum ErrorKind {
     #[error("{0}")]
     Io(#[from] io::Error),
     /// The file does not start with a known magic.
-    #[error("not an RDB file: expected magic \"REDIS\" or \"VALKEY\" and a version, found {0:?}")]
+    #[error("not an RDB file: expected magic \"REDIS\" or \"VALKEY\" and a version, found \"{0}\"")]
     BadMagic(String),
     /// The version is outside what this reader knows.
     #[error("unsupported RDB version {0} (this reader knows 1-15 and Valkey 80-81)")]
@@ -169,6 +169,14 @@ pub enum ErrorKind {
         stored: u64,
         /// The CRC computed over the data.
         computed: u64,
+    },
+    /// Salvage mode read the file but had to skip damaged data.
+    #[error("salvage skipped {ranges} damaged byte range(s), {bytes} bytes in all")]
+    Salvaged {
+        /// Number of skipped ranges.
+        ranges: u64,
+        /// Bytes skipped.
+        bytes: u64,
     },
     /// An error raised by a consumer of records (exporter, writer, analyzer).
     #[error("{0}")]

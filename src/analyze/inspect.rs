@@ -76,6 +76,8 @@ pub struct Inspect {
     pub now_ms: i64,
     /// Parse time in seconds (set by the caller).
     pub parse_seconds: f64,
+    /// Damaged byte ranges skipped in salvage mode.
+    pub skipped: Vec<crate::rdb::read::salvage::SkippedRange>,
 }
 
 /// The sink that builds an [`Inspect`].
@@ -172,7 +174,7 @@ impl InspectSink {
         let rep = &mut self.report;
         let kb = k.key.len();
         let vb = k.value.raw.len() as u64;
-        let ctime_ms = rep.ctime.map(|c| c * 1000);
+        let ctime_ms = rep.ctime.map(|c| c.saturating_mul(1000));
         for s in [rep.dbs.entry(k.db).or_default(), &mut rep.total] {
             s.keys += 1;
             s.key_bytes += kb;
@@ -247,6 +249,9 @@ impl InspectSink {
             Record::SlotInfo { .. } => rep.slot_info_records += 1,
             Record::Vendor { opcode, .. } => *rep.vendor_opcodes.entry(*opcode).or_default() += 1,
             Record::SelectDb { .. } => {}
+            Record::Skipped { .. } => rep
+                .skipped
+                .extend(crate::rdb::read::salvage::SkippedRange::from_record(r)),
         }
     }
 }
@@ -290,6 +295,17 @@ impl Inspect {
             None => "-".into(),
         };
         let _ = writeln!(o, "Checksum  {cs}");
+        if !self.skipped.is_empty() {
+            let bytes: u64 = self.skipped.iter().map(|r| r.end - r.start).sum();
+            let _ = writeln!(
+                o,
+                "Salvage   {} damaged range(s) skipped, {bytes} bytes",
+                self.skipped.len()
+            );
+            for r in &self.skipped {
+                let _ = writeln!(o, "  {r}");
+            }
+        }
         let secs = self.parse_seconds.max(1e-9);
         let _ = writeln!(
             o,

@@ -313,6 +313,7 @@ mod tests {
                         let opts = ReadOptions {
                             verify_checksum: verify,
                             relaxed_version: false,
+                            salvage: false,
                         };
                         let (want, wr) = sequential(&d, &opts, None, 1);
                         let (got, gr) = inspect(&d, &opts, None, 1);

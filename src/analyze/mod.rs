@@ -1,6 +1,7 @@
 //! Analyzers: sinks that answer an operator's questions about a snapshot.
 
 pub mod bigkeys;
+pub mod check;
 pub mod dataloss;
 pub mod diff;
 pub mod evict;

@@ -139,6 +139,7 @@ fn rdb_opts(no_checksum: bool) -> RdbReadOptions {
     RdbReadOptions {
         verify_checksum: !no_checksum,
         relaxed_version: false,
+        salvage: false,
     }
 }
 

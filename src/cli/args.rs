@@ -42,6 +42,11 @@ pub struct ReadArgs {
     /// Do not verify the CRC-64 trailer.
     #[arg(long)]
     pub no_checksum: bool,
+    /// Skip damaged data and resume at the next plausible key; every
+    /// skipped byte range is reported (stderr and the output). Exit code 1
+    /// when anything was skipped.
+    #[arg(long)]
+    pub salvage: bool,
     /// Server whose `OBJECT ENCODING` names are reported (default: the one
     /// that writes the file's RDB version).
     #[arg(long, value_enum)]
@@ -97,5 +102,14 @@ pub enum Command {
         /// The AOF subcommand.
         #[command(subcommand)]
         cmd: super::aof::AofCommand,
+    },
+    /// Check an RDB file like redis-check-rdb (same report lines), decoding
+    /// every value, and say precisely where and why it is damaged.
+    Check {
+        /// The RDB file.
+        file: PathBuf,
+        /// Reader options.
+        #[command(flatten)]
+        read: ReadArgs,
     },
 }

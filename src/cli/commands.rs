@@ -4,8 +4,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::args::{Command, ExportFormat, ReadArgs, ReportFormat};
 use super::output::Output;
+use crate::analyze::inspect::InspectSink;
 use crate::analyze::inspect_par;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::export::json::{JsonExporter, JsonMode};
 use crate::export::lines_par;
 use crate::rdb::read::{ReadOptions, read};
@@ -15,6 +16,38 @@ fn read_options(a: &ReadArgs) -> ReadOptions {
     ReadOptions {
         verify_checksum: !a.no_checksum,
         relaxed_version: a.skip_unknown,
+        salvage: a.salvage,
+    }
+}
+
+/// Salvage reporting: prints each skipped range to stderr as it is met and
+/// turns "something was skipped" into the command's (exit code 1) error.
+#[derive(Default)]
+struct SalvageLog {
+    ranges: u64,
+    bytes: u64,
+}
+
+impl crate::sink::RecordSink for SalvageLog {
+    fn record(&mut self, r: &crate::rdb::read::Record<'_>) -> Result<crate::sink::Flow> {
+        if let Some(s) = crate::rdb::read::salvage::SkippedRange::from_record(r) {
+            eprintln!("rdbtool: salvage: {s}");
+            self.ranges += 1;
+            self.bytes += s.end - s.start;
+        }
+        Ok(crate::sink::Flow::Continue)
+    }
+}
+
+impl SalvageLog {
+    fn outcome(&self) -> Result<()> {
+        if self.ranges == 0 {
+            return Ok(());
+        }
+        Err(Error::new(crate::error::ErrorKind::Salvaged {
+            ranges: self.ranges,
+            bytes: self.bytes,
+        }))
     }
 }
 
@@ -37,8 +70,21 @@ pub fn run(cmd: Command) -> Result<()> {
         } => {
             let src = Source::open(&file)?;
             let t0 = Instant::now();
-            let (mut report, res) =
-                inspect_par::inspect(src.bytes(), &read_options(&ra), ra.target, now_ms());
+            let opts = read_options(&ra);
+            let mut log = SalvageLog::default();
+            // Salvage resynchronises record by record: sequential. Otherwise
+            // the parallel pass.
+            let (mut report, res) = if opts.salvage {
+                let mut sink = InspectSink::new(src.bytes().len() as u64, ra.target, now_ms());
+                let res = read(
+                    src.bytes(),
+                    &opts,
+                    &mut crate::sink::Tee(&mut sink, &mut log),
+                );
+                (sink.report, res)
+            } else {
+                inspect_par::inspect(src.bytes(), &opts, ra.target, now_ms())
+            };
             report.parse_seconds = t0.elapsed().as_secs_f64();
             // A checksum mismatch still prints the report, then fails.
             // (The error itself is returned, so its kind decides the exit code.)
@@ -55,7 +101,8 @@ pub fn run(cmd: Command) -> Result<()> {
                 }
             }
             out.commit()?;
-            res.map(|_| ()).map_err(|e| e.with_path(&file))
+            res.map_err(|e| e.with_path(&file))?;
+            log.outcome().map_err(|e| e.with_path(&file))
         }
         Command::Memory(a) => super::report::memory(a),
         Command::Report(a) => super::report::report(a),
@@ -68,18 +115,33 @@ pub fn run(cmd: Command) -> Result<()> {
         } => {
             let src = Source::open(&file)?;
             let mut out = Output::create(output.as_deref(), &[&file])?;
+            let opts = read_options(&ra);
+            let mut log = SalvageLog::default();
             let res = match format {
-                // Lines render independently: on the rayon pool.
-                ExportFormat::Jsonl => {
-                    lines_par::export_lines(src.bytes(), &read_options(&ra), ra.target, &mut out)
+                // Lines render independently: on the rayon pool (salvage
+                // resynchronises record by record, so it stays sequential).
+                ExportFormat::Jsonl if !opts.salvage => {
+                    lines_par::export_lines(src.bytes(), &opts, ra.target, &mut out)
                 }
-                ExportFormat::Json => {
-                    let mut sink = JsonExporter::new(&mut out, JsonMode::Array, ra.target);
-                    read(src.bytes(), &read_options(&ra), &mut sink)
+                ExportFormat::Jsonl | ExportFormat::Json => {
+                    let mode = if format == ExportFormat::Json {
+                        JsonMode::Array
+                    } else {
+                        JsonMode::Lines
+                    };
+                    let mut sink = JsonExporter::new(&mut out, mode, ra.target);
+                    read(
+                        src.bytes(),
+                        &opts,
+                        &mut crate::sink::Tee(&mut sink, &mut log),
+                    )
                 }
             };
             match res {
-                Ok(_) => out.commit(),
+                Ok(_) => {
+                    out.commit()?;
+                    log.outcome().map_err(|e| e.with_path(&file))
+                }
                 Err(e) => {
                     out.abort();
                     Err(e.with_path(&file))
@@ -89,5 +151,14 @@ pub fn run(cmd: Command) -> Result<()> {
         Command::Convert(a) => super::convert::convert(a),
         Command::Import(a) => super::convert::import(a),
         Command::Restore(a) => super::convert::restore(a),
+        Command::Check { file, read: ra } => check_file(&file, &ra),
     }
+}
+
+fn check_file(file: &std::path::Path, ra: &ReadArgs) -> Result<()> {
+    let src = Source::open(file)?;
+    let (report, res) =
+        crate::analyze::check::check(src.bytes(), file, &read_options(ra), now_ms());
+    print!("{report}");
+    res.map_err(|e| e.with_path(file))
 }

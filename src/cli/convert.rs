@@ -357,6 +357,7 @@ fn read_opts(no_checksum: bool) -> ReadOptions {
     ReadOptions {
         verify_checksum: !no_checksum,
         relaxed_version: false,
+        salvage: false,
     }
 }
 

@@ -218,6 +218,7 @@ fn read_options(a: &ReadArgs) -> ReadOptions {
     ReadOptions {
         verify_checksum: !a.no_checksum,
         relaxed_version: a.skip_unknown,
+        salvage: a.salvage,
     }
 }
 

@@ -530,6 +530,24 @@ impl<W: Write> JsonExporter<W> {
                 write!(l, "{{\"record\":\"vendor\",\"opcode\":{opcode},\"raw\":")?;
                 write_b64(l, raw)?;
             }
+            Record::Skipped {
+                start,
+                end,
+                db,
+                last_key,
+                error,
+            } => {
+                write!(
+                    l,
+                    "{{\"record\":\"skipped\",\"start\":{start},\"end\":{end},\"db\":{db},\"last_key\":"
+                )?;
+                match last_key {
+                    Some(k) => write_bytes(l, k)?,
+                    None => l.extend_from_slice(b"null"),
+                }
+                l.extend_from_slice(b",\"error\":");
+                write_str(l, &error.to_string())?;
+            }
             Record::Key(_) => {}
         }
         l.push(b'}');

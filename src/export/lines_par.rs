@@ -365,6 +365,7 @@ mod tests {
                         let opts = ReadOptions {
                             verify_checksum: verify,
                             relaxed_version: false,
+                            salvage: false,
                         };
                         let (want, wr) = sequential(&d, &opts);
                         let mut got = Vec::new();

@@ -13,10 +13,10 @@ impl<'s> Intset<'s> {
     /// Validates encoding (2, 4 or 8), exact size and non-emptiness.
     pub fn parse(blob: &'s [u8]) -> Result<Self, Problem> {
         if blob.len() < 8 {
-            return Err(Problem::Length {
-                what: "intset header",
-                declared: 8,
-                available: blob.len() as u64,
+            return Err(Problem::Invalid {
+                what: "intset",
+                expected: "a blob of at least 8 bytes (encoding and length)",
+                found: blob.len() as u64,
             });
         }
         let width = u32::from_le_bytes([blob[0], blob[1], blob[2], blob[3]]) as usize;

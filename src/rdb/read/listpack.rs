@@ -24,10 +24,10 @@ impl<'s> Listpack<'s> {
     /// 0xFF) and returns a view.
     pub fn parse(blob: &'s [u8]) -> Result<Self, Problem> {
         if blob.len() < 7 {
-            return Err(Problem::Length {
-                what: "listpack header",
-                declared: 7,
-                available: blob.len() as u64,
+            return Err(Problem::Invalid {
+                what: "listpack",
+                expected: "a blob of at least 7 bytes (header and terminator)",
+                found: blob.len() as u64,
             });
         }
         let total = u32::from_le_bytes([blob[0], blob[1], blob[2], blob[3]]) as usize;
@@ -42,6 +42,11 @@ impl<'s> Listpack<'s> {
             body: &blob[6..blob.len() - 1],
             declared: (n != u16::MAX).then_some(n),
         })
+    }
+
+    /// Bytes between the header and the terminator (the elements).
+    pub fn body_len(&self) -> usize {
+        self.body.len()
     }
 
     /// Iterates the elements, validating each entry's bounds and backlen.

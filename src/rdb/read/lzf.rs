@@ -6,6 +6,13 @@
 
 use crate::error::Problem;
 
+/// Most bytes liblzf's format can decode from one input byte: a long
+/// back-reference takes 3 bytes and copies at most 264 (7 + 255 + 2), and
+/// literals copy fewer than they take. A declared length beyond
+/// `MAX_EXPANSION` times the compressed size is corruption, rejected before
+/// anything is allocated.
+pub const MAX_EXPANSION: u64 = 88;
+
 /// Room past the declared length so the hot loop can copy fixed-size blocks
 /// (a few inlined vector moves) instead of calling `memcpy` for every short
 /// run: this halved the LZF share of `inspect` on a 1M-key file.
@@ -39,6 +46,13 @@ const MAX_OP: usize = 264;
 /// whose length must then be exactly `expected`).
 fn decode(input: &[u8], expected: usize, stop: usize, out: &mut Vec<u8>) -> Result<(), Problem> {
     out.clear();
+    if expected as u64 > MAX_EXPANSION.saturating_mul(input.len() as u64) {
+        return Err(Problem::Invalid {
+            what: "LZF string",
+            expected: "an uncompressed length at most 88 times the compressed length",
+            found: expected as u64,
+        });
+    }
     // An operation starts below `stop`, so writes end before stop + MAX_OP.
     let room = if stop >= expected {
         expected

@@ -196,13 +196,13 @@ pub fn string(i: &[u8]) -> PResult<'_, RdbStr<'_>> {
             let (r, clen) = length(r)?;
             let (r, ulen) = length(r)?;
             let (r, packed) = take_n(r, clen, "LZF string")?;
-            // liblzf cannot expand more than ~ 8.2x per control byte pair; an
-            // absurd ratio is corruption, caught before any allocation.
-            if ulen > clen.saturating_mul(300).saturating_add(64) {
+            // liblzf cannot expand more than MAX_EXPANSION times; more is
+            // corruption, caught before any allocation.
+            if ulen > clen.saturating_mul(lzf::MAX_EXPANSION) {
                 return Err(nom::Err::Error(PErr::invalid(
                     i,
                     "LZF string",
-                    "a plausible uncompressed length",
+                    "an uncompressed length at most 88 times the compressed length",
                     ulen,
                 )));
             }

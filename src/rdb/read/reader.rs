@@ -24,6 +24,11 @@ pub struct ReadOptions {
     /// Accept versions newer than this reader knows (like Valkey's
     /// `rdb-version-check relaxed`); unknown types still fail.
     pub relaxed_version: bool,
+    /// Damaged data is skipped instead of failing the read: each damaged
+    /// byte range becomes a [`Record::Skipped`] and reading resumes at the
+    /// next plausible record (see [`super::salvage`]); a checksum mismatch is
+    /// reported in the trailer only.
+    pub salvage: bool,
 }
 
 impl Default for ReadOptions {
@@ -31,6 +36,7 @@ impl Default for ReadOptions {
         ReadOptions {
             verify_checksum: true,
             relaxed_version: false,
+            salvage: false,
         }
     }
 }
@@ -39,7 +45,7 @@ impl Default for ReadOptions {
 pub fn parse_header(data: &[u8], opts: &ReadOptions) -> Result<Header> {
     let head = data.get(..9).ok_or_else(|| {
         Error::new(ErrorKind::BadMagic(
-            String::from_utf8_lossy(&data[..data.len().min(9)]).into_owned(),
+            data[..data.len().min(9)].escape_ascii().to_string(),
         ))
         .with_record_start(0)
     })?;
@@ -49,12 +55,12 @@ pub fn parse_header(data: &[u8], opts: &ReadOptions) -> Result<Header> {
         (Flavor::Valkey, &head[6..9])
     } else {
         return Err(Error::new(ErrorKind::BadMagic(
-            String::from_utf8_lossy(head).into_owned(),
+            head.escape_ascii().to_string(),
         )));
     };
     if !digits.iter().all(u8::is_ascii_digit) {
         return Err(Error::new(ErrorKind::BadMagic(
-            String::from_utf8_lossy(head).into_owned(),
+            head.escape_ascii().to_string(),
         )));
     }
     let version = digits.iter().fold(0u32, |v, d| v * 10 + (d - b'0') as u32);
@@ -89,6 +95,9 @@ struct Pending {
 /// record to `sink`. Returns the trailer; a checksum mismatch is an error
 /// after `finish` ran (when `verify_checksum`).
 pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Result<Trailer> {
+    if opts.salvage {
+        return super::salvage::read(data, opts, sink);
+    }
     let header = parse_header(data, opts)?;
     sink.header(&header)?;
     let mut resync = Resync {
@@ -96,7 +105,25 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
         budget: RESYNC_BUDGET_BASE
             .saturating_add(data.len().saturating_mul(RESYNC_BUDGET_PER_BYTE)),
     };
-    walk(data, &header, header.len, opts, sink, &mut resync)
+    walk(data, &header, header.len, 0, opts, sink, &mut resync)
+}
+
+/// The opcode loop from offset `start` (a record boundary) with `db`
+/// selected; the salvage driver restarts it after each damaged range.
+pub(crate) fn read_body<S: RecordSink>(
+    data: &[u8],
+    header: &Header,
+    start: usize,
+    db: u64,
+    opts: &ReadOptions,
+    sink: &mut S,
+) -> Result<Trailer> {
+    let mut resync = Resync {
+        depth: 0,
+        budget: RESYNC_BUDGET_BASE
+            .saturating_add(data.len().saturating_mul(RESYNC_BUDGET_PER_BYTE)),
+    };
+    walk(data, header, start, db, opts, sink, &mut resync)
 }
 
 /// Bytes that trial walks for type-6 module values may read in total, on
@@ -163,7 +190,7 @@ fn resync_module_pre_ga(
             break;
         }
         trial.budget = rs.budget;
-        let res = walk(data, header, cand, opts, &mut Discard, &mut trial);
+        let res = walk(data, header, cand, 0, opts, &mut Discard, &mut trial);
         let reached = match &res {
             Ok(t) => t.end_offset as usize,
             Err(e) => e.location().offset.map_or(data.len(), |o| o as usize),
@@ -178,12 +205,13 @@ fn resync_module_pre_ga(
     Err(not_found("module value of type 6 (MODULE_PRE_GA)"))
 }
 
-/// The opcode loop from byte `start` (just after the header) to the EOF
-/// opcode.
+/// The opcode loop from byte `start` (a record boundary, `db` selected) to
+/// the EOF opcode.
 fn walk<S: RecordSink>(
     data: &[u8],
     header: &Header,
     start: usize,
+    db: u64,
     opts: &ReadOptions,
     sink: &mut S,
     resync: &mut Resync,
@@ -196,7 +224,7 @@ fn walk<S: RecordSink>(
         Error::parse(e.problem, (total - e.remaining) as u64)
     };
     let mut rest = data.get(start..).unwrap_or_default();
-    let mut db = 0u64;
+    let mut db = db;
     let mut pend = Pending::default();
     loop {
         let off = off_of(rest);
@@ -238,7 +266,9 @@ fn walk<S: RecordSink>(
                     stopped: false,
                 };
                 sink.finish(&t)?;
-                if let Checksum::Mismatch { stored, computed } = checksum {
+                if let Checksum::Mismatch { stored, computed } = checksum
+                    && !opts.salvage
+                {
                     let mut e = Error::new(ErrorKind::Checksum { stored, computed });
                     e.location_mut().offset = Some(eof_end as u64);
                     return Err(e);

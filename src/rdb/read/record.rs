@@ -106,6 +106,20 @@ pub enum Record<'a> {
         /// Its payload bytes.
         raw: &'a [u8],
     },
+    /// Salvage mode only: a damaged byte range the reader skipped.
+    Skipped {
+        /// Offset of the first skipped byte (the damaged record's start).
+        start: u64,
+        /// Offset where reading resumed (the next plausible record, or the
+        /// end of the data).
+        end: u64,
+        /// The db selected when the damage was met.
+        db: u64,
+        /// The last key read intact before the range, if any.
+        last_key: Option<&'a [u8]>,
+        /// Why the record at `start` was rejected.
+        error: &'a crate::error::Error,
+    },
 }
 
 /// What the CRC-64 trailer says.

@@ -319,6 +319,16 @@ fn bytes_of(e: Option<Result<Elem<'_>, Problem>>, what: &'static str) -> Result<
     }
 }
 
+/// Most bytes one node may decode to, per byte of its listpack, plus
+/// [`NODE_DECODE_SLACK`]. Entries flagged SAMEFIELDS repeat the master
+/// entry's field names, so decoding can outgrow the listpack; with Redis'
+/// default `stream-node-max-entries 100` a node never reaches 128x. A hostile
+/// node (huge field names, thousands of tiny entries) would otherwise decode
+/// quadratically.
+pub const NODE_DECODE_FACTOR: usize = 128;
+/// Constant part of the per-node decode budget.
+pub const NODE_DECODE_SLACK: usize = 64 << 10;
+
 /// Decodes the entries of one node listpack, appending live entries.
 pub fn decode_node(master: StreamId, lp: &[u8], out: &mut Vec<StreamEntry>) -> Result<(), Problem> {
     let lp = Listpack::parse(lp)?;
@@ -333,6 +343,19 @@ pub fn decode_node(master: StreamId, lp: &[u8], out: &mut Vec<StreamEntry>) -> R
             found: count as u64,
         });
     }
+    // Every field takes at least 2 listpack bytes: no allocation from a
+    // count the blob cannot hold.
+    if nfields as usize > lp.body_len() / 2 {
+        return Err(Problem::Length {
+            what: "stream node master fields",
+            declared: nfields as u64,
+            available: lp.body_len() as u64,
+        });
+    }
+    let budget = NODE_DECODE_FACTOR
+        .saturating_mul(lp.body_len())
+        .saturating_add(NODE_DECODE_SLACK);
+    let mut decoded = 0usize;
     let mut master_fields = Vec::with_capacity(nfields as usize);
     for _ in 0..nfields {
         master_fields.push(bytes_of(it.next(), "stream master field")?);
@@ -357,6 +380,7 @@ pub fn decode_node(master: StreamId, lp: &[u8], out: &mut Vec<StreamEntry>) -> R
         let mut fields = Vec::new();
         if flags & 2 != 0 {
             for f in &master_fields {
+                decoded = decoded.saturating_add(f.len());
                 fields.push((f.clone(), bytes_of(it.next(), "stream entry value")?));
             }
         } else {
@@ -375,6 +399,12 @@ pub fn decode_node(master: StreamId, lp: &[u8], out: &mut Vec<StreamEntry>) -> R
             }
         }
         let _lp_count = int_of(it.next(), "stream entry lp-count")?;
+        if decoded > budget {
+            return Err(Problem::Limit {
+                what: "stream node decoded size (SAMEFIELDS entries repeat the master fields)",
+                limit: budget as u64,
+            });
+        }
         if flags & 1 == 0 {
             out.push(StreamEntry { id, fields });
         }

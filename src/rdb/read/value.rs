@@ -227,7 +227,18 @@ fn df_expiry(e: &RdbStr<'_>, buf: &mut Vec<u8>) -> Result<Option<i64>, Problem> 
         expected: "a decimal integer",
         found: b.len() as u64,
     })?;
-    Ok((v >= 0).then(|| (DF_MEMBER_EXPIRY_BASE_S + v) * 1000))
+    if v < 0 {
+        return Ok(None);
+    }
+    DF_MEMBER_EXPIRY_BASE_S
+        .checked_add(v)
+        .and_then(|s| s.checked_mul(1000))
+        .map(Some)
+        .ok_or(Problem::Invalid {
+            what: "Dragonfly member expiry",
+            expected: "seconds that fit a millisecond timestamp",
+            found: v as u64,
+        })
 }
 
 impl<'a> Value<'a> {

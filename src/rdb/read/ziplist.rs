@@ -23,10 +23,10 @@ impl<'s> Ziplist<'s> {
     /// Validates the header and terminator.
     pub fn parse(blob: &'s [u8]) -> Result<Self, Problem> {
         if blob.len() < 11 {
-            return Err(Problem::Length {
-                what: "ziplist header",
-                declared: 11,
-                available: blob.len() as u64,
+            return Err(Problem::Invalid {
+                what: "ziplist",
+                expected: "a blob of at least 11 bytes (header and terminator)",
+                found: blob.len() as u64,
             });
         }
         let total = u32::from_le_bytes([blob[0], blob[1], blob[2], blob[3]]) as usize;

@@ -307,11 +307,13 @@ impl<W: Write> RecordSink for RdbSink<W> {
                 self.writer()?.select_db(*db, Some((*keys, *expires)))?;
             }
             // SELECTDB is written lazily before a db's first key; slot
-            // hints and vendor records have no meaning in the output.
+            // hints and vendor records have no meaning in the output; a
+            // salvaged file's skipped ranges were reported by the reader.
             Record::SelectDb { .. }
             | Record::Aux { .. }
             | Record::SlotInfo { .. }
-            | Record::Vendor { .. } => {}
+            | Record::Vendor { .. }
+            | Record::Skipped { .. } => {}
         }
         Ok(Flow::Continue)
     }
