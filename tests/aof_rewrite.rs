@@ -470,9 +470,15 @@ fn run_seed_on(cfg: &Cfg, seed: u64, commands: usize, preamble: bool) -> BTreeSe
             oc.cmd(&["FUNCTION", "LIST"]),
             "seed {seed}: functions differ"
         );
+        drop(rc);
+        let d = rewritten.dir.clone();
+        drop(rewritten);
+        let _ = std::fs::remove_dir_all(d);
     }
     drop(oc);
+    let d = original.dir.clone();
     drop(original);
+    let _ = std::fs::remove_dir_all(d);
     for d in [dir, work] {
         let _ = std::fs::remove_dir_all(d);
     }
@@ -544,4 +550,5 @@ fn an_unmodelled_command_is_an_error_naming_it() {
         "{err}"
     );
     assert!(!out.exists());
+    let _ = std::fs::remove_dir_all(out.parent().unwrap());
 }

@@ -11,7 +11,15 @@
 //! Where the server itself answers differently before and after loading its
 //! own file (a string grown by `APPEND` is `raw` until reloaded, a hash
 //! that shrank stays a hashtable), the encoding after `DEBUG RELOAD` is the
-//! truth: that is what a server reports after loading the file.
+//! truth: that is what a server reports after loading the file. Such cases
+//! are counted and printed as server nuances, not failures.
+//!
+//! The three rounds run the server with its built-in defaults; with
+//! redis.conf's `hash-max-listpack-entries 128`, `allkeys-lru` (IDLE
+//! opcodes) and `rdbcompression no`; and with `allkeys-lfu` (FREQ opcodes).
+//! The `DUMP` body of every key equals the value bytes in the file on both
+//! servers (no type needs an exception). The `rdbtool export` command line
+//! must print exactly what the library wrote.
 
 mod common;
 
@@ -23,6 +31,10 @@ use rdbtool::export::json::{JsonExporter, JsonMode};
 use rdbtool::rdb::read::{ReadOptions, Record, read};
 use rdbtool::sink::{Flow, FnSink};
 use serde_json::Value as J;
+
+/// Seconds the server's cached LRU clock was seen to lag behind during the
+/// write pipeline (an idle time saved 0 reads 4 right after).
+const LRU_CLOCK_SLACK_S: i64 = 10;
 
 /// Rounds per server and keys per round.
 const ROUNDS: u64 = 3;
@@ -42,6 +54,11 @@ struct Gen<'r> {
     now_ms: i64,
     cmds: Vec<Cmd>,
     serial: usize,
+    /// Keys written so far in the current db, with their kind: sources for
+    /// keys made by COPY, SUNIONSTORE, ZUNIONSTORE, SORT ... STORE.
+    made: Vec<(&'static str, Vec<u8>)>,
+    /// Every plainly written key, with its db.
+    all: Vec<(u64, Vec<u8>)>,
 }
 
 impl Gen<'_> {
@@ -250,7 +267,12 @@ impl Gen<'_> {
                 unit.iter().copied().cycle().take(n).collect()
             }
             8 => {
-                let n = self.rng.range(1, 200) as usize;
+                // Now and then past 16383 bytes: a 32-bit length.
+                let n = if self.rng.chance(0.1) {
+                    self.rng.range(16_384, 70_000)
+                } else {
+                    self.rng.range(1, 200)
+                } as usize;
                 self.rng.bytes(n)
             }
             9 => b"\x00\xff\x00\xff binary \x80\x81".to_vec(),
@@ -530,7 +552,10 @@ impl Gen<'_> {
         }
         let groups = self.rng.range(0, 3);
         for g in 0..groups {
-            let gname = format!("g{g}-{}", self.rng.below(1000)).into_bytes();
+            let mut gname = format!("g{g}-{}", self.rng.below(1000)).into_bytes();
+            if self.rng.chance(0.2) {
+                gname.extend_from_slice(b"\x00\xff");
+            }
             let start = match self.rng.below(3) {
                 0 => "0".to_string(),
                 1 => "$".to_string(),
@@ -553,7 +578,11 @@ impl Gen<'_> {
             }
             let consumers = self.rng.range(0, 3);
             for cn in 0..consumers {
-                let cname = format!("c{cn}").into_bytes();
+                let cname = if cn == 2 {
+                    b"c\xff\x00".to_vec()
+                } else {
+                    format!("c{cn}").into_bytes()
+                };
                 let count = self.rng.range(1, 50);
                 self.push(cmd!(
                     "XREADGROUP",
@@ -614,6 +643,102 @@ impl Gen<'_> {
         self.maybe_ttl(&key);
     }
 
+    /// A key of `kind` written earlier in this db, if any.
+    fn source(&mut self, kind: &str) -> Option<Vec<u8>> {
+        let of_kind: Vec<&Vec<u8>> = self
+            .made
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, key)| key)
+            .collect();
+        (!of_kind.is_empty()).then(|| of_kind[self.rng.below(of_kind.len())].clone())
+    }
+
+    /// A key made by another code path than plain writes: HyperLogLog,
+    /// GEO, set/zset algebra, SORT ... STORE, COPY, BITFIELD, SETEX.
+    fn derived(&mut self, db: u64) {
+        let k = self.key("derived");
+        match self.rng.below(8) {
+            0 => {
+                // Sparse or (past hll-sparse-max-bytes) dense HyperLogLog.
+                let n = *self.rng.pick(&[3usize, 200, 4000]);
+                for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+                    let mut c = cmd!("PFADD", &k);
+                    for i in chunk {
+                        c.push(format!("e{i}-{}", self.rng.below(1 << 20)).into_bytes());
+                    }
+                    self.push(c);
+                }
+            }
+            1 => {
+                let mut c = cmd!("GEOADD", &k);
+                for i in 0..self.rng.range(1, 200) {
+                    let lon = self.rng.irange(-179_000_000, 179_000_000) as f64 / 1e6;
+                    let lat = self.rng.irange(-85_000_000, 85_000_000) as f64 / 1e6;
+                    c.extend([lon.to_string().into_bytes(), lat.to_string().into_bytes()]);
+                    c.push(format!("place{i}").into_bytes());
+                }
+                self.push(c);
+            }
+            2 => match (self.source("set"), self.source("set")) {
+                (Some(a), Some(b)) => {
+                    let op = *self.rng.pick(&["SUNIONSTORE", "SINTERSTORE", "SDIFFSTORE"]);
+                    self.push(cmd!(op, &k, a, b));
+                }
+                _ => return self.set(k),
+            },
+            3 => match (self.source("zset"), self.source("zset")) {
+                (Some(a), Some(b)) => {
+                    let agg = *self.rng.pick(&["SUM", "MIN", "MAX"]);
+                    self.push(cmd!("ZUNIONSTORE", &k, 2, a, b, "AGGREGATE", agg));
+                }
+                _ => return self.zset(k),
+            },
+            4 => match self.source("list") {
+                Some(src) => self.push(cmd!("SORT", src, "ALPHA", "STORE", &k)),
+                None => return self.list(k),
+            },
+            5 => {
+                let kind = *self
+                    .rng
+                    .pick(&["str", "list", "set", "zset", "hash", "stream"]);
+                match self.source(kind) {
+                    Some(src) => {
+                        // Into this db or another: the copy is checked there.
+                        let to = if self.rng.chance(0.5) {
+                            db
+                        } else {
+                            self.rng.range(0, 15)
+                        };
+                        self.push(cmd!("COPY", src, &k, "DB", to));
+                        return;
+                    }
+                    None => return self.string(k),
+                }
+            }
+            6 => {
+                let mut c = cmd!("BITFIELD", &k);
+                for _ in 0..self.rng.range(1, 10) {
+                    let ty = *self.rng.pick(&["u8", "i16", "u32", "i64"]);
+                    let off = self.rng.range(0, 500);
+                    let v = self.rng.irange(-100, 100);
+                    c.extend(cmd!("SET", ty, off, v));
+                }
+                self.push(c);
+            }
+            _ => {
+                let v = self.small();
+                let secs = self.rng.range(600, 100_000);
+                self.push(cmd!("SETEX", &k, secs, v));
+                if self.rng.chance(0.5) {
+                    self.push(cmd!("GETEX", &k, "PERSIST"));
+                }
+                return;
+            }
+        }
+        self.maybe_ttl(&k);
+    }
+
     fn function(&mut self, round_seed: u64, i: usize) {
         let n = self.rng.range(0, 300) as usize;
         let pad = self.rng.text(n, ALNUM);
@@ -642,36 +767,34 @@ impl Gen<'_> {
                 continue;
             }
             self.push(cmd!("SELECT", db));
+            self.made.clear();
             if self.rng.chance(0.3) {
                 // The empty key is a valid key.
                 self.string(Vec::new());
             }
             for _ in 0..count {
-                match self.rng.below(12) {
-                    0..=2 => {
-                        let k = self.key("str");
-                        self.string(k)
-                    }
-                    3 | 4 => {
-                        let k = self.key("list");
-                        self.list(k)
-                    }
-                    5 | 6 => {
-                        let k = self.key("set");
-                        self.set(k)
-                    }
-                    7 | 8 => {
-                        let k = self.key("zset");
-                        self.zset(k)
-                    }
-                    9 | 10 => {
-                        let k = self.key("hash");
-                        self.hash(k)
-                    }
+                let kind = match self.rng.below(13) {
+                    0..=2 => "str",
+                    3 | 4 => "list",
+                    5 | 6 => "set",
+                    7 | 8 => "zset",
+                    9 | 10 => "hash",
+                    11 => "stream",
                     _ => {
-                        let k = self.key("stream");
-                        self.stream(k)
+                        self.derived(db as u64);
+                        continue;
                     }
+                };
+                let k = self.key(kind);
+                self.made.push((kind, k.clone()));
+                self.all.push((db as u64, k.clone()));
+                match kind {
+                    "str" => self.string(k),
+                    "list" => self.list(k),
+                    "set" => self.set(k),
+                    "zset" => self.zset(k),
+                    "hash" => self.hash(k),
+                    _ => self.stream(k),
                 }
             }
         }
@@ -679,6 +802,49 @@ impl Gen<'_> {
             self.function(round_seed, i);
         }
     }
+}
+
+/// Under an LRU/LFU policy, gives a third of the keys a random idle time or
+/// LFU counter (DUMP, then RESTORE ... REPLACE ABSTTL IDLETIME|FREQ), so
+/// that the IDLE/FREQ opcodes carry values worth checking.
+fn spread_access_data(c: &mut Client, rng: &mut Rng, keys: &[(u64, Vec<u8>)]) {
+    let policy = c.ok(cmd!("CONFIG", "GET", "maxmemory-policy")).array()[1]
+        .bytes()
+        .to_vec();
+    let lfu = policy.ends_with(b"-lfu");
+    if !lfu && !policy.ends_with(b"-lru") {
+        return;
+    }
+    let mut by_db: BTreeMap<u64, Vec<&Vec<u8>>> = BTreeMap::new();
+    for (db, k) in keys {
+        if rng.chance(0.33) {
+            by_db.entry(*db).or_default().push(k);
+        }
+    }
+    for (db, keys) in by_db {
+        c.ok(cmd!("SELECT", db));
+        let q: Vec<Cmd> = keys
+            .iter()
+            .flat_map(|k| [cmd!("DUMP", k), cmd!("PEXPIRETIME", k)])
+            .collect();
+        let r = c.pipeline_ok(&q);
+        let mut restore = Vec::new();
+        for (k, pair) in keys.iter().zip(r.chunks(2)) {
+            let Reply::Bulk(payload) = &pair[0] else {
+                continue;
+            };
+            let at = pair[1].int().max(0);
+            let mut cmd = cmd!("RESTORE", k, at, payload, "REPLACE", "ABSTTL");
+            if lfu {
+                cmd.extend(cmd!("FREQ", rng.range(0, 255)));
+            } else {
+                cmd.extend(cmd!("IDLETIME", rng.range(0, 10_000_000)));
+            }
+            restore.push(cmd);
+        }
+        c.pipeline_ok(&restore);
+    }
+    c.ok(cmd!("SELECT", 0));
 }
 
 // ---------------------------------------------------------------------------
@@ -699,6 +865,8 @@ struct Export {
     /// `[type byte] ++ raw` per (db, key): the DUMP payload body.
     raw: HashMap<(u64, Vec<u8>), Vec<u8>>,
     checksum: J,
+    /// The JSON Lines text.
+    text: Vec<u8>,
 }
 
 fn jbytes(v: &J) -> Vec<u8> {
@@ -759,6 +927,7 @@ fn export(data: &[u8]) -> Export {
         functions,
         raw,
         checksum,
+        text: out,
     }
 }
 
@@ -1224,7 +1393,14 @@ fn compare_stream(rep: &mut Report, e: &Exported, xrange: &Reply, info: &Reply, 
 
 /// Compares every exported key with the live server, then reloads the
 /// server from its own file and compares encodings.
-fn compare(rep: &mut Report, c: &mut Client, ex: &Export, v8: bool) {
+fn compare(
+    rep: &mut Report,
+    srv: &Server,
+    c: &mut Client,
+    ex: &Export,
+    v8: bool,
+    saved: std::time::Instant,
+) {
     if ex.checksum["status"] != "ok" {
         rep.fail("checksum", 0, b"", format!("{}", ex.checksum));
     }
@@ -1241,6 +1417,11 @@ fn compare(rep: &mut Report, c: &mut Client, ex: &Export, v8: bool) {
             rep.fail("dbsize", db, b"", format!("server {n} keys, export {ours}"));
         }
     }
+    let policy = c.ok(cmd!("CONFIG", "GET", "maxmemory-policy")).array()[1]
+        .bytes()
+        .to_vec();
+    let lru = policy.ends_with(b"-lru");
+    let lfu = policy.ends_with(b"-lfu");
     let mut exported_enc: Vec<(&Exported, String)> = Vec::new();
     for (&db, keys) in &per_db {
         c.ok(cmd!("SELECT", db));
@@ -1248,6 +1429,14 @@ fn compare(rep: &mut Report, c: &mut Client, ex: &Export, v8: bool) {
         let mut spans = Vec::new();
         for e in keys {
             let start = cmds.len();
+            // First, before anything that touches the key's LRU/LFU data.
+            cmds.push(if lru {
+                cmd!("OBJECT", "IDLETIME", &e.key)
+            } else if lfu {
+                cmd!("OBJECT", "FREQ", &e.key)
+            } else {
+                cmd!("ECHO", "-")
+            });
             cmds.push(cmd!("TYPE", &e.key));
             cmds.push(cmd!("OBJECT", "ENCODING", &e.key));
             cmds.push(cmd!("PEXPIRETIME", &e.key));
@@ -1256,9 +1445,53 @@ fn compare(rep: &mut Report, c: &mut Client, ex: &Export, v8: bool) {
             spans.push(start..cmds.len());
         }
         let replies = c.pipeline_ok(&cmds);
+        let since_save = saved.elapsed().as_secs() as i64 + 1;
         for (e, span) in keys.iter().zip(spans) {
             rep.keys += 1;
-            let r = &replies[span];
+            let (access, r) = replies[span].split_first().expect("replies");
+            let idle = e.line.get("lru_idle_s").and_then(J::as_i64);
+            let freq = e.line.get("lfu_freq").and_then(J::as_i64);
+            // Values 0..=9999 share one integer object (OBJ_SHARED_INTEGERS)
+            // and with it one LRU/LFU field, which reads of any key holding
+            // the same number update.
+            let shared_int = e.line["encoding"] == "int"
+                && e.line["value"]
+                    .as_str()
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .is_some_and(|v| (0..10_000).contains(&v));
+            if (lru || lfu) && shared_int {
+                if idle.is_none() && freq.is_none() {
+                    rep.fail("lru/lfu", db, &e.key, "no IDLE/FREQ data".into());
+                }
+                rep.nuance("shared integer: LRU/LFU data not compared".into());
+            } else if lru {
+                // Idle seconds grow between SAVE and this query; the
+                // server's cached LRU clock may also lag by a few seconds
+                // while a long pipeline runs.
+                match idle {
+                    Some(i)
+                        if (0..=since_save + LRU_CLOCK_SLACK_S).contains(&(access.int() - i)) => {}
+                    _ => rep.fail(
+                        "lru idle",
+                        db,
+                        &e.key,
+                        format!("server {} export {idle:?}", access.int()),
+                    ),
+                }
+            } else if lfu {
+                // The counter may decay by one if a minute turned since SAVE.
+                match freq {
+                    Some(f) if (0..=1).contains(&(f - access.int())) => {}
+                    _ => rep.fail(
+                        "lfu freq",
+                        db,
+                        &e.key,
+                        format!("server {} export {freq:?}", access.int()),
+                    ),
+                }
+            } else if idle.is_some() || freq.is_some() {
+                rep.fail("lru/lfu", db, &e.key, "export has IDLE/FREQ data".into());
+            }
             let ty = e.line["type"].as_str().unwrap_or("");
             if r[0].bytes() != ty.as_bytes() {
                 rep.fail(
@@ -1305,20 +1538,20 @@ fn compare(rep: &mut Report, c: &mut Client, ex: &Export, v8: bool) {
     }
     // Functions.
     let libs = c.ok(cmd!("FUNCTION", "LIST", "WITHCODE"));
-    let srv: BTreeSet<Vec<u8>> = libs
+    let srv_libs: BTreeSet<Vec<u8>> = libs
         .array()
         .iter()
         .map(|l| l.field("library_code").bytes().to_vec())
         .collect();
     let ours: BTreeSet<Vec<u8>> = ex.functions.iter().cloned().collect();
-    if srv != ours || ours.len() != ex.functions.len() {
+    if srv_libs != ours || ours.len() != ex.functions.len() {
         rep.fail(
             "functions",
             0,
             b"",
             format!(
                 "server {} libraries, export {}",
-                srv.len(),
+                srv_libs.len(),
                 ex.functions.len()
             ),
         );
@@ -1331,7 +1564,7 @@ fn compare(rep: &mut Report, c: &mut Client, ex: &Export, v8: bool) {
     )
     .parse()
     .expect("hash-max-listpack-entries");
-    c.ok(cmd!("DEBUG", "RELOAD"));
+    srv.must(c, cmd!("DEBUG", "RELOAD"));
     let mut by_db: BTreeMap<u64, Vec<(&Exported, String)>> = BTreeMap::new();
     for (e, live) in exported_enc {
         by_db.entry(e.db).or_default().push((e, live));
@@ -1401,6 +1634,14 @@ fn coverage(ex: &Export, into: &mut BTreeMap<String, usize>) {
             add("ttl".into());
         }
     }
+    for e in &ex.keys {
+        if e.line.get("lru_idle_s").is_some() {
+            add("IDLE opcode".into());
+        }
+        if e.line.get("lfu_freq").is_some() {
+            add("FREQ opcode".into());
+        }
+    }
     for ((_, _), raw) in ex.raw.iter() {
         match raw[0] {
             0 => {
@@ -1446,10 +1687,19 @@ fn base_seed() -> u64 {
 /// Server settings per round: the built-in defaults, and redis.conf's
 /// `hash-max-listpack-entries 128` (Debian's packaged config).
 fn round_args(round: u64) -> &'static [&'static str] {
-    if round % 2 == 1 {
-        &["--hash-max-listpack-entries", "128"]
-    } else {
-        &[]
+    match round % 3 {
+        0 => &[],
+        // redis.conf's hash threshold, IDLE opcodes, no LZF.
+        1 => &[
+            "--hash-max-listpack-entries",
+            "128",
+            "--maxmemory-policy",
+            "allkeys-lru",
+            "--rdbcompression",
+            "no",
+        ],
+        // FREQ opcodes.
+        _ => &["--maxmemory-policy", "allkeys-lfu"],
     }
 }
 
@@ -1479,16 +1729,34 @@ fn run_rounds(name: &str, start: impl Fn(&[&str]) -> Option<Server>) {
             now_ms,
             cmds: Vec::new(),
             serial: 0,
+            made: Vec::new(),
+            all: Vec::new(),
         };
         g.keyspace(KEYS_PER_ROUND, round_seed);
         let cmds = std::mem::take(&mut g.cmds);
+        let keys = std::mem::take(&mut g.all);
         c.pipeline_ok(&cmds);
+        spread_access_data(&mut c, &mut rng, &keys);
         c.ok(cmd!("SELECT", 0));
         let data = srv.save(&mut c);
+        let saved = std::time::Instant::now();
         let ex = export(&data);
+        // The command line prints exactly what the library wrote.
+        let dump = srv.dir().join("dump.rdb");
+        let cli = std::process::Command::new(env!("CARGO_BIN_EXE_rdbtool"))
+            .arg("export")
+            .arg(&dump)
+            .args(["--format", "jsonl"])
+            .output()
+            .expect("run rdbtool");
+        assert!(cli.status.success(), "rdbtool export failed: {cli:?}");
+        assert!(
+            cli.stdout == ex.text,
+            "rdbtool export output differs from the library's"
+        );
         coverage(&ex, &mut seen);
         let mut rep = Report::default();
-        compare(&mut rep, &mut c, &ex, v8);
+        compare(&mut rep, &srv, &mut c, &ex, v8, saved);
         eprintln!(
             "oracle {name} round {round} (seed {round_seed}, {:?}): {} keys, {} bytes, {} mismatches, {:.1} s",
             round_args(round),
@@ -1523,6 +1791,8 @@ fn run_rounds(name: &str, start: impl Fn(&[&str]) -> Option<Server>) {
         "hash/hashtable",
         "stream/stream",
         "ttl",
+        "IDLE opcode",
+        "FREQ opcode",
     ];
     if v8 {
         want.extend(["list/listpack", "set/listpack", "hash/listpackex"]);

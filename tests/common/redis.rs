@@ -444,6 +444,28 @@ impl Server {
         &self.dir
     }
 
+    /// The last `lines` lines of the server's log (for failure messages).
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Sends a command that must succeed; on an error reply panics with the
+    /// reply and the tail of the server's log.
+    pub fn must(&self, c: &mut Client, args: Cmd) -> Reply {
+        let what = String::from_utf8_lossy(&args[0]).into_owned();
+        match c.call(args) {
+            Ok(Reply::Error(e)) => panic!(
+                "{what}: {}\n--- redis.log ---\n{}",
+                String::from_utf8_lossy(&e),
+                self.log_tail(30)
+            ),
+            Ok(r) => r,
+            Err(e) => panic!("{what}: {e}\n--- redis.log ---\n{}", self.log_tail(30)),
+        }
+    }
+
     /// A new connection.
     pub fn client(&self) -> Client {
         Client::connect(self.port).unwrap_or_else(|e| panic!("connect to redis-server: {e}"))
@@ -452,7 +474,7 @@ impl Server {
     /// `SAVE`s and returns the bytes of the file the server wrote (found
     /// with `CONFIG GET dir` / `dbfilename`).
     pub fn save(&self, c: &mut Client) -> Vec<u8> {
-        c.ok(cmd!("SAVE"));
+        self.must(c, cmd!("SAVE"));
         let dir = c.ok(cmd!("CONFIG", "GET", "dir"));
         let file = c.ok(cmd!("CONFIG", "GET", "dbfilename"));
         let path = Path::new(std::str::from_utf8(dir.array()[1].bytes()).unwrap_or("."))
