@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-redis.sh
+# Headless chromium renders the HTML report in the tests (they fall back to
+# checking the page's elements when it cannot be installed).
+if ! command -v chromium >/dev/null 2>&1; then
+    (apt-get install -y chromium >/dev/null 2>&1 || true)
+fi
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo test --release
