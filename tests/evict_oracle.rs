@@ -402,6 +402,41 @@ fn real_run(dir: &Path, file: &str, policy: Policy, fraction: f64) -> RealRun {
     }
 }
 
+/// `used_memory` of an empty server with one warmed-up client: the
+/// baseline `rdbtool project` adds to the modelled keyspace.
+fn empty_baseline(dir: &Path) -> u64 {
+    let srv = start(dir, "none.rdb", &[]).expect("redis-server");
+    let mut c = Conn::connect(srv.port);
+    c.cmd(&[b"CONFIG", b"SET", b"maxmemory", b"0"]);
+    c.info_field("memory", "used_memory");
+    c.info_field("memory", "used_memory") as u64
+}
+
+/// Evicted keys `rdbtool project` predicts from the file alone (memory
+/// model for the Debian build's allocator, one run).
+fn projected(file: &Path, policy: Policy, maxmemory: u64, baseline: u64) -> u64 {
+    let out = Command::new(env!("CARGO_BIN_EXE_rdbtool"))
+        .arg("project")
+        .arg(file)
+        .args([
+            "--maxmemory",
+            &maxmemory.to_string(),
+            "--policy",
+            policy.name(),
+        ])
+        .args(["--allocator", "system", "--runs", "1", "--format", "json"])
+        .args(["--baseline", &baseline.to_string()])
+        .output()
+        .expect("run rdbtool project");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["total"]["evicted_keys"].as_u64().unwrap()
+}
+
 fn jaccard(a: &HashSet<(u64, Vec<u8>)>, b: &HashSet<(u64, Vec<u8>)>) -> f64 {
     let inter = a.intersection(b).count() as f64;
     let union = a.union(b).count() as f64;
@@ -430,7 +465,10 @@ fn simulation_matches_redis_evictions() {
         (Policy::AllkeysRandom, "lru.rdb"),
     ];
     let mut failures = Vec::new();
-    println!("policy          frac  real#  sim#   count-err  J(real,real)  J(sim,real)");
+    let baseline = empty_baseline(&dir);
+    println!(
+        "policy          frac  real#  sim#   count-err  J(real,real)  J(sim,real)  model#  model-err"
+    );
     for (policy, file) in cases {
         let file_keys = read_file(&dir.join(file));
         for fraction in [0.5, 0.7, 0.9] {
@@ -476,15 +514,19 @@ fn simulation_matches_redis_evictions() {
             let count_err = (sim_set.len() as f64 - real).abs() / real.max(1.0);
             let jrr = jaccard(&r1.evicted, &r2.evicted);
             let jsr = (jaccard(&sim_set, &r1.evicted) + jaccard(&sim_set, &r2.evicted)) / 2.0;
+            let model = projected(&dir.join(file), policy, r1.maxmemory, baseline);
+            let model_err = (model as f64 - real).abs() / real.max(1.0);
             println!(
-                "{:<15} {:.1} {:>6} {:>6} {:>9.2}% {:>12.3} {:>12.3}",
+                "{:<15} {:.1} {:>6} {:>6} {:>9.2}% {:>12.3} {:>12.3} {:>7} {:>8.2}%",
                 policy.name(),
                 fraction,
                 r1.evicted.len(),
                 sim_set.len(),
                 count_err * 100.0,
                 jrr,
-                jsr
+                jsr,
+                model,
+                model_err * 100.0
             );
             if count_err > 0.02 {
                 failures.push(format!(

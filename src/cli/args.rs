@@ -90,6 +90,8 @@ pub enum Command {
     Report(super::report::ReportArgs),
     /// Keys added, removed and changed between two snapshots.
     Diff(super::report::DiffArgs),
+    /// Which keys a restore into a smaller maxmemory would evict, per policy.
+    Project(super::project::ProjectArgs),
     /// Convert an RDB (or a JSONL/CSV export) to another RDB version, an
     /// AOF, RESP, JSON or CSV, with key filters.
     Convert(super::convert::ConvertArgs),

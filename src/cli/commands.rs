@@ -107,6 +107,7 @@ pub fn run(cmd: Command) -> Result<()> {
         Command::Memory(a) => super::report::memory(a),
         Command::Report(a) => super::report::report(a),
         Command::Diff(a) => super::report::diff(a),
+        Command::Project(a) => super::project::project(a),
         Command::Export {
             file,
             format,

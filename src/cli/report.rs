@@ -62,6 +62,11 @@ pub struct ModelArgs {
     pub list_max_listpack_size: Option<i64>,
 }
 
+/// The memory model configuration the flags describe.
+pub(crate) fn model_config(m: &ModelArgs, read: &ReadArgs) -> ModelConfig {
+    m.config(read)
+}
+
 impl ModelArgs {
     fn config(&self, read: &ReadArgs) -> ModelConfig {
         ModelConfig {
@@ -214,7 +219,8 @@ pub struct DiffArgs {
     pub model: ModelArgs,
 }
 
-fn read_options(a: &ReadArgs) -> ReadOptions {
+/// Reader options of the analyzer commands.
+pub(crate) fn read_options(a: &ReadArgs) -> ReadOptions {
     ReadOptions {
         verify_checksum: !a.no_checksum,
         relaxed_version: a.skip_unknown,

@@ -1,0 +1,455 @@
+//! `rdbtool project`: what a restore into a smaller `maxmemory` keeps and
+//! loses, from the memory model and the eviction simulator.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::ValueEnum;
+use serde::Serialize;
+
+use super::output::Output;
+use super::report::{ModelArgs, model_config, read_options};
+use crate::analyze::evict::{EvictKey, Policy, SimParams, simulate_load, simulate_restore};
+use crate::analyze::facts::scan;
+use crate::error::{Error, Result};
+use crate::export::json::write_bytes;
+use crate::model::DataType;
+use crate::server::Target;
+
+/// How keys reach the smaller server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The file is loaded whole (loading never evicts); the next write
+    /// evicts down to `maxmemory`.
+    Load,
+    /// Keys arrive one by one (RESTORE order); each write may evict.
+    Restore,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProjectFormat {
+    /// Aligned text.
+    Table,
+    /// One JSON document.
+    Json,
+}
+
+/// `rdbtool project FILE --maxmemory SIZE --policy POLICY`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProjectArgs {
+    /// The RDB file.
+    pub file: PathBuf,
+    /// The target's `maxmemory` (bytes, or with a kb/mb/gb suffix as in
+    /// redis.conf).
+    #[arg(long, value_parser = parse_size)]
+    pub maxmemory: u64,
+    /// The target's `maxmemory-policy`.
+    #[arg(long, value_enum)]
+    pub policy: Policy,
+    /// `maxmemory-samples`.
+    #[arg(long, default_value_t = 5)]
+    pub samples: usize,
+    /// Monte-Carlo runs (each with its own sampling seed).
+    #[arg(long, default_value_t = 5)]
+    pub runs: u32,
+    /// Whole-file load or key-by-key restore.
+    #[arg(long, value_enum, default_value = "load")]
+    pub mode: Mode,
+    /// `used_memory` of the empty target server (default: measured for the
+    /// target line: redis-server 7.0 ~ 900 kB, 8.x ~ 690 kB).
+    #[arg(long)]
+    pub baseline: Option<u64>,
+    /// Keys listed in the "most likely evicted" table.
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ProjectFormat,
+    /// Write the keys evicted in the first run as JSON lines
+    /// (`db`, `key`, `bytes`, `probability` over the runs).
+    #[arg(long)]
+    pub write_evicted: Option<PathBuf>,
+    /// Reader options.
+    #[command(flatten)]
+    pub read: super::args::ReadArgs,
+    /// Model options.
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// `maxmemory` text as redis.conf reads it: bytes, or k/kb/m/mb/g/gb.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let (num, mul) = [
+        ("gb", 1u64 << 30),
+        ("mb", 1 << 20),
+        ("kb", 1 << 10),
+        ("g", 1_000_000_000),
+        ("m", 1_000_000),
+        ("k", 1_000),
+        ("b", 1),
+    ]
+    .iter()
+    .find_map(|(suf, m)| t.strip_suffix(suf).map(|n| (n.to_string(), *m)))
+    .unwrap_or((t.clone(), 1));
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mul))
+        .ok_or_else(|| format!("invalid size {s:?} (expected bytes or a kb/mb/gb suffix)"))
+}
+
+/// Keys and bytes of one group.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Tally {
+    /// Keys.
+    pub keys: u64,
+    /// Bytes (model).
+    pub bytes: u64,
+    /// Keys evicted (first run).
+    pub evicted_keys: u64,
+    /// Bytes evicted (first run).
+    pub evicted_bytes: u64,
+}
+
+/// A key with its eviction probability over the runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct AtRisk {
+    /// Database.
+    pub db: u64,
+    /// Key (lossy UTF-8 for display).
+    pub key: String,
+    /// Model bytes.
+    pub bytes: u64,
+    /// Share of runs that evicted it.
+    pub probability: f64,
+    /// True when the key has no TTL.
+    pub no_ttl: bool,
+}
+
+/// The projection.
+#[derive(Debug, Clone, Serialize)]
+pub struct Projection {
+    /// Server line the memory model targets.
+    pub target: Option<Target>,
+    /// Policy.
+    pub policy: &'static str,
+    /// Mode.
+    pub mode: Mode,
+    /// `maxmemory`.
+    pub maxmemory: u64,
+    /// Baseline used (empty instance) plus hash table arrays.
+    pub baseline: u64,
+    /// Memory the whole keyspace needs on the target: the smallest
+    /// `maxmemory` that keeps every key.
+    pub needed: u64,
+    /// True when the file has IDLE opcodes (LRU order known).
+    pub has_idle: bool,
+    /// True when the file has FREQ opcodes (LFU counters known).
+    pub has_freq: bool,
+    /// Overall tally (first run).
+    pub total: Tally,
+    /// Per db.
+    pub per_db: BTreeMap<u64, Tally>,
+    /// Per type.
+    pub per_type: BTreeMap<&'static str, Tally>,
+    /// Per first-level prefix (up to the first `:`).
+    pub per_prefix: BTreeMap<String, Tally>,
+    /// Evicted keys per run (Monte-Carlo spread).
+    pub evicted_per_run: Vec<u64>,
+    /// Writes refused (restore mode: `noeviction`, or nothing evictable).
+    pub refused_keys: u64,
+    /// Keys without a TTL evicted in the first run.
+    pub evicted_without_ttl: u64,
+    /// Keys most likely to be evicted.
+    pub most_likely: Vec<AtRisk>,
+    /// True when memory ends at or under `maxmemory`.
+    pub fits: bool,
+}
+
+struct KeyInfo {
+    db: u64,
+    key: Vec<u8>,
+    dtype: DataType,
+}
+
+fn prefix_of(k: &[u8]) -> String {
+    let end = k.iter().position(|&b| b == b':').map_or(k.len(), |p| p + 1);
+    String::from_utf8_lossy(&k[..end.min(64)]).into_owned()
+}
+
+/// Runs `rdbtool project`.
+pub fn project(a: ProjectArgs) -> Result<()> {
+    let src = crate::source::Source::open(&a.file)?;
+    let cfg = model_config(&a.model, &a.read);
+    let entry = cfg.alloc.class(24);
+    let mut keys = Vec::new();
+    let mut info = Vec::new();
+    let (mut has_idle, mut has_freq) = (false, false);
+    let mut fixed = 0u64;
+    let file = scan(src.bytes(), &read_options(&a.read), &cfg, None, |k| {
+        has_idle |= k.idle_s.is_some();
+        has_freq |= k.freq.is_some();
+        let ttl = k.expire_ms.is_some();
+        // What deleting the key frees: MEMORY USAGE (which counts the dict
+        // entry as sizeof = 24) plus the allocator's rounding of that entry,
+        // plus the expires-table entry of a key with a TTL.
+        let bytes = k.mem.bytes + (entry - 24) + if ttl { entry } else { 0 };
+        // The rest of the key's keyspace overhead (its share of the bucket
+        // arrays) stays allocated after an eviction: part of the baseline.
+        fixed += (k.mem.bytes + k.mem.overhead).saturating_sub(bytes);
+        keys.push(EvictKey {
+            db: k.db as u32,
+            bytes,
+            idle_s: k.idle_s.unwrap_or(0),
+            lfu: k.freq.unwrap_or(5),
+            expire_ms: k.expire_ms,
+        });
+        info.push(KeyInfo {
+            db: k.db,
+            key: k.key.to_vec(),
+            dtype: k.dtype,
+        });
+        Ok(())
+    })
+    .map_err(|e| e.with_path(&a.file))?;
+    let target = file.target;
+    let empty = a.baseline.unwrap_or(match target {
+        Some(Target::Redis8) => 690_000,
+        _ => 900_000,
+    });
+    let baseline = empty + fixed;
+    let needed = baseline + keys.iter().map(|k| k.bytes).sum::<u64>();
+    if a.runs == 0 {
+        return Err(Error::usage("--runs must be at least 1"));
+    }
+    let mut counts = vec![0u32; keys.len()];
+    let mut first = None;
+    let mut per_run = Vec::new();
+    for run in 0..a.runs {
+        let p = SimParams {
+            policy: a.policy,
+            maxmemory: a.maxmemory,
+            samples: a.samples.max(1),
+            baseline,
+            seed: 0x5eed_u64.wrapping_add(run as u64),
+        };
+        let out = match a.mode {
+            Mode::Load => simulate_load(&keys, p),
+            Mode::Restore => simulate_restore(&keys, p),
+        };
+        for &i in &out.evicted {
+            counts[i as usize] += 1;
+        }
+        per_run.push(out.evicted.len() as u64);
+        if first.is_none() {
+            first = Some(out);
+        }
+    }
+    let first = first.unwrap_or_default();
+    let mut evicted = vec![false; keys.len()];
+    for &i in &first.evicted {
+        evicted[i as usize] = true;
+    }
+    let mut total = Tally::default();
+    let mut per_db: BTreeMap<u64, Tally> = BTreeMap::new();
+    let mut per_type: BTreeMap<&'static str, Tally> = BTreeMap::new();
+    let mut per_prefix: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut evicted_without_ttl = 0;
+    for (i, (k, ki)) in keys.iter().zip(&info).enumerate() {
+        let ev = evicted[i];
+        evicted_without_ttl += (ev && k.expire_ms.is_none()) as u64;
+        // Bound the prefix table: beyond 10 000 distinct prefixes the rest
+        // is counted under "(other)".
+        let pfx = prefix_of(&ki.key);
+        let pfx = if per_prefix.len() < 10_000 || per_prefix.contains_key(&pfx) {
+            pfx
+        } else {
+            "(other)".to_string()
+        };
+        for t in [
+            &mut total,
+            per_db.entry(ki.db).or_default(),
+            per_type.entry(ki.dtype.name()).or_default(),
+            per_prefix.entry(pfx).or_default(),
+        ] {
+            t.keys += 1;
+            t.bytes += k.bytes;
+            t.evicted_keys += ev as u64;
+            t.evicted_bytes += if ev { k.bytes } else { 0 };
+        }
+    }
+    let mut order: Vec<usize> = (0..keys.len()).filter(|&i| counts[i] > 0).collect();
+    order.sort_by(|&x, &y| {
+        counts[y]
+            .cmp(&counts[x])
+            .then(keys[y].bytes.cmp(&keys[x].bytes))
+    });
+    let most_likely = order
+        .iter()
+        .take(a.top)
+        .map(|&i| AtRisk {
+            db: info[i].db,
+            key: String::from_utf8_lossy(&info[i].key).into_owned(),
+            bytes: keys[i].bytes,
+            probability: counts[i] as f64 / a.runs as f64,
+            no_ttl: keys[i].expire_ms.is_none(),
+        })
+        .collect();
+    let proj = Projection {
+        target,
+        policy: a.policy.name(),
+        mode: a.mode,
+        maxmemory: a.maxmemory,
+        baseline,
+        needed,
+        has_idle,
+        has_freq,
+        total,
+        per_db,
+        per_type,
+        per_prefix,
+        evicted_per_run: per_run,
+        refused_keys: first.refused.len() as u64,
+        evicted_without_ttl,
+        most_likely,
+        fits: first.fits,
+    };
+    if let Some(path) = &a.write_evicted {
+        let mut out = Output::create(Some(path), &[&a.file])?;
+        for &i in &first.evicted {
+            let i = i as usize;
+            write!(out, "{{\"db\":{},\"key\":", info[i].db)?;
+            write_bytes(&mut out, &info[i].key)?;
+            writeln!(
+                out,
+                ",\"bytes\":{},\"probability\":{}}}",
+                keys[i].bytes,
+                counts[i] as f64 / a.runs as f64
+            )?;
+        }
+        out.commit()?;
+    }
+    let mut out = Output::create(None, &[])?;
+    match a.format {
+        ProjectFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &proj)?;
+            writeln!(out)?;
+        }
+        ProjectFormat::Table => out.write_all(to_text(&proj).as_bytes())?,
+    }
+    out.commit()
+}
+
+fn to_text(p: &Projection) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "Projection  {} ({:?} mode) into maxmemory {} on {}",
+        p.policy,
+        p.mode,
+        p.maxmemory,
+        p.target
+            .and_then(|t| serde_json::to_value(t).ok())
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        o,
+        "Needed      {} bytes to keep every key (baseline {} + keys {})",
+        p.needed,
+        p.baseline,
+        p.needed - p.baseline
+    );
+    if !p.has_idle && p.policy.contains("lru") {
+        let _ = writeln!(
+            o,
+            "Note        the file has no IDLE data: access times unknown, treated as uniform"
+        );
+    }
+    if !p.has_freq && p.policy.contains("lfu") {
+        let _ = writeln!(
+            o,
+            "Note        the file has no FREQ data: every key counted at the initial LFU value"
+        );
+    }
+    let _ = writeln!(
+        o,
+        "Evicted     {} of {} keys, {} of {} bytes (runs: {:?}); {} without TTL; refused writes {}; fits: {}",
+        p.total.evicted_keys,
+        p.total.keys,
+        p.total.evicted_bytes,
+        p.total.bytes,
+        p.evicted_per_run,
+        p.evicted_without_ttl,
+        p.refused_keys,
+        p.fits
+    );
+    let table = |o: &mut String, title: &str, rows: Vec<(String, &Tally)>| {
+        let _ = writeln!(
+            o,
+            "\n{title:<24} {:>10} {:>10} {:>14}",
+            "keys", "evicted", "bytes evicted"
+        );
+        for (name, t) in rows {
+            let _ = writeln!(
+                o,
+                "{name:<24} {:>10} {:>10} {:>14}",
+                t.keys, t.evicted_keys, t.evicted_bytes
+            );
+        }
+    };
+    table(
+        &mut o,
+        "db",
+        p.per_db.iter().map(|(d, t)| (d.to_string(), t)).collect(),
+    );
+    table(
+        &mut o,
+        "type",
+        p.per_type.iter().map(|(d, t)| (d.to_string(), t)).collect(),
+    );
+    let mut pf: Vec<_> = p.per_prefix.iter().collect();
+    pf.sort_by_key(|b| std::cmp::Reverse(b.1.evicted_bytes));
+    table(
+        &mut o,
+        "prefix",
+        pf.into_iter()
+            .take(20)
+            .map(|(d, t)| (d.clone(), t))
+            .collect(),
+    );
+    if !p.most_likely.is_empty() {
+        let _ = writeln!(o, "\nMost likely evicted (share of runs)");
+        for k in &p.most_likely {
+            let _ = writeln!(
+                o,
+                "  {:>5.2}  db{:<3} {:>10} B  {}{}",
+                k.probability,
+                k.db,
+                k.bytes,
+                k.key,
+                if k.no_ttl { "  (no TTL)" } else { "" }
+            );
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_as_redis_conf_reads_them() {
+        assert_eq!(parse_size("100"), Ok(100));
+        assert_eq!(parse_size("1kb"), Ok(1024));
+        assert_eq!(parse_size("1k"), Ok(1000));
+        assert_eq!(parse_size("2GB"), Ok(2 << 30));
+        assert!(parse_size("x").is_err());
+    }
+}
