@@ -13,7 +13,8 @@ use crate::aof::history::{Event, History};
 use crate::aof::read::{AofSet, Layout, ReadOptions, manifest, open_sources, read_set};
 use crate::aof::repair::{FilePlan, find_cut, plan_fix, plan_salvage};
 use crate::aof::rewrite;
-use crate::aof::rewrite::emit::{RespWriter, write_keyspace};
+use crate::aof::rewrite::emit::write_keyspace;
+use crate::aof::write::RespWriter;
 use crate::error::{Error, ErrorKind, Result};
 use crate::export::json::{write_bytes, write_str};
 use crate::rdb::read::ReadOptions as RdbReadOptions;
@@ -350,11 +351,13 @@ fn rewrite(
         let o = Output::create(Some(output), &inputs)?;
         let mut w = RespWriter::new(o);
         if let Err(e) = write_keyspace(&replayed.ks, &mut w, cut) {
-            w.into_inner().abort();
-            return Err(e.into());
+            if let Ok(o) = w.finish() {
+                o.abort();
+            }
+            return Err(e);
         }
         let (c, b) = (w.commands, w.bytes);
-        w.into_inner().commit()?;
+        w.finish()?.commit()?;
         (c, b)
     } else {
         if output.exists() {
@@ -371,7 +374,7 @@ fn rewrite(
             let mut w = RespWriter::new(Output::create(Some(&tmp.join(&base)), &[])?);
             write_keyspace(&replayed.ks, &mut w, cut)?;
             let (c, b) = (w.commands, w.bytes);
-            w.into_inner().commit()?;
+            w.finish()?.commit()?;
             Output::create(Some(&tmp.join(&incr)), &[])?.commit()?;
             let mut m = Vec::new();
             manifest::format_entry(base.as_bytes(), 1, manifest::FileType::Base, &mut m);

@@ -26,7 +26,7 @@ mod tests {
         let mut v = Vec::new();
         put_timestamp(&mut v, 1700000000);
         put_select(&mut v, 3);
-        put_command(&mut v, &[b"set", b"k", b"a\r\nb", b""]);
+        put_command(&mut v, &[&b"set"[..], b"k", b"a\r\nb", b""]);
         assert_eq!(
             v,
             b"#TS:1700000000\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n*4\r\n$3\r\nset\r\n$1\r\nk\r\n$4\r\na\r\nb\r\n$0\r\n\r\n"

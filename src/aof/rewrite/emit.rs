@@ -3,7 +3,7 @@
 //! §8.2): functions first, then per non-empty db a SELECT and per key its
 //! value in batches of at most 64 elements, then `PEXPIREAT`.
 
-use std::io::{self, Write};
+use std::io::Write;
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -11,66 +11,12 @@ use std::collections::BTreeSet;
 use crate::aof::rewrite::keyspace::{
     FieldVal, Fields, Id, Keyspace, Stream, Val, ZSET_LISTPACK_VALUE, ZSet,
 };
+use crate::aof::write::RespWriter;
+use crate::error::Result;
 
 /// Elements per variadic command, as the server's rewrite
 /// (`AOF_REWRITE_ITEMS_PER_CMD`).
 pub const ITEMS_PER_CMD: usize = 64;
-
-/// Writes RESP commands and counts them.
-pub struct RespWriter<W: Write> {
-    w: W,
-    /// Commands written.
-    pub commands: u64,
-    /// Bytes written.
-    pub bytes: u64,
-    buf: Vec<u8>,
-}
-
-impl<W: Write> RespWriter<W> {
-    /// Wraps a writer.
-    pub fn new(w: W) -> Self {
-        RespWriter {
-            w,
-            commands: 0,
-            bytes: 0,
-            buf: Vec::with_capacity(1 << 12),
-        }
-    }
-
-    /// Writes one command.
-    pub fn command<A: AsRef<[u8]>>(&mut self, args: &[A]) -> io::Result<()> {
-        self.buf.clear();
-        let mut n = itoa::Buffer::new();
-        self.buf.push(b'*');
-        self.buf.extend_from_slice(n.format(args.len()).as_bytes());
-        self.buf.extend_from_slice(b"\r\n");
-        for a in args {
-            let a = a.as_ref();
-            self.buf.push(b'$');
-            self.buf.extend_from_slice(n.format(a.len()).as_bytes());
-            self.buf.extend_from_slice(b"\r\n");
-            self.buf.extend_from_slice(a);
-            self.buf.extend_from_slice(b"\r\n");
-        }
-        self.w.write_all(&self.buf)?;
-        self.commands += 1;
-        self.bytes += self.buf.len() as u64;
-        Ok(())
-    }
-
-    /// Writes a `#` annotation line (e.g. `#TS:<seconds>`).
-    pub fn annotation(&mut self, text: &str) -> io::Result<()> {
-        self.w.write_all(text.as_bytes())?;
-        self.w.write_all(b"\r\n")?;
-        self.bytes += text.len() as u64 + 2;
-        Ok(())
-    }
-
-    /// The inner writer.
-    pub fn into_inner(self) -> W {
-        self.w
-    }
-}
 
 /// A score as text the server parses back to the same double (shortest
 /// round-trip; `inf`/`-inf`).
@@ -101,7 +47,7 @@ fn batched<'a, W: Write>(
     w: &mut RespWriter<W>,
     head: &[&[u8]],
     items: impl Iterator<Item = Item<'a>>,
-) -> io::Result<()> {
+) -> Result<()> {
     let mut items = items.peekable();
     let mut batch: Vec<Item<'a>> = Vec::with_capacity(ITEMS_PER_CMD);
     while items.peek().is_some() {
@@ -115,7 +61,7 @@ fn batched<'a, W: Write>(
             }
             args.push(b);
         }
-        w.command(&args)?;
+        w.command_args(&args)?;
     }
     Ok(())
 }
@@ -130,7 +76,7 @@ fn one(v: &[u8]) -> Item<'_> {
 /// ZADD. So when the set holds a -0, it starts with a member too long for
 /// a listpack — a real one, or a placeholder removed again at the end —
 /// and the -0 members come last.
-fn write_zset<W: Write>(w: &mut RespWriter<W>, k: &[u8], z: &ZSet) -> io::Result<()> {
+fn write_zset<W: Write>(w: &mut RespWriter<W>, k: &[u8], z: &ZSet) -> Result<()> {
     let negz = |s: f64| s == 0.0 && s.is_sign_negative();
     fn item(s: f64, m: &[u8]) -> Item<'_> {
         (Some(Cow::Owned(score_text(s))), Cow::Borrowed(m))
@@ -169,7 +115,7 @@ fn write_zset<W: Write>(w: &mut RespWriter<W>, k: &[u8], z: &ZSet) -> io::Result
     );
     batched(w, &[b"ZADD", k], items.into_iter())?;
     if let Some(d) = dummy {
-        w.command(&[&b"ZREM"[..], k, &d])?;
+        w.command_args(&[&b"ZREM"[..], k, &d])?;
     }
     Ok(())
 }
@@ -179,7 +125,7 @@ fn write_zset<W: Write>(w: &mut RespWriter<W>, k: &[u8], z: &ZSet) -> io::Result
 /// deleted cannot be claimed (XCLAIM drops it), so such IDs are added as
 /// placeholder entries, claimed, then deleted again, and a second XSETID
 /// restores the largest deleted ID.
-fn write_stream<W: Write>(w: &mut RespWriter<W>, k: &[u8], s: &Stream) -> io::Result<()> {
+fn write_stream<W: Write>(w: &mut RespWriter<W>, k: &[u8], s: &Stream) -> Result<()> {
     let ghosts: BTreeSet<Id> = s
         .groups
         .values()
@@ -188,7 +134,7 @@ fn write_stream<W: Write>(w: &mut RespWriter<W>, k: &[u8], s: &Stream) -> io::Re
         .copied()
         .collect();
     if s.entries.is_empty() && ghosts.is_empty() {
-        w.command(&[&b"XADD"[..], k, b"MAXLEN", b"0", b"0-1", b"x", b"y"])?;
+        w.command_args(&[&b"XADD"[..], k, b"MAXLEN", b"0", b"0-1", b"x", b"y"])?;
     }
     let placeholder = vec![(b"x".to_vec(), b"y".to_vec())];
     let mut all: Vec<(&Id, &Fields)> = s.entries.iter().collect();
@@ -200,13 +146,13 @@ fn write_stream<W: Write>(w: &mut RespWriter<W>, k: &[u8], s: &Stream) -> io::Re
             a.push(f.clone());
             a.push(v.clone());
         }
-        w.command(&a)?;
+        w.command_args(&a)?;
     }
     // Before the groups: servers may bound a group's ENTRIESREAD by the
     // stream's entries-added counter.
     xsetid(w, k, s)?;
     for (g, grp) in &s.groups {
-        w.command(&[
+        w.command_args(&[
             &b"XGROUP"[..],
             b"CREATE",
             k,
@@ -222,10 +168,10 @@ fn write_stream<W: Write>(w: &mut RespWriter<W>, k: &[u8], s: &Stream) -> io::Re
         for c in consumers {
             let mut owned = grp.pel.iter().filter(|(_, p)| &p.consumer == c).peekable();
             if owned.peek().is_none() {
-                w.command(&[&b"XGROUP"[..], b"CREATECONSUMER", k, g, c])?;
+                w.command_args(&[&b"XGROUP"[..], b"CREATECONSUMER", k, g, c])?;
             }
             for (id, p) in owned {
-                w.command(&[
+                w.command_args(&[
                     &b"XCLAIM"[..],
                     k,
                     g,
@@ -254,8 +200,8 @@ fn write_stream<W: Write>(w: &mut RespWriter<W>, k: &[u8], s: &Stream) -> io::Re
     Ok(())
 }
 
-fn xsetid<W: Write>(w: &mut RespWriter<W>, k: &[u8], s: &Stream) -> io::Result<()> {
-    w.command(&[
+fn xsetid<W: Write>(w: &mut RespWriter<W>, k: &[u8], s: &Stream) -> Result<()> {
+    w.command_args(&[
         &b"XSETID"[..],
         k,
         &id_text(s.last_id),
@@ -272,13 +218,13 @@ pub fn write_keyspace<W: Write>(
     ks: &Keyspace,
     w: &mut RespWriter<W>,
     drop_expired_before: Option<i64>,
-) -> io::Result<()> {
+) -> Result<()> {
     let live = |t: Option<i64>| match (t, drop_expired_before) {
         (Some(t), Some(cut)) => t >= cut,
         _ => true,
     };
     for code in ks.functions.values() {
-        w.command(&[&b"FUNCTION"[..], b"LOAD", code])?;
+        w.command_args(&[&b"FUNCTION"[..], b"LOAD", code])?;
     }
     for (db, keys) in &ks.dbs {
         let names: Vec<&Vec<u8>> = keys
@@ -291,12 +237,12 @@ pub fn write_keyspace<W: Write>(
         }
         // Hash order, as the server writes (sorting millions of keys would
         // cost more than the rest of the output).
-        w.command(&[&b"SELECT"[..], &int_text(*db)])?;
+        w.command_args(&[&b"SELECT"[..], &int_text(*db)])?;
         for k in names {
             let e = &keys[k];
             let k = k.as_slice();
             match &e.val {
-                Val::Str(s) => w.command(&[&b"SET"[..], k, s])?,
+                Val::Str(s) => w.command_args(&[&b"SET"[..], k, s])?,
                 Val::List(l) => batched(w, &[b"RPUSH", k], l.iter().map(|v| one(v)))?,
                 Val::Set(s) => batched(w, &[b"SADD", k], s.iter().map(|v| one(v)))?,
                 Val::ZSet(z) => write_zset(w, k, z)?,
@@ -305,9 +251,9 @@ pub fn write_keyspace<W: Write>(
                         h.iter().filter(|(_, (_, t))| live(*t)).collect();
                     if f.iter().any(|(_, (_, t))| t.is_some()) {
                         for (field, (v, t)) in f {
-                            w.command(&[&b"HMSET"[..], k, field, v])?;
+                            w.command_args(&[&b"HMSET"[..], k, field, v])?;
                             if let Some(t) = t {
-                                w.command(&[
+                                w.command_args(&[
                                     &b"HPEXPIREAT"[..],
                                     k,
                                     &int_text(*t),
@@ -330,7 +276,7 @@ pub fn write_keyspace<W: Write>(
                 Val::Stream(s) => write_stream(w, k, s)?,
             }
             if let Some(t) = e.expire {
-                w.command(&[&b"PEXPIREAT"[..], k, &int_text(t)])?;
+                w.command_args(&[&b"PEXPIREAT"[..], k, &int_text(t)])?;
             }
         }
     }

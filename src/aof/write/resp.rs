@@ -6,12 +6,13 @@ use super::commands::CommandSink;
 use crate::error::Result;
 
 /// Appends `argv` as a RESP array of bulk strings.
-pub fn put_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
+pub fn put_command<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
     let mut n = itoa::Buffer::new();
     out.push(b'*');
     out.extend_from_slice(n.format(argv.len()).as_bytes());
     out.extend_from_slice(b"\r\n");
     for a in argv {
+        let a = a.as_ref();
         out.push(b'$');
         out.extend_from_slice(n.format(a.len()).as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -50,8 +51,10 @@ impl<W: Write> RespWriter<W> {
     }
 }
 
-impl<W: Write> CommandSink for RespWriter<W> {
-    fn command(&mut self, argv: &[&[u8]]) -> Result<()> {
+impl<W: Write> RespWriter<W> {
+    /// Writes one command from arguments of any byte-like type (owned
+    /// vectors, slices, literals).
+    pub fn command_args<A: AsRef<[u8]>>(&mut self, argv: &[A]) -> Result<()> {
         let before = self.buf.len();
         put_command(&mut self.buf, argv);
         self.bytes += (self.buf.len() - before) as u64;
@@ -61,5 +64,11 @@ impl<W: Write> CommandSink for RespWriter<W> {
             self.buf.clear();
         }
         Ok(())
+    }
+}
+
+impl<W: Write> CommandSink for RespWriter<W> {
+    fn command(&mut self, argv: &[&[u8]]) -> Result<()> {
+        self.command_args(argv)
     }
 }
