@@ -24,3 +24,6 @@ pub mod sink;
 pub mod source;
 
 pub use error::{Error, ErrorKind, Result};
+
+#[cfg(test)]
+mod testutil;

@@ -339,46 +339,20 @@ mod tests {
     /// the corpus and on copies with bytes flipped (errors mid-file).
     #[test]
     fn matches_the_sequential_exporter() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-        let mut files = 0;
-        for sub in ["redis-7.0", "redis-8.2"] {
-            let Ok(rd) = std::fs::read_dir(dir.join(sub)) else {
-                continue;
-            };
-            for f in rd.flatten() {
-                if f.path().extension().is_none_or(|e| e != "rdb") {
-                    continue;
-                }
-                let data = std::fs::read(f.path()).unwrap();
-                files += 1;
-                let mut seed = 0x2545_f491_4f6c_dd1du64;
-                for round in 0..40 {
-                    let mut d = data.clone();
-                    if round > 0 {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
-                        let p = 9 + (seed as usize) % (d.len() - 9);
-                        d[p] ^= 1 << ((seed >> 60) % 8);
-                    }
-                    for verify in [true, false] {
-                        let opts = ReadOptions {
-                            verify_checksum: verify,
-                            relaxed_version: false,
-                            salvage: false,
-                        };
-                        let (want, wr) = sequential(&d, &opts);
-                        let mut got = Vec::new();
-                        let gr = export_lines(&d, &opts, None, &mut got);
-                        assert_eq!(got, want, "{:?} round {round}", f.path());
-                        assert_eq!(
-                            gr.map_err(|e| e.to_string()).map(|t| t.end_offset),
-                            wr.map_err(|e| e.to_string()).map(|t| t.end_offset)
-                        );
-                    }
-                }
-            }
-        }
+        let files = crate::testutil::for_each_flipped_corpus_file(
+            0x2545_f491_4f6c_dd1d,
+            40,
+            |path, round, d, opts| {
+                let (want, wr) = sequential(d, opts);
+                let mut got = Vec::new();
+                let gr = export_lines(d, opts, None, &mut got);
+                assert_eq!(got, want, "{path:?} round {round}");
+                assert_eq!(
+                    gr.map_err(|e| e.to_string()).map(|t| t.end_offset),
+                    wr.map_err(|e| e.to_string()).map(|t| t.end_offset)
+                );
+            },
+        );
         assert!(files >= 3, "corpus files not found");
     }
 }

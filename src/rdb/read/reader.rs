@@ -100,12 +100,7 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
     }
     let header = parse_header(data, opts)?;
     sink.header(&header)?;
-    let mut resync = Resync {
-        depth: 0,
-        budget: RESYNC_BUDGET_BASE
-            .saturating_add(data.len().saturating_mul(RESYNC_BUDGET_PER_BYTE)),
-    };
-    walk(data, &header, header.len, 0, opts, sink, &mut resync)
+    read_body(data, &header, header.len, 0, opts, sink)
 }
 
 /// The opcode loop from offset `start` (a record boundary) with `db`
