@@ -18,7 +18,10 @@ use crate::model::DataType;
 use crate::rdb::read::{ReadOptions, parse_header, read};
 use crate::rdb::write::{Loss, RdbSink, RdbSinkOptions, RdbVersion, Refused};
 use crate::restore::client::{Client, TlsOptions, Url};
-use crate::restore::{Checkpoint, Existing, Mode, RestoreOptions, RestoreSink, detect_version};
+use crate::restore::cluster::ClusterSink;
+use crate::restore::{
+    Checkpoint, Existing, Mode, RestoreOptions, RestoreSink, Restorer, detect_version,
+};
 use crate::source::Source;
 
 /// Output formats of `convert`.
@@ -236,6 +239,11 @@ pub struct RestoreArgs {
     /// TLS: do not verify the server certificate.
     #[arg(long)]
     pub insecure: bool,
+    /// The URL names one node of a Redis Cluster: read the topology from
+    /// it and send each key to the master of its hash slot, following
+    /// MOVED/ASK (keys of dbs other than 0 need `--db-map N=0`).
+    #[arg(long)]
+    pub cluster: bool,
     /// Key selection.
     #[command(flatten)]
     pub filter: FilterArgs,
@@ -617,12 +625,26 @@ pub fn restore(a: RestoreArgs) -> Result<()> {
         mode: a.mode,
         version,
         depth: a.pipeline.max(1),
-        select: url.db.is_none(),
-        lossy: a.lossy,
+        select: url.db.is_none() && !a.cluster,
+        lossy: a.lossy.clone(),
         skip: checkpoint.as_ref().map_or(0, |c| c.records_done),
         checkpoint,
     };
-    let mut sink = RestoreSink::new(client, opts);
+    if a.cluster {
+        let sink = ClusterSink::new(client, &url, &tls, opts)?;
+        return run_restore(sink, data, filter, &a);
+    }
+    run_restore(RestoreSink::new(client, opts), data, filter, &a)
+}
+
+/// Reads the input into a restoring sink with a progress bar (drawn when
+/// stderr is a terminal), then prints and stores the report.
+fn run_restore<S: Restorer>(
+    mut sink: S,
+    data: &[u8],
+    filter: crate::filter::Filter,
+    a: &RestoreArgs,
+) -> Result<()> {
     let bar = indicatif::ProgressBar::new(data.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -633,7 +655,7 @@ pub fn restore(a: RestoreArgs) -> Result<()> {
     let t0 = Instant::now();
     {
         let bar = bar.clone();
-        sink.progress = Some(Box::new(move |keys, bytes, off| {
+        sink.set_progress(Box::new(move |keys, bytes, off| {
             if keys % 1024 == 0 {
                 let s = t0.elapsed().as_secs_f64().max(1e-9);
                 if off > 0 {
@@ -652,7 +674,7 @@ pub fn restore(a: RestoreArgs) -> Result<()> {
     bar.finish_and_clear();
     let sink = fs.inner;
     r.map_err(|e| e.with_path(&a.input))?;
-    let rep = &sink.report;
+    let rep = sink.report();
     let s = t0.elapsed().as_secs_f64().max(1e-9);
     if rep.resumed_past > 0 {
         eprintln!(
@@ -669,12 +691,36 @@ pub fn restore(a: RestoreArgs) -> Result<()> {
         rep.restored as f64 / s,
         rep.bytes as f64 / 1e6 / s
     );
-    for f in &rep.failed {
+    if let Some(c) = &rep.cluster {
+        let per_node: Vec<String> = c
+            .keys_per_node
+            .iter()
+            .map(|(n, k)| format!("{n} {k}"))
+            .collect();
+        eprintln!(
+            "rdbtool: restore: cluster ({}): {} masters; {} MOVED, {} ASK, {} TRYAGAIN, {} CLUSTERDOWN; {} keys not placed; keys per master: {}",
+            c.topology,
+            c.masters,
+            c.moved,
+            c.ask,
+            c.tryagain,
+            c.clusterdown,
+            c.not_placed,
+            per_node.join(", ")
+        );
+    }
+    for f in rep.failed.iter().take(100) {
         eprintln!(
             "rdbtool: failed: db {} key \"{}\": {}",
             f.db,
             f.key_bytes.escape_ascii(),
             f.error
+        );
+    }
+    if rep.failed.len() > 100 {
+        eprintln!(
+            "rdbtool: ... and {} more (--report FILE lists them all)",
+            rep.failed.len() - 100
         );
     }
     if let Some(p) = &a.report {

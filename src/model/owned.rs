@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::model::{DataType, RdbLayout};
 use crate::rdb::read::stream::StreamValue;
-use crate::rdb::read::{Scratch, Value};
+use crate::rdb::read::{KeyRecord, Scratch, Value};
 
 /// A hash field with its value and optional absolute expiry (Unix ms).
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +66,25 @@ pub struct OwnedKey {
     /// keeps that layout when the target accepts it (so an import
     /// reproduces the file it was exported from).
     pub source_type: Option<u8>,
+}
+
+impl OwnedKey {
+    /// Decodes a key record (its key bytes and its whole value), keeping
+    /// its source type byte.
+    pub fn from_record(k: &KeyRecord<'_>, scratch: &mut Scratch) -> Result<OwnedKey> {
+        let key = k.key.to_vec().map_err(|p| Error::parse(p, k.offset))?;
+        let value =
+            OwnedValue::from_value(&k.value, scratch).map_err(|e| e.with_key(k.db, Some(&key)))?;
+        Ok(OwnedKey {
+            db: k.db,
+            key,
+            expire_ms: k.expire_ms,
+            idle_s: k.idle_s,
+            freq: k.freq,
+            value,
+            source_type: Some(k.value.type_byte),
+        })
+    }
 }
 
 impl OwnedValue {

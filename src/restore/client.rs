@@ -287,6 +287,15 @@ impl Client {
         Ok(())
     }
 
+    /// Queues commands already RESP-encoded.
+    pub fn send_raw(&mut self, resp: &[u8]) -> Result<()> {
+        self.wbuf.extend_from_slice(resp);
+        if self.wbuf.len() >= 1 << 16 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
     /// Sends queued commands.
     pub fn flush(&mut self) -> Result<()> {
         let conn = self.r.get_mut();

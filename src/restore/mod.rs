@@ -5,16 +5,17 @@
 //! reported with the server's error.
 
 pub mod client;
+pub mod cluster;
+pub mod encode;
 
 use std::collections::VecDeque;
 
-use client::Client;
+use client::{Client, Reply};
+use encode::{Built, CommandBuilder, Unit, UnitKind};
 
-use crate::aof::write::{CommandSink, emit_function, emit_key};
 use crate::error::{Error, Result};
-use crate::model::owned::{OwnedKey, OwnedValue};
-use crate::rdb::read::{KeyRecord, Record, Scratch, Trailer};
-use crate::rdb::write::{Loss, RdbVersion, ValueEncoder, Verdict, adapt, copies_verbatim};
+use crate::rdb::read::{Record, Trailer};
+use crate::rdb::write::{Loss, RdbVersion};
 use crate::sink::{Flow, RecordSink};
 
 /// What to do when a key already exists on the target.
@@ -143,20 +144,75 @@ pub struct RestoreReport {
     pub resumed_past: u64,
     /// Records whose outcome is final (including those passed over).
     pub records_done: u64,
+    /// Cluster restores: topology, redirections and keys per master.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<cluster::ClusterStats>,
 }
 
-enum Pending {
-    /// A command of key `id`; `last` is its final command.
-    Key {
-        id: u64,
-        last: bool,
-    },
-    Function {
-        name: Vec<u8>,
-    },
-    Control,
-    /// A record that was not sent (refused, dropped, empty): final at once.
-    Done,
+impl RestoreReport {
+    /// Records a key (or library) that did not arrive, and why.
+    pub fn fail(&mut self, db: u64, key: &[u8], error: String) {
+        self.failed.push(Failure {
+            db,
+            key: String::from_utf8_lossy(key).into_owned(),
+            key_bytes: key.to_vec(),
+            error,
+        });
+    }
+
+    /// Settles a record the server answered with error `e`: under
+    /// `--existing skip` an existing key is counted as skipped (and an
+    /// existing library left alone); anything else is a failure.
+    pub fn refusal(&mut self, kind: UnitKind, existing: Existing, db: u64, key: &[u8], e: String) {
+        let skip = existing == Existing::Skip;
+        match kind {
+            UnitKind::Key if skip && e.starts_with("BUSYKEY") => self.skipped += 1,
+            UnitKind::Function if skip && e.contains("already exists") => {}
+            _ => self.fail(db, key, e),
+        }
+    }
+
+    /// True when the next record is passed over because a checkpoint says
+    /// the first `skip` records are done.
+    fn resumed(&mut self, skip: u64) -> bool {
+        if self.resumed_past < skip {
+            self.resumed_past += 1;
+            self.records_done += 1;
+            return true;
+        }
+        false
+    }
+
+    /// Counts one more record final (in input order) and stores the
+    /// checkpoint every `every` records.
+    fn record_done(&mut self, c: Option<&mut Checkpoint>) -> Result<()> {
+        self.records_done += 1;
+        if let Some(c) = c {
+            c.records_done = self.records_done;
+            if c.records_done % c.every == 0 {
+                c.save()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A restoring sink, for the command that drives it: its totals and a
+/// progress callback.
+pub trait Restorer: RecordSink {
+    /// The totals so far (final after `finish`).
+    fn report(&self) -> &RestoreReport;
+    /// Sets the callback called as keys are sent.
+    fn set_progress(&mut self, p: Progress);
+}
+
+impl Restorer for RestoreSink {
+    fn report(&self) -> &RestoreReport {
+        &self.report
+    }
+    fn set_progress(&mut self, p: Progress) {
+        self.progress = Some(p);
+    }
 }
 
 /// Maps an `INFO server` reply to the RDB version the server reads.
@@ -202,40 +258,34 @@ pub fn detect_version(c: &mut Client) -> Result<RdbVersion> {
 /// A progress callback: (keys sent, bytes sent, input offset or 0).
 pub type Progress = Box<dyn FnMut(u64, u64, u64)>;
 
-/// The restoring sink.
+/// What a reply in flight belongs to.
+enum Pending {
+    /// The commands of one record: `replies` replies, the first error wins.
+    Unit {
+        kind: UnitKind,
+        db: u64,
+        key: Vec<u8>,
+        replies: usize,
+    },
+    /// `SELECT`.
+    Control,
+    /// A record that was not sent (refused, dropped, empty): final at once.
+    Done,
+}
+
+/// The restoring sink for one server.
 pub struct RestoreSink {
     c: Client,
     opts: RestoreOptions,
+    builder: CommandBuilder,
+    unit: Unit,
     inflight: VecDeque<Pending>,
-    keys: VecDeque<(u64, u64, Vec<u8>)>,
-    next_id: u64,
-    failed_id: Option<u64>,
     db: Option<u64>,
-    enc: ValueEncoder,
-    scratch: Scratch,
-    payload: Vec<u8>,
-    kbuf: Vec<u8>,
+    sent: u64,
     /// Running totals.
     pub report: RestoreReport,
     /// Called after each key with (keys sent, bytes sent, input offset).
     pub progress: Option<Progress>,
-}
-
-struct Queue<'a> {
-    s: &'a mut RestoreSink,
-    id: u64,
-}
-
-impl CommandSink for Queue<'_> {
-    fn command(&mut self, argv: &[&[u8]]) -> Result<()> {
-        self.s.send(
-            argv,
-            Pending::Key {
-                id: self.id,
-                last: false,
-            },
-        )
-    }
 }
 
 impl RestoreSink {
@@ -243,24 +293,18 @@ impl RestoreSink {
     pub fn new(c: Client, opts: RestoreOptions) -> Self {
         RestoreSink {
             c,
+            builder: CommandBuilder::new(&opts),
             opts,
+            unit: Unit::default(),
             inflight: VecDeque::new(),
-            keys: VecDeque::new(),
-            next_id: 0,
-            failed_id: None,
             db: None,
-            enc: ValueEncoder::new(true),
-            scratch: Scratch::default(),
-            payload: Vec::new(),
-            kbuf: Vec::new(),
+            sent: 0,
             report: RestoreReport::default(),
             progress: None,
         }
     }
 
-    fn send(&mut self, argv: &[&[u8]], p: Pending) -> Result<()> {
-        self.report.bytes += argv.iter().map(|a| a.len() as u64).sum::<u64>();
-        self.c.send(argv)?;
+    fn push(&mut self, p: Pending) -> Result<()> {
         self.inflight.push_back(p);
         if self.inflight.len() >= self.opts.depth {
             self.c.flush()?;
@@ -271,287 +315,77 @@ impl RestoreSink {
         Ok(())
     }
 
-    fn fail(&mut self, db: u64, key: &[u8], error: String) {
-        self.report.failed.push(Failure {
-            db,
-            key: String::from_utf8_lossy(key).into_owned(),
-            key_bytes: key.to_vec(),
-            error,
-        });
-    }
-
     fn read_one(&mut self) -> Result<()> {
         let Some(p) = self.inflight.pop_front() else {
             return Ok(());
         };
-        let last = matches!(
-            p,
-            Pending::Key { last: true, .. } | Pending::Function { .. } | Pending::Done
-        );
-        if matches!(p, Pending::Done) {
-            return self.record_done(last);
-        }
-        let r = self.c.read_reply()?;
         match p {
             Pending::Done => {}
             Pending::Control => {
+                let r = self.c.read_reply()?;
                 if let Some(e) = r.error() {
                     return Err(Error::sink(format!(
                         "server refused a control command: {e}"
                     )));
                 }
+                return Ok(());
             }
-            Pending::Function { name } => match r.error() {
-                Some(e) if e.contains("already exists") && self.opts.existing == Existing::Skip => {
-                }
-                Some(e) => self.fail(0, &name, e.to_string()),
-                None => self.report.functions += 1,
-            },
-            Pending::Key { id, last } => {
-                if let Some(e) = r.error() {
-                    if self.failed_id != Some(id) {
-                        self.failed_id = Some(id);
-                        let (db, key) = self
-                            .keys
-                            .iter()
-                            .find(|k| k.0 == id)
-                            .map(|k| (k.1, k.2.clone()))
-                            .unwrap_or_default();
-                        if e.starts_with("BUSYKEY") && self.opts.existing == Existing::Skip {
-                            self.report.skipped += 1;
-                        } else {
-                            self.fail(db, &key, e.to_string());
-                        }
-                    }
-                } else if last && self.failed_id != Some(id) {
-                    self.report.restored += 1;
-                }
-                if last {
-                    while self.keys.front().is_some_and(|k| k.0 <= id) {
-                        self.keys.pop_front();
+            Pending::Unit {
+                kind,
+                db,
+                key,
+                replies,
+            } => {
+                let mut first_error = None;
+                for _ in 0..replies {
+                    if let Reply::Error(e) = self.c.read_reply()? {
+                        first_error.get_or_insert(e);
                     }
                 }
+                match first_error {
+                    None if kind == UnitKind::Function => self.report.functions += 1,
+                    None => self.report.restored += 1,
+                    Some(e) => self.report.refusal(kind, self.opts.existing, db, &key, e),
+                }
             }
         }
-        self.record_done(last)
-    }
-
-    fn record_done(&mut self, last: bool) -> Result<()> {
-        if !last {
-            return Ok(());
-        }
-        self.report.records_done += 1;
-        if let Some(c) = self.opts.checkpoint.as_mut() {
-            c.records_done = self.report.records_done;
-            if c.records_done % c.every == 0 {
-                c.save()?;
-            }
-        }
-        Ok(())
+        self.report.record_done(self.opts.checkpoint.as_mut())
     }
 
     fn select(&mut self, db: u64) -> Result<()> {
         if self.opts.select && self.db != Some(db) {
-            self.send(&[b"SELECT", db.to_string().as_bytes()], Pending::Control)?;
+            self.c.send(&[b"SELECT", db.to_string().as_bytes()])?;
+            self.push(Pending::Control)?;
             self.db = Some(db);
         }
         Ok(())
     }
 
-    /// True when this record is passed over (a checkpoint covers it).
-    fn resumed(&mut self) -> bool {
-        if self.report.resumed_past < self.opts.skip {
-            self.report.resumed_past += 1;
-            self.report.records_done += 1;
-            return true;
+    /// Sends what the builder made of a record (or settles it at once).
+    fn place(&mut self, built: Built) -> Result<()> {
+        let u = &self.unit;
+        match built {
+            Built::Send => {}
+            Built::Refused(msg) => {
+                self.report.fail(u.db, &u.key, msg);
+                return self.push(Pending::Done);
+            }
+            Built::Nothing => return self.push(Pending::Done),
         }
-        false
-    }
-
-    fn key_record(&mut self, k: &KeyRecord<'_>) -> Result<()> {
-        if self.resumed() {
-            return Ok(());
+        if u.kind == UnitKind::Key {
+            self.select(u.db)?;
         }
-        let t = self.opts.version;
-        let fast = self.opts.mode == Mode::Restore
-            && copies_verbatim(k.value.layout, t)
-            && (t.has_rdb9() || (k.idle_s.is_none() && k.freq.is_none()));
-        if fast {
-            let key = k
-                .key
-                .bytes(&mut self.kbuf)
-                .map_err(|p| Error::parse(p, k.offset))?
-                .to_vec();
-            self.payload.clear();
-            crate::dump::write::from_raw(
-                &mut self.payload,
-                k.value.type_byte,
-                k.value.raw,
-                t.number() as u16,
-            );
-            let payload = std::mem::take(&mut self.payload);
-            let r = self.restore(k.db, &key, k.expire_ms, k.idle_s, k.freq, &payload);
-            self.payload = payload;
-            return r;
-        }
-        let key = k.key.to_vec().map_err(|p| Error::parse(p, k.offset))?;
-        let value = OwnedValue::from_value(&k.value, &mut self.scratch)
-            .map_err(|e| e.with_key(k.db, Some(&key)))?;
-        let mut owned = OwnedKey {
-            db: k.db,
-            key,
-            expire_ms: k.expire_ms,
-            idle_s: k.idle_s,
-            freq: k.freq,
-            value,
-            source_type: Some(k.value.type_byte),
+        let u = &self.unit;
+        self.c.send_raw(&u.resp)?;
+        self.report.bytes += u.resp.len() as u64;
+        self.sent += 1;
+        let p = Pending::Unit {
+            kind: u.kind,
+            db: u.db,
+            key: u.key.clone(),
+            replies: u.starts.len(),
         };
-        self.owned_key(&mut owned)
-    }
-
-    /// Sends an owned key.
-    pub fn owned_key(&mut self, k: &mut OwnedKey) -> Result<()> {
-        let t = self.opts.version;
-        match adapt(k, t, &self.opts.lossy) {
-            Err(loss) => {
-                let msg = format!(
-                    "not sent: the target (RDB {t}) cannot hold it without the loss {:?} (--lossy {})",
-                    loss.name(),
-                    loss.name()
-                );
-                self.fail(k.db, &k.key.clone(), msg);
-                return self.queue_done();
-            }
-            Ok(Verdict::Drop) => return self.queue_done(),
-            Ok(Verdict::Keep) => {}
-        }
-        if k.value.is_empty() {
-            return self.queue_done();
-        }
-        match self.opts.mode {
-            Mode::Restore => {
-                self.payload.clear();
-                let mut payload = std::mem::take(&mut self.payload);
-                let r = crate::dump::write::encode(
-                    &k.value,
-                    t,
-                    k.source_type,
-                    &mut self.enc,
-                    &mut payload,
-                );
-                let r = match r {
-                    Ok(()) => self.restore(k.db, &k.key, k.expire_ms, k.idle_s, k.freq, &payload),
-                    Err(e) => {
-                        self.fail(k.db, &k.key, format!("not sent: {e}"));
-                        self.queue_done()
-                    }
-                };
-                self.payload = payload;
-                r
-            }
-            Mode::Commands => {
-                self.select(k.db)?;
-                let id = self.new_key(k.db, &k.key);
-                self.send(&[b"DEL", &k.key], Pending::Key { id, last: false })?;
-                let mut enc = std::mem::replace(&mut self.enc, ValueEncoder::new(true));
-                let r = emit_key(&mut Queue { s: self, id }, k, t, &mut enc);
-                self.enc = enc;
-                r?;
-                // A no-op that carries the key's final reply.
-                self.send(&[b"PING"], Pending::Key { id, last: true })?;
-                self.tick();
-                Ok(())
-            }
-        }
-    }
-
-    /// Marks a record that sends nothing as done, in order.
-    fn queue_done(&mut self) -> Result<()> {
-        self.inflight.push_back(Pending::Done);
-        Ok(())
-    }
-
-    fn new_key(&mut self, db: u64, key: &[u8]) -> u64 {
-        self.next_id += 1;
-        self.keys.push_back((self.next_id, db, key.to_vec()));
-        self.next_id
-    }
-
-    fn tick(&mut self) {
-        let (n, b) = (self.next_id, self.report.bytes);
-        if let Some(p) = self.progress.as_mut() {
-            p(n, b, 0);
-        }
-    }
-
-    fn restore(
-        &mut self,
-        db: u64,
-        key: &[u8],
-        expire_ms: Option<i64>,
-        idle: Option<u64>,
-        freq: Option<u8>,
-        payload: &[u8],
-    ) -> Result<()> {
-        self.select(db)?;
-        let id = self.new_key(db, key);
-        let ttl = expire_ms.map_or_else(|| "0".to_string(), |e| e.max(1).to_string());
-        let mut argv: Vec<&[u8]> = vec![b"RESTORE", key, ttl.as_bytes(), payload];
-        if expire_ms.is_some() {
-            argv.push(b"ABSTTL");
-        }
-        if self.opts.existing == Existing::Replace {
-            argv.push(b"REPLACE");
-        }
-        let idle_s = idle.map(|i| i.to_string());
-        let freq_s = freq.map(|f| f.to_string());
-        if let Some(i) = &idle_s {
-            argv.extend_from_slice(&[b"IDLETIME", i.as_bytes()]);
-        } else if let Some(f) = &freq_s {
-            argv.extend_from_slice(&[b"FREQ", f.as_bytes()]);
-        }
-        self.send(&argv, Pending::Key { id, last: true })?;
-        self.tick();
-        Ok(())
-    }
-
-    fn function(&mut self, code: &[u8]) -> Result<()> {
-        if self.resumed() {
-            return Ok(());
-        }
-        if !self.opts.version.has_listpacks() {
-            if !self.opts.lossy.contains(&Loss::Functions) {
-                let name = code
-                    .split(|&b| b == b'\n')
-                    .next()
-                    .unwrap_or_default()
-                    .to_vec();
-                self.fail(
-                    0,
-                    &name,
-                    "not sent: the target has no functions (--lossy functions)".into(),
-                );
-            }
-            return self.queue_done();
-        }
-        let name = code
-            .split(|&b| b == b'\n')
-            .next()
-            .unwrap_or_default()
-            .to_vec();
-        self.inflight_function(code, name)
-    }
-
-    fn inflight_function(&mut self, code: &[u8], name: Vec<u8>) -> Result<()> {
-        struct F<'a>(&'a mut RestoreSink, Option<Vec<u8>>);
-        impl CommandSink for F<'_> {
-            fn command(&mut self, argv: &[&[u8]]) -> Result<()> {
-                let name = self.1.take().unwrap_or_default();
-                self.0.send(argv, Pending::Function { name })
-            }
-        }
-        let replace = self.opts.existing == Existing::Replace;
-        emit_function(&mut F(self, Some(name)), code, replace)
+        self.push(p)
     }
 
     /// Sends what is queued, reads every outstanding reply, and stores the
@@ -570,16 +404,23 @@ impl RestoreSink {
 
 impl RecordSink for RestoreSink {
     fn record(&mut self, r: &Record<'_>) -> Result<Flow> {
+        if matches!(r, Record::Key(_) | Record::Function { .. })
+            && self.report.resumed(self.opts.skip)
+        {
+            return Ok(Flow::Continue);
+        }
         match r {
             Record::Key(k) => {
-                self.key_record(k)?;
+                let built = self.builder.key_record(k, &mut self.unit)?;
+                self.place(built)?;
                 if let Some(p) = self.progress.as_mut() {
-                    p(self.next_id, self.report.bytes, k.end);
+                    p(self.sent, self.report.bytes, k.end);
                 }
             }
             Record::Function { code } => {
                 let c = code.to_vec().map_err(|p| Error::parse(p, 0))?;
-                self.function(&c)?;
+                let built = self.builder.function(&c, &mut self.unit)?;
+                self.place(built)?;
             }
             _ => {}
         }

@@ -60,7 +60,8 @@ pub struct Server {
     pub dir: TempDir,
 }
 
-fn free_port() -> u16 {
+/// A port free on 127.0.0.1 now.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -220,7 +221,8 @@ pub struct Features {
     pub field_ttl: bool,
 }
 
-fn ok(c: &mut Client, argv: &[&[u8]]) {
+/// Runs a command that must succeed; returns its reply.
+pub fn ok(c: &mut Client, argv: &[&[u8]]) -> Reply {
     let r = c.call(argv).unwrap();
     assert!(
         r.error().is_none(),
@@ -229,6 +231,7 @@ fn ok(c: &mut Client, argv: &[&[u8]]) {
             .map(|a| String::from_utf8_lossy(a))
             .collect::<Vec<_>>()
     );
+    r
 }
 
 const FAR_MS: i64 = 4_102_444_800_000;

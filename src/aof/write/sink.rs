@@ -2,7 +2,7 @@
 
 use super::commands::{CommandSink, emit_function, emit_key};
 use crate::error::{Error, Result};
-use crate::model::owned::{OwnedKey, OwnedValue};
+use crate::model::owned::OwnedKey;
 use crate::rdb::read::{Record, Scratch, Trailer};
 use crate::rdb::write::{RdbVersion, ValueEncoder};
 use crate::sink::{Flow, RecordSink};
@@ -54,18 +54,8 @@ impl<S: CommandSink> RecordSink for AofSink<S> {
     fn record(&mut self, r: &Record<'_>) -> Result<Flow> {
         match r {
             Record::Key(k) => {
-                let key = k.key.to_vec().map_err(|p| Error::parse(p, k.offset))?;
-                let value = OwnedValue::from_value(&k.value, &mut self.scratch)
-                    .map_err(|e| e.with_key(k.db, Some(&key)))?;
-                self.key(&OwnedKey {
-                    db: k.db,
-                    key,
-                    expire_ms: k.expire_ms,
-                    idle_s: k.idle_s,
-                    freq: k.freq,
-                    value,
-                    source_type: Some(k.value.type_byte),
-                })?;
+                let owned = OwnedKey::from_record(k, &mut self.scratch)?;
+                self.key(&owned)?;
             }
             Record::Function { code } => {
                 let c = code.to_vec().map_err(|p| Error::parse(p, 0))?;

@@ -9,7 +9,7 @@ use super::downgrade::{Verdict, adapt};
 use super::version::{Loss, RdbVersion};
 use super::writer::{KeyMeta, RdbWriter, copies_verbatim};
 use crate::error::{Error, Result};
-use crate::model::owned::{OwnedKey, OwnedValue};
+use crate::model::owned::OwnedKey;
 use crate::rdb::read::{Header, KeyRecord, Record, Scratch, Trailer};
 use crate::sink::{Flow, RecordSink};
 
@@ -149,18 +149,10 @@ impl<W: Write> RdbSink<W> {
             self.stats.copied += 1;
             return Ok(());
         }
-        let key = k.key.to_vec().map_err(|p| Error::parse(p, k.offset))?;
-        let value = OwnedValue::from_value(&k.value, &mut self.scratch)
-            .map_err(|e| e.with_key(k.db, Some(&key)))?;
-        let mut owned = OwnedKey {
-            db: k.db,
-            key,
-            expire_ms: k.expire_ms,
-            idle_s: k.idle_s,
-            freq: k.freq,
-            value,
-            source_type: (!self.opts.reencode).then_some(k.value.type_byte),
-        };
+        let mut owned = OwnedKey::from_record(k, &mut self.scratch)?;
+        if self.opts.reencode {
+            owned.source_type = None;
+        }
         self.owned_key(&mut owned)
     }
 
