@@ -27,6 +27,8 @@ const RANGES: [(u16, u16); 3] = [(0, 5460), (5461, 10922), (10923, 16383)];
 /// The servers stop when it is dropped (also when a test fails).
 struct Cluster {
     nodes: Vec<Server>,
+    /// TLS ports (when started with certificates).
+    tls_ports: Vec<u16>,
     ids: Vec<Vec<u8>>,
     /// Keys the test moved with MIGRATE, which sends relative TTLs: their
     /// expiry times drift by the milliseconds the move took.
@@ -35,23 +37,49 @@ struct Cluster {
 
 impl Cluster {
     fn start(bin: &std::path::Path) -> Cluster {
+        Self::start_with(bin, None)
+    }
+
+    /// With `certs` (a [`make_certs`] directory) the nodes also serve TLS
+    /// on a second port and talk TLS on the cluster bus.
+    fn start_with(bin: &std::path::Path, certs: Option<&std::path::Path>) -> Cluster {
+        let mut tls_ports = Vec::new();
         let nodes: Vec<Server> = (0..3)
             .map(|_| {
                 let bus = free_port().to_string();
-                Server::start(
-                    bin,
-                    None,
-                    &[
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        "nodes.conf",
-                        "--cluster-port",
-                        &bus,
-                        "--cluster-node-timeout",
-                        "5000",
-                    ],
-                )
+                let mut args: Vec<String> = [
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-port",
+                    &bus,
+                    "--cluster-node-timeout",
+                    "5000",
+                ]
+                .map(String::from)
+                .to_vec();
+                if let Some(d) = certs {
+                    let port = free_port();
+                    tls_ports.push(port);
+                    let f = |n: &str| d.join(n).to_str().unwrap().to_string();
+                    args.extend([
+                        "--tls-port".into(),
+                        port.to_string(),
+                        "--tls-cluster".into(),
+                        "yes".into(),
+                        "--tls-cert-file".into(),
+                        f("srv.pem"),
+                        "--tls-key-file".into(),
+                        f("srv.key"),
+                        "--tls-ca-cert-file".into(),
+                        f("ca.pem"),
+                        "--tls-auth-clients".into(),
+                        "no".into(),
+                    ]);
+                }
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                Server::start(bin, None, &args)
             })
             .collect();
         let mut ids = Vec::new();
@@ -84,6 +112,7 @@ impl Cluster {
         }
         let cl = Cluster {
             nodes,
+            tls_ports,
             ids,
             migrated: RefCell::default(),
         };
@@ -672,4 +701,58 @@ fn other_dbs_are_not_placed_without_db_map() {
     for db in [1, 5] {
         assert_placed(&src, db, &keys_of(&src, db), &cl, initial_owner);
     }
+}
+
+/// `rediss://`: the topology's TLS ports are used for every master (the
+/// cluster bus is TLS too), with the CA given by `--cacert`.
+#[test]
+fn restore_over_tls() {
+    let Some(bin) = redis70() else {
+        eprintln!("skipping: no redis-server");
+        return;
+    };
+    let certs = TempDir::new("cluster-tls");
+    if !make_certs(certs.path()) {
+        eprintln!("skipping: openssl could not make certificates");
+        return;
+    }
+    let (src, dump) = source(&bin, 24, 2_000);
+    let cl = Cluster::start_with(&bin, Some(certs.path()));
+    let rep = certs.path().join("r.json");
+    let url = format!("rediss://127.0.0.1:{}", cl.tls_ports[0]);
+    let ca = certs.path().join("ca.pem");
+    let err = rdbtool(&[
+        "restore",
+        p(&dump),
+        &url,
+        "--cluster",
+        "--cacert",
+        p(&ca),
+        "--db",
+        "0",
+        "--report",
+        p(&rep),
+    ]);
+    let keys = keys_of(&src, 0);
+    let r = report_of(&rep);
+    assert_eq!(
+        r["restored"].as_u64().unwrap() as usize,
+        keys.len(),
+        "{err}"
+    );
+    let mut used: Vec<String> = r["cluster"]["keys_per_node"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    used.sort();
+    let mut tls: Vec<String> = cl
+        .tls_ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
+    tls.sort();
+    assert_eq!(used, tls);
+    assert_placed(&src, 0, &keys, &cl, initial_owner);
 }
