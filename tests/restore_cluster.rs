@@ -401,6 +401,7 @@ fn restore_into_three_masters() {
     let cl = Cluster::start(&bin);
     let work = TempDir::new("cluster");
     let rep = work.path().join("r.json");
+    let ckpt = work.path().join("ckpt.json");
     let t0 = Instant::now();
     let err = rdbtool(&[
         "restore",
@@ -411,6 +412,8 @@ fn restore_into_three_masters() {
         "0",
         "--report",
         p(&rep),
+        "--resume",
+        p(&ckpt),
     ]);
     let secs = t0.elapsed().as_secs_f64();
     let keys = keys_of(&src, 0);
@@ -435,6 +438,24 @@ fn restore_into_three_masters() {
     assert_eq!(cl.key_count() as usize, keys.len());
     assert_placed(&src, 0, &keys, &cl, initial_owner);
     assert!(cl.nodes.iter().all(has_library));
+    // The checkpoint covers every record (keys and the library): a rerun
+    // sends nothing (anything sent would fail on the existing keys).
+    let c = report_of(&ckpt);
+    assert_eq!(c["records_done"].as_u64().unwrap() as usize, keys.len() + 1);
+    let err = rdbtool(&[
+        "restore",
+        p(&dump),
+        &cl.url(0),
+        "--cluster",
+        "--db",
+        "0",
+        "--resume",
+        p(&ckpt),
+    ]);
+    assert!(
+        err.contains("0 keys restored, 0 skipped (existing), 0 failed"),
+        "{err}"
+    );
 }
 
 /// Forwards records to a cluster sink and, before the `at`-th key, lets
@@ -754,5 +775,23 @@ fn restore_over_tls() {
         .collect();
     tls.sort();
     assert_eq!(used, tls);
+    assert_placed(&src, 0, &keys, &cl, initial_owner);
+    // Again with plain commands (DEL first, then the commands that rebuild
+    // each key, all of them to the key's master).
+    rdbtool(&[
+        "restore",
+        p(&dump),
+        &url,
+        "--cluster",
+        "--cacert",
+        p(&ca),
+        "--db",
+        "0",
+        "--mode",
+        "commands",
+        "--existing",
+        "replace",
+    ]);
+    assert_eq!(cl.key_count() as usize, keys.len());
     assert_placed(&src, 0, &keys, &cl, initial_owner);
 }

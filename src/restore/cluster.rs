@@ -332,6 +332,8 @@ pub struct ClusterSink {
     seq: u64,
     sent: u64,
     stats: ClusterStats,
+    /// Units whose replies arrived, kept so their buffers serve again.
+    spare: Vec<Unit>,
     /// Running totals (the cluster figures are added at the end).
     pub report: RestoreReport,
     /// Called after each key with (keys sent, bytes sent, input offset).
@@ -370,6 +372,7 @@ impl ClusterSink {
             seq: 0,
             sent: 0,
             stats: ClusterStats::default(),
+            spare: Vec::new(),
             report: RestoreReport::default(),
             progress: None,
         };
@@ -465,6 +468,14 @@ impl ClusterSink {
         node.client
             .as_mut()
             .ok_or_else(|| Error::sink("cluster node without a connection"))
+    }
+
+    /// Keeps a finished unit's buffers for a later record (as many as can
+    /// be in flight).
+    fn recycle(&mut self, u: Unit) {
+        if self.spare.len() < self.opts.depth {
+            self.spare.push(u);
+        }
     }
 
     /// Settles one copy of record `seq`; the record is final when its last
@@ -574,6 +585,7 @@ impl ClusterSink {
                     }
                     UnitKind::Function => {}
                 }
+                self.recycle(s.unit);
                 self.done(s.seq, true)
             }
             Outcome::Error(e) => {
@@ -587,6 +599,7 @@ impl ClusterSink {
                 {
                     f.error = format!("{} (on {})", f.error, self.nodes[n].name());
                 }
+                self.recycle(s.unit);
                 self.done(s.seq, !failed)
             }
             Outcome::Redirect(r) => {
@@ -717,10 +730,17 @@ impl ClusterSink {
                 .fail(unit.db, &unit.key, "not placed: no masters".into());
             return self.done(seq, false);
         }
-        for route in routes {
+        // Every route but the last gets a copy (only libraries have more).
+        let mut unit = Some(unit);
+        let last = routes.len() - 1;
+        for (i, route) in routes.into_iter().enumerate() {
+            let unit = match i == last {
+                true => unit.take().unwrap_or_default(),
+                false => unit.clone().unwrap_or_default(),
+            };
             self.retry.push_back(Sent {
                 seq,
-                unit: unit.clone(),
+                unit,
                 route,
                 asking: false,
                 redirects: 0,
@@ -764,11 +784,12 @@ impl RecordSink for ClusterSink {
             self.seq += 1;
             return Ok(Flow::Continue);
         }
-        let mut unit = Unit::default();
+        let mut unit = self.spare.pop().unwrap_or_default();
         match r {
             Record::Key(k) => {
                 // Not encoded at all when it cannot be placed.
                 let built = if k.db != 0 {
+                    unit.kind = UnitKind::Key;
                     unit.db = k.db;
                     unit.key = k.key.to_vec().map_err(|p| Error::parse(p, k.offset))?;
                     Built::Send
