@@ -54,12 +54,9 @@ start solo "$SOLO"
 run() { # label args...
     local label=$1
     shift
-    local t0 t1
-    t0=$(date +%s.%N)
-    "$BIN" restore "$RDB" "$@" 2>"$DIR/err" || { cat "$DIR/err"; exit 1; }
-    t1=$(date +%s.%N)
-    grep 'rdbtool: restore' "$DIR/err" | sed "s/^/$label: /"
-    printf '%s: %.1f s wall\n' "$label" "$(echo "$t1 - $t0" | bc)"
+    /usr/bin/time -f "%e s wall, %U s user, %S s sys, %M KB max RSS (rdbtool)" \
+        "$BIN" restore "$RDB" "$@" 2>"$DIR/err" || { cat "$DIR/err"; exit 1; }
+    grep -v '^rdbtool: failed' "$DIR/err" | sed "s/^/$label: /"
 }
 
 run cluster "redis://${NODES[0]}" --cluster --db-map 1=0 "$@"

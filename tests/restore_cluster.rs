@@ -484,6 +484,38 @@ impl<F: FnMut()> RecordSink for Midway<F> {
     }
 }
 
+/// Restores db 0 of `data` into the cluster (seed: master 2) in-process,
+/// running `action` before the `at`-th key; returns the sink.
+fn restore_midway(data: &[u8], cl: &Cluster, at: usize, action: impl FnMut()) -> ClusterSink {
+    let url = Url::parse(&cl.url(2)).unwrap();
+    let mut seed = Client::connect(&url).unwrap();
+    let version = detect_version(&mut seed).unwrap();
+    let opts = RestoreOptions {
+        existing: Existing::Fail,
+        mode: Mode::Restore,
+        version,
+        depth: 32,
+        select: false,
+        lossy: Vec::new(),
+        skip: 0,
+        checkpoint: None,
+    };
+    let inner = ClusterSink::new(seed, &url, &TlsOptions::default(), opts).unwrap();
+    let sink = Midway {
+        inner,
+        keys: 0,
+        at,
+        action,
+    };
+    let only_db0 = Filter {
+        dbs: vec![0],
+        ..Filter::default()
+    };
+    let mut fs = FilterSink::new(only_db0, sink);
+    read(data, &ReadOptions::default(), &mut fs).unwrap();
+    fs.inner.inner
+}
+
 /// Keys of db 0 in file order.
 fn file_order(data: &[u8]) -> Vec<Vec<u8>> {
     struct Order(Vec<Vec<u8>>);
@@ -526,39 +558,13 @@ fn follows_moved_and_ask_while_slots_migrate() {
     let before = |slot: u16| order[..at].iter().filter(|k| key_slot(k) == slot).count();
     assert!(after(moved) > 0 && before(moved) > 0 && after(ask) > 0 && before(ask) > 1);
 
-    let url = Url::parse(&cl.url(2)).unwrap();
-    let mut seed = Client::connect(&url).unwrap();
-    let version = detect_version(&mut seed).unwrap();
-    let opts = RestoreOptions {
-        existing: Existing::Fail,
-        mode: Mode::Restore,
-        version,
-        depth: 32,
-        select: false,
-        lossy: Vec::new(),
-        skip: 0,
-        checkpoint: None,
-    };
-    let inner = ClusterSink::new(seed, &url, &TlsOptions::default(), opts).unwrap();
     let migrated = std::cell::Cell::new(0);
-    let sink = Midway {
-        inner,
-        keys: 0,
-        at,
-        action: || {
-            cl.start_migration(moved, 0, 1);
-            cl.finish_migration(moved, 0, 1);
-            cl.start_migration(ask, 0, 1);
-            migrated.set(cl.migrate_keys(ask, 0, 1, before(ask) / 2));
-        },
-    };
-    let only_db0 = Filter {
-        dbs: vec![0],
-        ..Filter::default()
-    };
-    let mut fs = FilterSink::new(only_db0, sink);
-    read(&data, &ReadOptions::default(), &mut fs).unwrap();
-    let sink = fs.inner.inner;
+    let sink = restore_midway(&data, &cl, at, || {
+        cl.start_migration(moved, 0, 1);
+        cl.finish_migration(moved, 0, 1);
+        cl.start_migration(ask, 0, 1);
+        migrated.set(cl.migrate_keys(ask, 0, 1, before(ask) / 2));
+    });
     let st = sink.stats().clone();
     let rep = sink.report.clone();
     assert!(migrated.get() > 0);
@@ -638,6 +644,45 @@ fn follows_moved_and_ask_while_slots_migrate() {
     let owner = |slot: u16| if slot == third { 2 } else { owner(slot) };
     assert_eq!(cl.key_count() as usize, keys.len());
     assert_placed(&src, 0, &keys, &cl, owner);
+}
+
+/// The cluster goes down halfway through (a slot unassigned everywhere)
+/// and comes back 300 ms later (the slot given back to master 0): the
+/// sink retries the keys refused with CLUSTERDOWN after its pauses and
+/// every key arrives.
+#[test]
+fn retries_while_the_cluster_is_down() {
+    let Some(bin) = redis70() else {
+        eprintln!("skipping: no redis-server");
+        return;
+    };
+    let (src, dump) = source(&bin, 25, 1_000);
+    let cl = Cluster::start(&bin);
+    let data = std::fs::read(&dump).unwrap();
+    let order = file_order(&data);
+    let slot = key_slot(&order[order.len() / 2]);
+    let owner = initial_owner(slot);
+    let mut back = None;
+    let sink = restore_midway(&data, &cl, order.len() / 2, || {
+        let s = slot.to_string();
+        for n in &cl.nodes {
+            ok(&mut n.client(), &[b"CLUSTER", b"DELSLOTS", s.as_bytes()]);
+        }
+        let mut c = cl.nodes[owner].client();
+        back = Some(std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            ok(&mut c, &[b"CLUSTER", b"ADDSLOTS", s.as_bytes()]);
+        }));
+    });
+    back.unwrap().join().unwrap();
+    let st = sink.stats();
+    eprintln!("cluster down: {st:?}");
+    assert!(st.clusterdown > 0, "{st:?}");
+    assert!(sink.report.failed.is_empty(), "{:?}", sink.report.failed);
+    assert_eq!(sink.report.restored as usize, order.len());
+    let keys = keys_of(&src, 0);
+    assert_eq!(cl.key_count() as usize, keys.len());
+    assert_placed(&src, 0, &keys, &cl, initial_owner);
 }
 
 /// Keys of dbs 1 and 5 are reported as not placed (exit code 1) unless

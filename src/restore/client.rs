@@ -296,6 +296,11 @@ impl Client {
         Ok(())
     }
 
+    /// Bytes queued and not sent yet.
+    pub fn queued(&self) -> usize {
+        self.wbuf.len()
+    }
+
     /// Sends queued commands.
     pub fn flush(&mut self) -> Result<()> {
         let conn = self.r.get_mut();

@@ -28,6 +28,8 @@ const MAX_RETRIES: u32 = 8;
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
 /// Longest pause between retries.
 const MAX_PAUSE: Duration = Duration::from_secs(2);
+/// Most nodes (masters and redirection targets) a restore talks to.
+const MAX_NODES: usize = 4096;
 /// Slot-map entry of a slot no master serves.
 const NO_NODE: u16 = u16::MAX;
 
@@ -379,7 +381,7 @@ impl ClusterSink {
         let (shards, how) = discover(&mut seed, url)?;
         s.stats.topology = how.to_string();
         s.stats.masters = shards.len();
-        s.apply(&shards);
+        s.apply(&shards)?;
         Ok(s)
     }
 
@@ -414,34 +416,41 @@ impl ClusterSink {
         &self.stats
     }
 
-    fn apply(&mut self, shards: &[Shard]) {
+    fn apply(&mut self, shards: &[Shard]) -> Result<()> {
         self.slots.fill(NO_NODE);
         for sh in shards {
-            let n = self.node(&sh.host, sh.port);
+            let n = self.node(&sh.host, sh.port)? as u16;
             for &(a, b) in &sh.ranges {
                 for slot in a..=b.min(SLOTS - 1) {
-                    self.slots[slot as usize] = n as u16;
+                    self.slots[slot as usize] = n;
                 }
             }
         }
+        Ok(())
     }
 
     /// Reads the topology again (after `CLUSTERDOWN`).
     fn rediscover(&mut self) -> Result<()> {
         let mut c = Client::connect_with(&self.seed, &self.tls)?;
         let (shards, _) = discover(&mut c, &self.seed)?;
-        self.apply(&shards);
-        Ok(())
+        self.apply(&shards)
     }
 
     /// The index of node `host:port`, added if new.
-    fn node(&mut self, host: &str, port: u16) -> usize {
+    fn node(&mut self, host: &str, port: u16) -> Result<usize> {
         if let Some(i) = self
             .nodes
             .iter()
             .position(|n| n.host == host && n.port == port)
         {
-            return i;
+            return Ok(i);
+        }
+        // Slot-map entries are u16 (NO_NODE excluded); a real cluster has
+        // at most about a thousand masters.
+        if self.nodes.len() >= MAX_NODES {
+            return Err(Error::sink(format!(
+                "the cluster named more than {MAX_NODES} nodes"
+            )));
         }
         self.nodes.push(Node {
             host: host.to_string(),
@@ -449,7 +458,7 @@ impl ClusterSink {
             client: None,
             inflight: VecDeque::new(),
         });
-        self.nodes.len() - 1
+        Ok(self.nodes.len() - 1)
     }
 
     fn client(&mut self, n: usize) -> Result<&mut Client> {
@@ -518,11 +527,9 @@ impl ClusterSink {
         let n = match s.route {
             Route::Node(n) => n,
             Route::Slot(slot) => match self.slots[slot as usize] {
-                NO_NODE => {
-                    let msg = format!("not placed: no master serves slot {slot}");
-                    self.report.fail(s.unit.db, &s.unit.key, msg);
-                    return self.done(s.seq, false);
-                }
+                // Perhaps for a moment (a failover, a slot being
+                // reassigned): the topology is read again, later.
+                NO_NODE => return self.later(s, true, "no master serving the slot"),
                 n => n as usize,
             },
         };
@@ -539,7 +546,11 @@ impl ClusterSink {
         let node = &mut self.nodes[n];
         node.inflight.push_back(s);
         if node.inflight.len() >= self.opts.depth {
-            self.flush(n)?;
+            // Every master gets what is queued for it before this one is
+            // waited for, so they all work while its replies come back.
+            for m in 0..self.nodes.len() {
+                self.flush(m)?;
+            }
             while self.nodes[n].inflight.len() > self.opts.depth / 2 {
                 self.read_one(n)?;
             }
@@ -549,8 +560,8 @@ impl ClusterSink {
 
     fn flush(&mut self, n: usize) -> Result<()> {
         match self.nodes[n].client.as_mut() {
-            Some(c) => c.flush(),
-            None => Ok(()),
+            Some(c) if c.queued() > 0 => c.flush(),
+            _ => Ok(()),
         }
     }
 
@@ -608,7 +619,7 @@ impl ClusterSink {
                 match r {
                     Redirect::Moved { slot, host, port } => {
                         self.stats.moved += 1;
-                        let to = self.node(&host_or_here(host), port);
+                        let to = self.node(&host_or_here(host), port)?;
                         self.slots[slot as usize] = to as u16;
                         s.route = Route::Slot(slot);
                         s.asking = false;
@@ -616,41 +627,48 @@ impl ClusterSink {
                     }
                     Redirect::Ask { host, port, .. } => {
                         self.stats.ask += 1;
-                        s.route = Route::Node(self.node(&host_or_here(host), port));
+                        s.route = Route::Node(self.node(&host_or_here(host), port)?);
                         s.asking = true;
                         self.redirect(s, "ASK")
                     }
                     Redirect::Retry { down } => {
                         if down {
                             self.stats.clusterdown += 1;
-                            self.refresh = true;
                         } else {
                             self.stats.tryagain += 1;
                         }
-                        s.retries += 1;
-                        if s.retries > MAX_RETRIES {
-                            let what = if down { "CLUSTERDOWN" } else { "TRYAGAIN" };
-                            let msg = format!("not placed: {what} after {MAX_RETRIES} retries");
-                            self.report.fail(s.unit.db, &s.unit.key, msg);
-                            return self.done(s.seq, false);
-                        }
-                        let pause = FIRST_PAUSE
-                            .saturating_mul(1 << (s.retries - 1).min(16))
-                            .min(MAX_PAUSE);
-                        let until = Instant::now() + pause;
-                        self.pause_until = Some(self.pause_until.map_or(until, |t| t.max(until)));
-                        // A key of a slot whose migration stalled goes back
-                        // to the slot's owner.
-                        if let (Route::Node(_), UnitKind::Key) = (s.route, s.unit.kind) {
-                            s.route = Route::Slot(key_slot(&s.unit.key));
-                            s.asking = false;
-                        }
-                        self.retry.push_back(s);
-                        Ok(())
+                        let what = if down { "CLUSTERDOWN" } else { "TRYAGAIN" };
+                        self.later(s, down, what)
                     }
                 }
             }
         }
+    }
+
+    /// Sends a unit again after a pause that doubles with its retries
+    /// (reading the topology again first when `refresh`); reports it once
+    /// it has been retried `MAX_RETRIES` times.
+    fn later(&mut self, mut s: Sent, refresh: bool, what: &str) -> Result<()> {
+        s.retries += 1;
+        if s.retries > MAX_RETRIES {
+            let msg = format!("not placed: {what} after {MAX_RETRIES} retries");
+            self.report.fail(s.unit.db, &s.unit.key, msg);
+            return self.done(s.seq, false);
+        }
+        self.refresh |= refresh;
+        let pause = FIRST_PAUSE
+            .saturating_mul(1 << (s.retries - 1).min(16))
+            .min(MAX_PAUSE);
+        let until = Instant::now() + pause;
+        self.pause_until = Some(self.pause_until.map_or(until, |t| t.max(until)));
+        // A key of a slot whose migration stalled goes back to the slot's
+        // owner.
+        if let (Route::Node(_), UnitKind::Key) = (s.route, s.unit.kind) {
+            s.route = Route::Slot(key_slot(&s.unit.key));
+            s.asking = false;
+        }
+        self.retry.push_back(s);
+        Ok(())
     }
 
     fn redirect(&mut self, mut s: Sent, what: &str) -> Result<()> {
