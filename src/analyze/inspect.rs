@@ -162,79 +162,7 @@ impl RecordSink for InspectSink {
     }
 }
 
-impl DbStats {
-    /// Adds the key counters of `o` (not its hint or type names).
-    fn add_keys(&mut self, o: &DbStats) {
-        self.keys += o.keys;
-        self.expiring += o.expiring;
-        self.expired_at_snapshot += o.expired_at_snapshot;
-        self.expired_now += o.expired_now;
-        self.key_bytes += o.key_bytes;
-        self.value_bytes += o.value_bytes;
-    }
-}
-
 impl InspectSink {
-    /// A sink with this one's settings (target, profile, snapshot and
-    /// analysis times) and no counts: counts a part of the keyspace, to be
-    /// merged back with [`InspectSink::absorb_keys`].
-    pub fn fork(&self) -> InspectSink {
-        let r = &self.report;
-        InspectSink {
-            report: Inspect {
-                file_bytes: r.file_bytes,
-                magic: r.magic.clone(),
-                rdb_version: r.rdb_version,
-                encoding_target: r.encoding_target,
-                ctime: r.ctime,
-                now_ms: r.now_ms,
-                ..Default::default()
-            },
-            target: self.target,
-            profile: self.profile,
-            scratch: Scratch::default(),
-            buf: Vec::new(),
-            types: BTreeMap::new(),
-        }
-    }
-
-    /// Adds what a [`fork`](InspectSink::fork) saw after everything this
-    /// sink saw (the next part of the file, in order): its counts, lists
-    /// and hints, and the settings its records changed.
-    pub fn absorb(&mut self, part: InspectSink) {
-        let rep = &mut self.report;
-        let p = part.report;
-        for (db, s) in &p.dbs {
-            let d = rep.dbs.entry(*db).or_default();
-            d.add_keys(s);
-            if s.resize_hint.is_some() {
-                d.resize_hint = s.resize_hint;
-            }
-        }
-        rep.total.add_keys(&p.total);
-        rep.aux.extend(p.aux);
-        rep.functions.extend(p.functions);
-        for (m, n) in p.module_keys {
-            *rep.module_keys.entry(m).or_default() += n;
-        }
-        for (m, n) in p.module_aux {
-            *rep.module_aux.entry(m).or_default() += n;
-        }
-        rep.slot_info_records += p.slot_info_records;
-        for (o, n) in p.vendor_opcodes {
-            *rep.vendor_opcodes.entry(o).or_default() += n;
-        }
-        rep.skipped.extend(p.skipped);
-        rep.ctime = p.ctime;
-        rep.encoding_target = p.encoding_target;
-        self.profile = part.profile;
-        for (k, v) in part.types {
-            let t = self.types.entry(k).or_default();
-            t.keys += v.keys;
-            t.value_bytes += v.value_bytes;
-        }
-    }
-
     /// The profile (target and thresholds) encodings are computed with,
     /// known once the header was seen.
     pub fn profile(&self) -> Profile {
@@ -242,7 +170,7 @@ impl InspectSink {
     }
 
     /// Counts a key in its db and the totals: everything but its encoding.
-    fn count_key(&mut self, k: &KeyRecord<'_>) -> Result<()> {
+    pub fn count_key(&mut self, k: &KeyRecord<'_>) -> Result<()> {
         let rep = &mut self.report;
         let kb = k.key.len();
         let vb = k.value.raw.len() as u64;
@@ -266,6 +194,13 @@ impl InspectSink {
             *rep.module_keys.entry(n).or_default() += 1;
         }
         Ok(())
+    }
+
+    /// Counts `keys` keys of `value_bytes` under (db, type, encoding).
+    pub fn add_types(&mut self, db: u64, dt: DataType, enc: Encoding, ts: &TypeStats) {
+        let t = self.types.entry((db, dt, enc)).or_default();
+        t.keys += ts.keys;
+        t.value_bytes += ts.value_bytes;
     }
 
     fn add_type(&mut self, db: u64, dt: DataType, enc: Encoding, value_bytes: u64) {
