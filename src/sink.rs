@@ -73,7 +73,7 @@ impl<F: FnMut(&Record<'_>) -> Result<Flow>> RecordSink for FnSink<F> {
 
 /// Re-borrows the part of `data` that `part` points into, with `data`'s
 /// lifetime; `None` when `part` does not lie inside `data`.
-fn rebase_slice<'d>(data: &'d [u8], part: &[u8]) -> Option<&'d [u8]> {
+pub(crate) fn rebase_slice<'d>(data: &'d [u8], part: &[u8]) -> Option<&'d [u8]> {
     let off = (part.as_ptr() as usize).checked_sub(data.as_ptr() as usize)?;
     data.get(off..off.checked_add(part.len())?)
 }

@@ -9,6 +9,7 @@ pub mod prim;
 pub mod reader;
 pub mod record;
 pub mod salvage;
+pub mod scan;
 pub mod stream;
 pub mod validate;
 pub mod value;

@@ -113,12 +113,8 @@ pub(crate) fn read_body<S: RecordSink>(
     opts: &ReadOptions,
     sink: &mut S,
 ) -> Result<Trailer> {
-    let mut resync = Resync {
-        depth: 0,
-        budget: RESYNC_BUDGET_BASE
-            .saturating_add(data.len().saturating_mul(RESYNC_BUDGET_PER_BYTE)),
-    };
-    walk(data, header, start, db, opts, sink, &mut resync)
+    let mut resync = Resync::for_input(data.len());
+    walk(data, header, start, db, opts, sink, &mut resync, usize::MAX)
 }
 
 /// Bytes that trial walks for type-6 module values may read in total, on
@@ -133,11 +129,30 @@ const RESYNC_MAX_VALUE: usize = 1 << 20;
 const RESYNC_MAX_DEPTH: u32 = 3;
 
 /// State of the search for the ends of type-6 module values.
-struct Resync {
+pub(crate) struct Resync {
     /// Nesting of trial walks (0 = the real read).
     depth: u32,
     /// Bytes trial walks may still read.
     budget: usize,
+}
+
+impl Resync {
+    /// The budget of one pass over an input of `len` bytes.
+    pub(crate) fn for_input(len: usize) -> Self {
+        Resync {
+            depth: 0,
+            budget: RESYNC_BUDGET_BASE.saturating_add(len.saturating_mul(RESYNC_BUDGET_PER_BYTE)),
+        }
+    }
+
+    /// No budget: a type-6 module value fails the walk (speculative walks
+    /// leave them to the pass's own budget).
+    pub(crate) fn none() -> Self {
+        Resync {
+            depth: 0,
+            budget: 0,
+        }
+    }
 }
 
 /// A sink for trial walks: accepts everything, keeps nothing.
@@ -185,7 +200,16 @@ fn resync_module_pre_ga(
             break;
         }
         trial.budget = rs.budget;
-        let res = walk(data, header, cand, 0, opts, &mut Discard, &mut trial);
+        let res = walk(
+            data,
+            header,
+            cand,
+            0,
+            opts,
+            &mut Discard,
+            &mut trial,
+            usize::MAX,
+        );
         let reached = match &res {
             Ok(t) => t.end_offset as usize,
             Err(e) => e.location().offset.map_or(data.len(), |o| o as usize),
@@ -201,8 +225,13 @@ fn resync_module_pre_ga(
 }
 
 /// The opcode loop from byte `start` (a record boundary, `db` selected) to
-/// the EOF opcode.
-fn walk<S: RecordSink>(
+/// the EOF opcode, or until the first record boundary at or past `limit`
+/// (then the trailer says `stopped` and `end_offset` is that boundary).
+/// `resync` is the budget of the search for type-6 module value ends,
+/// shared by the walks that make one pass ([`Resync::none`] fails such
+/// values). The chunked reader ([`super::scan`]) walks ranges with it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn walk<S: RecordSink>(
     data: &[u8],
     header: &Header,
     start: usize,
@@ -210,6 +239,7 @@ fn walk<S: RecordSink>(
     opts: &ReadOptions,
     sink: &mut S,
     resync: &mut Resync,
+    limit: usize,
 ) -> Result<Trailer> {
     let header = *header;
     let total = data.len();
@@ -223,6 +253,10 @@ fn walk<S: RecordSink>(
     let mut pend = Pending::default();
     loop {
         let off = off_of(rest);
+        // A boundary: no prefix opcode waits for its key.
+        if off as usize >= limit && pend.start.is_none() {
+            return stop(sink, off);
+        }
         let Some(&op) = rest.first() else {
             return Err(Error::parse(
                 Problem::Truncated {
