@@ -99,6 +99,12 @@ pub enum Command {
     Import(super::convert::ImportArgs),
     /// Push keys into a live server with pipelined RESTORE (or commands).
     Restore(super::convert::RestoreArgs),
+    /// Split one RDB into several: by cluster slot ranges (or a
+    /// nodes.conf), database, key prefix or key count (formats/cluster.md).
+    Split(super::cluster::SplitArgs),
+    /// Merge several RDBs into one, with a conflict policy for keys in more
+    /// than one input (formats/cluster.md).
+    Merge(super::cluster::MergeArgs),
     /// AOF tools: check, repair, truncate, key history, offline rewrite.
     Aof {
         /// The AOF subcommand.

@@ -152,6 +152,8 @@ pub fn run(cmd: Command) -> Result<()> {
         Command::Convert(a) => super::convert::convert(a),
         Command::Import(a) => super::convert::import(a),
         Command::Restore(a) => super::convert::restore(a),
+        Command::Split(a) => super::cluster::split(a),
+        Command::Merge(a) => super::cluster::merge(a),
         Command::Check { file, read: ra } => check_file(&file, &ra),
     }
 }

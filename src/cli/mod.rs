@@ -3,6 +3,7 @@
 
 pub mod aof;
 pub mod args;
+pub mod cluster;
 pub mod commands;
 pub mod convert;
 pub mod output;
