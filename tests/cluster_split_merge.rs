@@ -21,6 +21,20 @@ fn call(c: &mut Client, argv: &[&[u8]]) -> Reply {
     r
 }
 
+/// Runs rdbtool and parses its standard output as JSON.
+fn json_of(args: &[&str]) -> serde_json::Value {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_rdbtool"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
 /// A reply as text (bulk strings lossy UTF-8), for substring checks.
 fn text(r: &Reply) -> String {
     match r {
@@ -129,6 +143,7 @@ fn split_into_slot_ranges_and_merge_back() {
     // TTLs, and the function library.
     let mut seen = 0;
     let mut files = Vec::new();
+    let mut counts = Vec::new();
     for (lo, hi, name) in RANGES {
         let f = parts.join(name);
         let s = Server::start(&bin, Some(&f), &[]);
@@ -147,9 +162,94 @@ fn split_into_slot_ranges_and_merge_back() {
         let libs = text(&call(&mut s.client(), &[b"FUNCTION", b"LIST"]));
         assert!(libs.contains("wlib"), "{name}: {libs}");
         seen += got.len();
+        counts.push(got.len() as u64);
         files.push(f);
     }
     assert_eq!(seen, want.len());
+
+    // Many files at once: per-file key counts are the loaded servers',
+    // the combined total their sum.
+    let fleet = json_of(&["inspect", p(&parts), "--format", "json"]);
+    let per: Vec<u64> = fleet["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["report"]["total"]["keys"].as_u64().unwrap())
+        .collect();
+    assert_eq!(per, counts);
+    assert_eq!(fleet["combined"]["total"]["keys"], want.len() as u64);
+    let vb = |f: &serde_json::Value| f["total"]["value_bytes"].as_u64().unwrap();
+    let sum: u64 = fleet["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| vb(&f["report"]))
+        .sum();
+    assert_eq!(vb(&fleet["combined"]), sum);
+    let rep = json_of(&[
+        "report",
+        p(&files[0]),
+        p(&files[1]),
+        p(&files[2]),
+        "--format",
+        "json",
+    ]);
+    let rk: Vec<u64> = rep["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["keys"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rk, counts);
+    assert_eq!(rep["combined"]["keys"], want.len() as u64);
+
+    // The slot view of the source: its ranges hold the parts' keys.
+    let ranges_arg = "0-5460,5461-10922,10923-16383";
+    let one = json_of(&[
+        "inspect",
+        p(&snap),
+        "--slot-ranges",
+        ranges_arg,
+        "--format",
+        "json",
+    ]);
+    let by_range: Vec<u64> = one["slots"]["ranges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["keys"].as_u64().unwrap())
+        .collect();
+    assert_eq!(by_range, counts);
+
+    // --slots filter and the CSV slot column.
+    let csv_path = dir.path().join("a.csv");
+    rdbtool(&[
+        "convert",
+        p(&snap),
+        "--to",
+        "csv",
+        "--slots",
+        "0-5460",
+        "-o",
+        p(&csv_path),
+    ]);
+    let mut rd = csv::Reader::from_path(&csv_path).unwrap();
+    assert_eq!(rd.headers().unwrap().get(7), Some("slot"));
+    let mut keys = std::collections::BTreeSet::new();
+    for r in rd.byte_records() {
+        let r = r.unwrap();
+        let slot = key_slot(&r[1]);
+        assert!(slot <= 5460);
+        assert_eq!(std::str::from_utf8(&r[7]).unwrap(), slot.to_string());
+        keys.insert(r[1].to_vec());
+    }
+    let mut c = src.client();
+    let expect_csv = want
+        .iter()
+        .filter(|(k, ..)| key_slot(k) <= 5460)
+        .filter(|(k, ..)| call(&mut c, &[b"TYPE", k]) != Reply::Status("stream".into()))
+        .count();
+    assert_eq!(keys.len(), expect_csv);
 
     // Merged back: the original dataset.
     let merged = dir.path().join("merged.rdb");
@@ -367,13 +467,7 @@ fn merge_conflict_policies() {
     assert!(!out.exists());
 
     // AUX fields: fresh by default, an input's when asked.
-    let aux = |f: &Path| -> serde_json::Value {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_rdbtool"))
-            .args(["inspect", "--format", "json", p(f)])
-            .output()
-            .unwrap();
-        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["aux"].clone()
-    };
+    let aux = |f: &Path| json_of(&["inspect", "--format", "json", p(f)])["aux"].clone();
     let out = dir.path().join("aux.rdb");
     rdbtool(&[
         "merge",
@@ -399,4 +493,63 @@ fn merge_conflict_policies() {
         "first",
     ]);
     assert_ne!(aux(&out), src_aux);
+}
+
+/// A cluster-mode node: its nodes.conf drives `split --slots-from`; Redis
+/// 8.2 (when installed) writes SLOT_INFO records, checked by `--by-slot`.
+#[test]
+fn cluster_mode_nodes_conf_and_slot_info() {
+    let Some(bin70) = redis70() else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    for bin in std::iter::once(bin70.clone()).chain(redis82()) {
+        let s = Server::start(&bin, None, &["--cluster-enabled", "yes"]);
+        let mut c = s.client();
+        call(&mut c, &[b"CLUSTER", b"ADDSLOTSRANGE", b"0", b"16383"]);
+        let t0 = std::time::Instant::now();
+        while !text(&call(&mut c, &[b"CLUSTER", b"INFO"])).contains("cluster_state:ok") {
+            assert!(t0.elapsed().as_secs() < 10, "cluster never ok");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        for i in 0..200 {
+            let k = format!("{{tag{}}}:{i}", i % 9);
+            call(&mut c, &[b"SET", k.as_bytes(), b"v"]);
+            if i % 4 == 0 {
+                call(&mut c, &[b"EXPIRE", k.as_bytes(), b"100000"]);
+            }
+        }
+        let dir = TempDir::new("cl");
+        let snap = dir.path().join("node.rdb");
+        std::fs::copy(s.save(), &snap).unwrap();
+        let nodes = s.dir.path().join("nodes.conf");
+        rdbtool(&[
+            "split",
+            p(&snap),
+            "--slots-from",
+            p(&nodes),
+            "-o",
+            p(dir.path()),
+        ]);
+        // A node that never met another does not know its IP.
+        let part = dir.path().join(format!("node-{}.rdb", s.port));
+        let loaded = Server::start(&bin, Some(&part), &[]);
+        assert_eq!(loaded.key_count(), 200);
+
+        let doc = json_of(&["inspect", p(&snap), "--by-slot", "--format", "json"]);
+        let slots = &doc["slots"];
+        assert_eq!(slots["slots_with_keys"], 9);
+        let keys: u64 = slots["ranges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["keys"].as_u64().unwrap())
+            .sum();
+        assert_eq!(keys, 200);
+        if doc["rdb_version"].as_u64() >= Some(12) {
+            // One record per slot with keys, each agreeing with the keys.
+            assert_eq!(slots["slot_info_records"], 9, "{slots}");
+            assert_eq!(slots["slot_info_mismatches"], serde_json::json!([]));
+        }
+    }
 }

@@ -59,11 +59,21 @@ pub enum Command {
     /// Summarize an RDB file: header, aux fields, keys per db/type/encoding,
     /// expiries, functions, modules, checksum.
     Inspect {
-        /// The RDB file.
-        file: PathBuf,
+        /// The RDB file; several files or directories (of RDB files) give
+        /// a per-file view and a combined one, read in parallel.
+        #[arg(required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: ReportFormat,
+        /// Keys and bytes per cluster slot range, the busiest slots, and
+        /// the SLOT_INFO records checked against the keys.
+        #[arg(long)]
+        by_slot: bool,
+        /// Slot ranges of `--by-slot` (implies it), e.g.
+        /// `0-5460,5461-10922,10923-16383`; default: 16 ranges of 1024.
+        #[arg(long)]
+        slot_ranges: Option<String>,
         /// Reader options.
         #[command(flatten)]
         read: ReadArgs,

@@ -10,6 +10,7 @@ use clap::ValueEnum;
 use super::commands::now_ms;
 use super::output::Output;
 use crate::aof::write::{AofSink, BaseFormat, RespWriter, write_aof_dir};
+use crate::cluster::slot::SlotSet;
 use crate::error::{Error, Result};
 use crate::export::csv_keys::CsvKeys;
 use crate::export::json::{JsonExporter, JsonMode};
@@ -72,6 +73,10 @@ pub struct FilterArgs {
     /// Renumber databases, FROM=TO (repeatable), e.g. --db-map 0=3.
     #[arg(long = "db-map")]
     pub db_map: Vec<String>,
+    /// Only keys whose cluster hash slot is in these ranges, e.g.
+    /// `0-5460,8000`.
+    #[arg(long)]
+    pub slots: Option<String>,
 }
 
 /// Types selectable with `--type`.
@@ -130,6 +135,11 @@ impl FilterArgs {
                 .iter()
                 .map(|s| parse_db_map(s))
                 .collect::<Result<_>>()?,
+            slots: self
+                .slots
+                .as_deref()
+                .map(|s| SlotSet::parse(s).map_err(|e| Error::usage(format!("--slots: {e}"))))
+                .transpose()?,
         })
     }
 }

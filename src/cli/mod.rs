@@ -6,6 +6,7 @@ pub mod args;
 pub mod cluster;
 pub mod commands;
 pub mod convert;
+pub mod fleet;
 pub mod output;
 pub mod project;
 pub mod report;

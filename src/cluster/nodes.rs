@@ -17,10 +17,13 @@ pub struct Master {
 
 impl Master {
     /// A file-name friendly form of the address, `ip-port` (`:` of IPv6
-    /// addresses become `_`).
+    /// addresses become `_`); `node-port` while the node does not know its
+    /// own IP (a node that never met another writes `:port`); the id's
+    /// first 12 characters without an address.
     pub fn file_stem(&self) -> String {
         match self.addr.rsplit_once(':') {
-            Some((h, p)) if !h.is_empty() => format!("{}-{p}", h.replace(':', "_")),
+            Some(("", p)) if !p.is_empty() => format!("node-{p}"),
+            Some((h, p)) if !p.is_empty() => format!("{}-{p}", h.replace(':', "_")),
             _ => self.id.chars().take(12).collect(),
         }
     }
@@ -85,10 +88,12 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001,,shard-id=aa myse
 07c37dfeb235213a872192d90877d0cd55635b91 127.0.0.1:30004@31004 slave e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 0 1426238317239 4 connected
 292f8b365bb7edb5e285caf0b7e6ddc7265d2f4f ::1:30003@31003 master - 0 1426238318243 3 connected 10923-16382 16383
 824fe116063bc5fcf9f4ffd895bc17aee7731ac3 127.0.0.1:30006@31006 master - 0 1426238316232 6 connected
+a8740245b65ef0c0f3e6c4c8728a41f8e9b22316 :23999@33999,,tls-port=0,shard-id=d8 master - 0 0 0 connected 0
 vars currentEpoch 6 lastVoteEpoch 0
 ";
         let m = parse_nodes(text).unwrap();
-        assert_eq!(m.len(), 3);
+        assert_eq!(m.len(), 4);
+        assert_eq!(m[3].file_stem(), "node-23999");
         assert_eq!(m[0].addr, "127.0.0.1:30001");
         assert_eq!(m[0].ranges, vec![(0, 5460)]);
         assert_eq!(m[1].file_stem(), "127.0.0.1-30002");
