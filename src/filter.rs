@@ -165,3 +165,21 @@ impl<S: RecordSink> RecordSink for FilterSink<S> {
         self.inner.finish(t)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_filter_selects_by_hash_slot() {
+        let f = Filter {
+            slots: SlotSet::parse("12182,0-100").ok(),
+            ..Filter::default()
+        };
+        // "foo" is in slot 12182; a hash tag moves a key to its tag's slot.
+        assert!(f.selects(0, b"foo", DataType::String, None));
+        assert!(f.selects(0, b"{foo}:bar", DataType::Hash, None));
+        assert!(!f.selects(0, b"bar", DataType::String, None));
+        assert!(!f.is_identity());
+    }
+}
