@@ -4,6 +4,7 @@
 
 use regex::bytes::Regex;
 
+use crate::cluster::slot::{SlotSet, key_slot};
 use crate::error::{Error, Result};
 use crate::model::DataType;
 use crate::rdb::read::{Header, KeyRecord, Record, Trailer};
@@ -35,6 +36,8 @@ pub struct Filter {
     pub now_ms: i64,
     /// Database renumbering (`from`, `to`).
     pub db_map: Vec<(u64, u64)>,
+    /// Only keys whose cluster hash slot is in this set.
+    pub slots: Option<SlotSet>,
 }
 
 impl Default for Filter {
@@ -47,6 +50,7 @@ impl Default for Filter {
             expired: Expired::Keep,
             now_ms: 0,
             db_map: Vec::new(),
+            slots: None,
         }
     }
 }
@@ -71,6 +75,7 @@ impl Filter {
             && self.types.is_empty()
             && self.expired == Expired::Keep
             && self.db_map.is_empty()
+            && self.slots.is_none()
     }
 
     /// The database a source database maps to.
@@ -88,6 +93,10 @@ impl Filter {
             && (self.types.is_empty() || self.types.contains(&t))
             && !(self.expired == Expired::Drop && expire_ms.is_some_and(|e| e <= self.now_ms))
             && self.key_regex.as_ref().is_none_or(|r| r.is_match(key))
+            && self
+                .slots
+                .as_ref()
+                .is_none_or(|s| s.contains(key_slot(key)))
     }
 }
 
@@ -154,5 +163,23 @@ impl<S: RecordSink> RecordSink for FilterSink<S> {
 
     fn finish(&mut self, t: &Trailer) -> Result<()> {
         self.inner.finish(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_filter_selects_by_hash_slot() {
+        let f = Filter {
+            slots: SlotSet::parse("12182,0-100").ok(),
+            ..Filter::default()
+        };
+        // "foo" is in slot 12182; a hash tag moves a key to its tag's slot.
+        assert!(f.selects(0, b"foo", DataType::String, None));
+        assert!(f.selects(0, b"{foo}:bar", DataType::Hash, None));
+        assert!(!f.selects(0, b"bar", DataType::String, None));
+        assert!(!f.is_identity());
     }
 }

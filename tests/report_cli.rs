@@ -40,13 +40,21 @@ fn memory_formats_agree() {
             "encoding",
             "num_elements",
             "len_largest_element",
-            "expiry"
+            "expiry",
+            "slot"
         ]
     );
     let recs: Vec<csv::ByteRecord> = r.byte_records().map(|x| x.unwrap()).collect();
     assert_eq!(recs.len(), rows.len());
     for (c, j) in recs.iter().zip(&rows) {
         assert_eq!(std::str::from_utf8(&c[3]).unwrap(), j["bytes"].to_string());
+        // The slot column: CRC16 of the key (or its hash tag) mod 16384
+        // (checked where the key text survived the lossy UTF-8 of stdout).
+        assert_eq!(std::str::from_utf8(&c[8]).unwrap(), j["slot"].to_string());
+        if !String::from_utf8_lossy(&c[2]).contains('\u{fffd}') {
+            let slot = rdbtool::cluster::slot::key_slot(&c[2]);
+            assert_eq!(j["slot"], slot);
+        }
         assert_eq!(
             j["expire_at_ms"].is_null(),
             c[7].is_empty(),

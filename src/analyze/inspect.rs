@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::error::Result;
+use super::slots::{SlotCounts, SlotReport};
+use crate::cluster::slot::key_slot;
+use crate::error::{Error, Result};
 use crate::model::{DataType, Encoding, Flavor, module_name};
 use crate::rdb::read::{Checksum, Header, KeyRecord, Record, Scratch, Trailer};
 use crate::server::{Profile, Target, key_encoding};
@@ -78,6 +80,12 @@ pub struct Inspect {
     pub parse_seconds: f64,
     /// Damaged byte ranges skipped in salvage mode.
     pub skipped: Vec<crate::rdb::read::salvage::SkippedRange>,
+    /// Keys and bytes per slot range (`--by-slot`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slots: Option<SlotReport>,
+    /// The per-slot counters behind `slots` (kept to combine files).
+    #[serde(skip)]
+    pub slot_counts: Option<Box<SlotCounts>>,
 }
 
 /// The sink that builds an [`Inspect`].
@@ -158,11 +166,18 @@ impl RecordSink for InspectSink {
             }
         }
         self.types.clear();
+        rep.slots = rep.slot_counts.as_ref().map(|c| c.report());
         Ok(())
     }
 }
 
 impl InspectSink {
+    /// Also counts keys and bytes per cluster slot, shown in `ranges`.
+    pub fn with_slots(mut self, ranges: Vec<(u16, u16)>) -> Self {
+        self.report.slot_counts = Some(Box::new(SlotCounts::new(ranges)));
+        self
+    }
+
     /// The profile (target and thresholds) encodings are computed with,
     /// known once the header was seen.
     pub fn profile(&self) -> Profile {
@@ -174,6 +189,13 @@ impl InspectSink {
         let rep = &mut self.report;
         let kb = k.key.len();
         let vb = k.value.raw.len() as u64;
+        if let Some(c) = &mut rep.slot_counts {
+            let key = k
+                .key
+                .bytes(&mut self.buf)
+                .map_err(|p| Error::parse(p, k.offset))?;
+            c.add(key_slot(key), kb + vb, k.expire_ms.is_some());
+        }
         let ctime_ms = rep.ctime.map(|c| c.saturating_mul(1000));
         for s in [rep.dbs.entry(k.db).or_default(), &mut rep.total] {
             s.keys += 1;
@@ -246,7 +268,16 @@ impl InspectSink {
             Record::ModuleAux { module_id, .. } => {
                 *rep.module_aux.entry(module_name(*module_id).0).or_default() += 1;
             }
-            Record::SlotInfo { .. } => rep.slot_info_records += 1,
+            Record::SlotInfo {
+                slot,
+                keys,
+                expires,
+            } => {
+                rep.slot_info_records += 1;
+                if let Some(c) = &mut rep.slot_counts {
+                    c.hint(*slot, *keys, *expires);
+                }
+            }
             Record::Vendor { opcode, .. } => *rep.vendor_opcodes.entry(*opcode).or_default() += 1,
             Record::SelectDb { .. } => {}
             Record::Skipped { .. } => rep
@@ -380,6 +411,9 @@ impl Inspect {
         }
         for (op, n) in &self.vendor_opcodes {
             let _ = writeln!(o, "Vendor opcode {op}: {n} records");
+        }
+        if let Some(s) = &self.slots {
+            s.write_text(&mut o);
         }
         o
     }

@@ -188,6 +188,24 @@ pub fn inspect(
     target: Option<Target>,
     now_ms: i64,
 ) -> (Inspect, Result<Trailer>) {
+    inspect_with(data, opts, &|| {
+        InspectSink::new(data.len() as u64, target, now_ms)
+    })
+}
+
+/// As [`inspect`], with the sink `make` builds (e.g. one that also counts
+/// per slot); `make` is called again for the sequential rerun after a
+/// failure.
+pub fn inspect_with(
+    data: &[u8],
+    opts: &ReadOptions,
+    make: &(dyn Fn() -> InspectSink + Sync),
+) -> (Inspect, Result<Trailer>) {
+    let sequential = |data: &[u8], opts: &ReadOptions| {
+        let mut sink = make();
+        let res = read(data, opts, &mut sink);
+        (sink.report, res)
+    };
     let shared = Shared {
         types: Mutex::new(Types::new()),
         failed: AtomicBool::new(false),
@@ -215,7 +233,7 @@ pub fn inspect(
             });
         }
         let mut sink = Deferring {
-            inner: InspectSink::new(data.len() as u64, target, now_ms),
+            inner: make(),
             scope: s,
             data,
             shared: &shared,
@@ -227,13 +245,13 @@ pub fn inspect(
         res
     });
     let Some(mut inner) = inner else {
-        return sequential(data, opts, target, now_ms);
+        return sequential(data, opts);
     };
     if res.is_err() || shared.failed.load(Ordering::Relaxed) {
-        return sequential(data, opts, target, now_ms);
+        return sequential(data, opts);
     }
     let Ok(mut t) = res else {
-        return sequential(data, opts, target, now_ms);
+        return sequential(data, opts);
     };
     if let Ok(types) = shared.types.into_inner() {
         for ((db, dt, enc), ts) in types {

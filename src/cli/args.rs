@@ -59,11 +59,21 @@ pub enum Command {
     /// Summarize an RDB file: header, aux fields, keys per db/type/encoding,
     /// expiries, functions, modules, checksum.
     Inspect {
-        /// The RDB file.
-        file: PathBuf,
+        /// The RDB file; several files or directories (of RDB files) give
+        /// a per-file view and a combined one, read in parallel.
+        #[arg(required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: ReportFormat,
+        /// Keys and bytes per cluster slot range, the busiest slots, and
+        /// the SLOT_INFO records checked against the keys.
+        #[arg(long)]
+        by_slot: bool,
+        /// Slot ranges of `--by-slot` (implies it), e.g.
+        /// `0-5460,5461-10922,10923-16383`; default: 16 ranges of 1024.
+        #[arg(long)]
+        slot_ranges: Option<String>,
         /// Reader options.
         #[command(flatten)]
         read: ReadArgs,
@@ -99,6 +109,12 @@ pub enum Command {
     Import(super::convert::ImportArgs),
     /// Push keys into a live server with pipelined RESTORE (or commands).
     Restore(super::convert::RestoreArgs),
+    /// Split one RDB into several: by cluster slot ranges (or a
+    /// nodes.conf), database, key prefix or key count (formats/cluster.md).
+    Split(super::cluster::SplitArgs),
+    /// Merge several RDBs into one, with a conflict policy for keys in more
+    /// than one input (formats/cluster.md).
+    Merge(super::cluster::MergeArgs),
     /// AOF tools: check, repair, truncate, key history, offline rewrite.
     Aof {
         /// The AOF subcommand.

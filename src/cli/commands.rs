@@ -6,6 +6,7 @@ use super::args::{Command, ExportFormat, ReadArgs, ReportFormat};
 use super::output::Output;
 use crate::analyze::inspect::InspectSink;
 use crate::analyze::inspect_par;
+use crate::analyze::slots::{default_ranges, parse_ranges};
 use crate::error::{Error, Result};
 use crate::export::json::{JsonExporter, JsonMode};
 use crate::export::lines_par;
@@ -64,32 +65,48 @@ pub fn run(cmd: Command) -> Result<()> {
     match cmd {
         Command::Aof { cmd } => super::aof::run(cmd),
         Command::Inspect {
-            file,
+            files,
             format,
+            by_slot,
+            slot_ranges,
             read: ra,
         } => {
-            let src = Source::open(&file)?;
+            let slots = match slot_ranges {
+                Some(s) => Some(
+                    parse_ranges(&s).map_err(|e| Error::usage(format!("--slot-ranges: {e}")))?,
+                ),
+                None => by_slot.then(default_ranges),
+            };
+            if files.len() > 1 || files[0].is_dir() {
+                return super::fleet::inspect(&files, format, &ra, slots.as_deref());
+            }
+            let file = &files[0];
+            let src = Source::open(file)?;
             let t0 = Instant::now();
             let opts = read_options(&ra);
             let mut log = SalvageLog::default();
+            let data = src.bytes();
+            let make = || {
+                let s = InspectSink::new(data.len() as u64, ra.target, now_ms());
+                match &slots {
+                    Some(r) => s.with_slots(r.clone()),
+                    None => s,
+                }
+            };
             // Salvage resynchronises record by record: sequential. Otherwise
             // the parallel pass.
             let (mut report, res) = if opts.salvage {
-                let mut sink = InspectSink::new(src.bytes().len() as u64, ra.target, now_ms());
-                let res = read(
-                    src.bytes(),
-                    &opts,
-                    &mut crate::sink::Tee(&mut sink, &mut log),
-                );
+                let mut sink = make();
+                let res = read(data, &opts, &mut crate::sink::Tee(&mut sink, &mut log));
                 (sink.report, res)
             } else {
-                inspect_par::inspect(src.bytes(), &opts, ra.target, now_ms())
+                inspect_par::inspect_with(data, &opts, &make)
             };
             report.parse_seconds = t0.elapsed().as_secs_f64();
             // A checksum mismatch still prints the report, then fails.
             // (The error itself is returned, so its kind decides the exit code.)
             if res.is_err() && report.checksum.is_none() {
-                return res.map(|_| ()).map_err(|e| e.with_path(&file));
+                return res.map(|_| ()).map_err(|e| e.with_path(file));
             }
             let mut out = Output::create(None, &[])?;
             use std::io::Write;
@@ -101,8 +118,8 @@ pub fn run(cmd: Command) -> Result<()> {
                 }
             }
             out.commit()?;
-            res.map_err(|e| e.with_path(&file))?;
-            log.outcome().map_err(|e| e.with_path(&file))
+            res.map_err(|e| e.with_path(file))?;
+            log.outcome().map_err(|e| e.with_path(file))
         }
         Command::Memory(a) => super::report::memory(a),
         Command::Report(a) => super::report::report(a),
@@ -152,6 +169,8 @@ pub fn run(cmd: Command) -> Result<()> {
         Command::Convert(a) => super::convert::convert(a),
         Command::Import(a) => super::convert::import(a),
         Command::Restore(a) => super::convert::restore(a),
+        Command::Split(a) => super::cluster::split(a),
+        Command::Merge(a) => super::cluster::merge(a),
         Command::Check { file, read: ra } => check_file(&file, &ra),
     }
 }

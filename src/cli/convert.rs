@@ -10,6 +10,7 @@ use clap::ValueEnum;
 use super::commands::now_ms;
 use super::output::Output;
 use crate::aof::write::{AofSink, BaseFormat, RespWriter, write_aof_dir};
+use crate::cluster::slot::SlotSet;
 use crate::error::{Error, Result};
 use crate::export::csv_keys::CsvKeys;
 use crate::export::json::{JsonExporter, JsonMode};
@@ -75,6 +76,10 @@ pub struct FilterArgs {
     /// Renumber databases, FROM=TO (repeatable), e.g. --db-map 0=3.
     #[arg(long = "db-map")]
     pub db_map: Vec<String>,
+    /// Only keys whose cluster hash slot is in these ranges, e.g.
+    /// `0-5460,8000`.
+    #[arg(long)]
+    pub slots: Option<String>,
 }
 
 /// Types selectable with `--type`.
@@ -97,7 +102,8 @@ pub enum KeyType {
 }
 
 impl FilterArgs {
-    fn build(&self) -> Result<Filter> {
+    /// The filter the flags describe.
+    pub(crate) fn build(&self) -> Result<Filter> {
         Ok(Filter {
             dbs: self.dbs.clone(),
             key_regex: match &self.key_regex {
@@ -132,7 +138,52 @@ impl FilterArgs {
                 .iter()
                 .map(|s| parse_db_map(s))
                 .collect::<Result<_>>()?,
+            slots: self
+                .slots
+                .as_deref()
+                .map(|s| SlotSet::parse(s).map_err(|e| Error::usage(format!("--slots: {e}"))))
+                .transpose()?,
         })
+    }
+}
+
+/// RDB writer flags shared by convert, split and merge.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WriteArgs {
+    /// RDB version to write (6-12, or 80 for Valkey 9); default: the
+    /// input's (merge: the highest input version).
+    #[arg(long)]
+    pub rdb_version: Option<u32>,
+    /// Accept these losses when the target cannot hold a feature
+    /// (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub lossy: Vec<Loss>,
+    /// Do not LZF-compress long strings.
+    #[arg(long)]
+    pub no_compress: bool,
+    /// Do not verify the inputs' CRC-64.
+    #[arg(long)]
+    pub no_checksum: bool,
+}
+
+impl WriteArgs {
+    /// Writer settings (fresh AUX fields dated now).
+    pub(crate) fn sink_options(&self) -> Result<RdbSinkOptions> {
+        Ok(RdbSinkOptions {
+            version: version_arg(self.rdb_version)?,
+            compress: !self.no_compress,
+            lossy: self.lossy.clone(),
+            ctime_s: now_ms() / 1000,
+            ..RdbSinkOptions::default()
+        })
+    }
+
+    /// Reader settings.
+    pub(crate) fn read_options(&self) -> ReadOptions {
+        ReadOptions {
+            verify_checksum: !self.no_checksum,
+            ..ReadOptions::default()
+        }
     }
 }
 
@@ -151,20 +202,10 @@ pub struct ConvertArgs {
     /// Input format (default: detected from the content).
     #[arg(long, value_enum)]
     pub from: Option<InFormat>,
-    /// RDB version to write (6-12, or 80 for Valkey 9); default: the
-    /// input's. Also the version of DUMP payloads in AOF output.
-    #[arg(long)]
-    pub rdb_version: Option<u32>,
-    /// Accept these losses when the target cannot hold a feature
-    /// (comma-separated).
-    #[arg(long, value_enum, value_delimiter = ',')]
-    pub lossy: Vec<Loss>,
-    /// Do not LZF-compress long strings in RDB output.
-    #[arg(long)]
-    pub no_compress: bool,
-    /// Do not verify the input's CRC-64.
-    #[arg(long)]
-    pub no_checksum: bool,
+    /// Writer options (`--rdb-version` is also the version of DUMP payloads
+    /// in AOF output).
+    #[command(flatten)]
+    pub write: WriteArgs,
     /// RDB output: decode and re-encode every value with the target
     /// server's encodings instead of copying values the target accepts.
     #[arg(long)]
@@ -249,7 +290,8 @@ pub struct RestoreArgs {
     pub filter: FilterArgs,
 }
 
-fn version_arg(n: Option<u32>) -> Result<Option<RdbVersion>> {
+/// The writer version `--rdb-version N` names.
+pub(crate) fn version_arg(n: Option<u32>) -> Result<Option<RdbVersion>> {
     n.map(|n| {
         RdbVersion::new(n).ok_or_else(|| {
             Error::usage(format!("--rdb-version {n}: this writer writes 6-12 and 80"))
@@ -337,7 +379,7 @@ fn header_version_writable(bytes: &[u8]) -> bool {
 }
 
 /// Lists keys the target could not take (at most 100) on stderr.
-fn print_refused(refused: &[Refused]) {
+pub(crate) fn print_refused(refused: &[Refused]) {
     for f in refused.iter().take(100) {
         eprintln!(
             "rdbtool: refused: db {} key \"{}\" needs --lossy {}",
@@ -374,8 +416,8 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
     let input = open_input(&a.input, a.from)?;
     let data = input.bytes();
     let filter = a.filter.build()?;
-    let version = version_arg(a.rdb_version)?;
-    let ropts = read_opts(a.no_checksum);
+    let version = version_arg(a.write.rdb_version)?;
+    let ropts = read_opts(a.write.no_checksum);
     let t0 = Instant::now();
     let in_version = parse_header(data, &ropts)
         .ok()
@@ -392,8 +434,8 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
             let out = Output::create(Some(&a.output), &[&a.input])?;
             let opts = RdbSinkOptions {
                 version,
-                compress: !a.no_compress,
-                lossy: a.lossy.clone(),
+                compress: !a.write.no_compress,
+                lossy: a.write.lossy.clone(),
                 ctime_s: now_ms() / 1000,
                 reencode: a.reencode,
                 ..RdbSinkOptions::default()
@@ -459,8 +501,8 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
         ConvertTo::AofDir if a.aof_base == BaseFormat::Rdb => {
             let opts = RdbSinkOptions {
                 version,
-                compress: !a.no_compress,
-                lossy: a.lossy.clone(),
+                compress: !a.write.no_compress,
+                lossy: a.write.lossy.clone(),
                 ctime_s: now_ms() / 1000,
                 reencode: a.reencode,
                 aof_base: true,

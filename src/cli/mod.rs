@@ -3,8 +3,10 @@
 
 pub mod aof;
 pub mod args;
+pub mod cluster;
 pub mod commands;
 pub mod convert;
+pub mod fleet;
 pub mod output;
 pub mod project;
 pub mod report;

@@ -15,6 +15,7 @@ use crate::analyze::html;
 use crate::analyze::memory::alloc::Alloc;
 use crate::analyze::prefix::Splitter;
 use crate::analyze::report::{Report, ReportBuilder, Section, Settings, clip, iso_ms};
+use crate::cluster::slot::key_slot;
 use crate::error::{Error, Result};
 use crate::export::json::write_bytes;
 use crate::rdb::read::ReadOptions;
@@ -135,9 +136,11 @@ pub enum ReportFormat {
 /// `rdbtool report [SECTION] FILE`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReportArgs {
-    /// `[SECTION] FILE`: a section (prefixes, ttl, waves, bigkeys, hotcold,
-    /// dataloss) and the RDB file; without a section, all of them.
-    #[arg(num_args = 1..=2, required = true, value_name = "[SECTION] FILE")]
+    /// `[SECTION] FILE...`: a section (prefixes, ttl, waves, bigkeys,
+    /// hotcold, dataloss) and the RDB file; without a section, all of them.
+    /// Several files or directories: a report per file and a combined one,
+    /// read in parallel.
+    #[arg(num_args = 1.., required = true, value_name = "[SECTION] FILE")]
     pub items: Vec<OsString>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
@@ -231,7 +234,7 @@ pub(crate) fn read_options(a: &ReadArgs) -> ReadOptions {
 /// Files at least this large get a progress bar (on a terminal).
 const PROGRESS_MIN: u64 = 256 << 20;
 
-fn progress_bar(len: u64) -> Option<indicatif::ProgressBar> {
+pub(crate) fn progress_bar(len: u64) -> Option<indicatif::ProgressBar> {
     if len < PROGRESS_MIN || !std::io::stderr().is_terminal() {
         return None;
     }
@@ -245,7 +248,7 @@ fn progress_bar(len: u64) -> Option<indicatif::ProgressBar> {
 }
 
 /// Runs `f` over every key of `file`, with a progress bar on big files.
-fn pass<'a, F>(
+pub(crate) fn pass<'a, F>(
     data: &'a [u8],
     read: &ReadArgs,
     cfg: &ModelConfig,
@@ -332,8 +335,16 @@ impl<'o> MemoryWriter<'o> {
             MemoryFormat::Table => {
                 writeln!(
                     out,
-                    "{:>3} {:<6} {:<10} {:>12} {:>9} {:>10} {:>10} {:<20} key",
-                    "db", "type", "encoding", "bytes", "overhead", "elements", "largest", "expiry"
+                    "{:>3} {:>5} {:<6} {:<10} {:>12} {:>9} {:>10} {:>10} {:<20} key",
+                    "db",
+                    "slot",
+                    "type",
+                    "encoding",
+                    "bytes",
+                    "overhead",
+                    "elements",
+                    "largest",
+                    "expiry"
                 )?;
                 MemoryWriter::Table(out, 0, 0)
             }
@@ -349,6 +360,7 @@ impl<'o> MemoryWriter<'o> {
                     "num_elements",
                     "len_largest_element",
                     "expiry",
+                    "slot",
                 ])
                 .map_err(csv_err)?;
                 MemoryWriter::Csv(Box::new(w))
@@ -358,14 +370,16 @@ impl<'o> MemoryWriter<'o> {
 
     fn key(&mut self, k: &KeyFacts<'_>) -> Result<()> {
         let m = &k.mem;
+        let slot = key_slot(&k.key);
         match self {
             MemoryWriter::Table(out, keys, bytes) => {
                 *keys += 1;
                 *bytes += m.bytes;
                 writeln!(
                     out,
-                    "{:>3} {:<6} {:<10} {:>12} {:>9} {:>10} {:>10} {:<20} {}",
+                    "{:>3} {:>5} {:<6} {:<10} {:>12} {:>9} {:>10} {:>10} {:<20} {}",
                     k.db,
+                    slot,
                     k.dtype.name(),
                     m.encoding.name(),
                     m.bytes,
@@ -381,7 +395,7 @@ impl<'o> MemoryWriter<'o> {
                 write_bytes(out, &k.key)?;
                 write!(
                     out,
-                    ",\"type\":\"{}\",\"encoding\":\"{}\",\"bytes\":{},\"overhead\":{},\"elements\":{},\"largest_element\":{},\"expire_at_ms\":",
+                    ",\"slot\":{slot},\"type\":\"{}\",\"encoding\":\"{}\",\"bytes\":{},\"overhead\":{},\"elements\":{},\"largest_element\":{},\"expire_at_ms\":",
                     k.dtype.name(),
                     m.encoding.name(),
                     m.bytes,
@@ -407,6 +421,7 @@ impl<'o> MemoryWriter<'o> {
                         .map(rdbtools_expiry)
                         .unwrap_or_default()
                         .as_bytes(),
+                    itoa::Buffer::new().format(slot).as_bytes(),
                 ])
                 .map_err(csv_err)?;
             }
@@ -460,7 +475,7 @@ pub fn build_report(
 }
 
 /// The `ctime` aux field, read by stopping at the first key.
-fn snapshot_ctime(data: &[u8], read: &ReadArgs) -> Option<i64> {
+pub(crate) fn snapshot_ctime(data: &[u8], read: &ReadArgs) -> Option<i64> {
     use crate::rdb::read::{Record, read as rdb_read};
     use crate::sink::{Flow, FnSink};
     let mut ctime = None;
@@ -484,7 +499,8 @@ fn snapshot_ctime(data: &[u8], read: &ReadArgs) -> Option<i64> {
     ctime.map(|s| s * 1000)
 }
 
-fn write_rows(out: &mut Output, r: &Report, format: ReportFormat) -> Result<()> {
+/// Writes one report in `format`.
+pub(crate) fn write_rows(out: &mut Output, r: &Report, format: ReportFormat) -> Result<()> {
     let io = |e: std::io::Error| Error::from(e);
     match format {
         ReportFormat::Table => out.write_all(r.to_text().as_bytes()).map_err(io),
@@ -512,19 +528,21 @@ fn write_rows(out: &mut Output, r: &Report, format: ReportFormat) -> Result<()> 
 
 /// `rdbtool report`.
 pub fn report(a: ReportArgs) -> Result<()> {
-    let (sections, file) = match a.items.as_slice() {
-        [f] => (Section::ALL.to_vec(), PathBuf::from(f)),
-        [s, f] => {
-            let s = s.to_string_lossy();
-            let sec = Section::from_str(&s, true).map_err(|_| {
+    let first = a.items[0].to_string_lossy();
+    let section = (a.items.len() > 1 && !Path::new(&a.items[0]).exists())
+        .then(|| {
+            Section::from_str(&first, true).map_err(|_| {
                 Error::usage(format!(
-                    "unknown section {s:?} (prefixes, ttl, waves, bigkeys, hotcold, dataloss)"
+                    "unknown section {first:?} (prefixes, ttl, waves, bigkeys, hotcold, dataloss)"
                 ))
-            })?;
-            (vec![sec], PathBuf::from(f))
-        }
-        _ => return Err(Error::usage("expected [SECTION] FILE")),
-    };
+            })
+        })
+        .transpose()?;
+    let sections = section.map_or_else(|| Section::ALL.to_vec(), |s| vec![s]);
+    let files: Vec<PathBuf> = a.items[usize::from(section.is_some())..]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
     if a.separators.is_empty() {
         return Err(Error::usage("--separators needs at least one byte"));
     }
@@ -543,13 +561,23 @@ pub fn report(a: ReportArgs) -> Result<()> {
         expected_dbs: a.expected_dbs.clone(),
     };
     let cfg = a.model.config(&a.read);
-    let r = build_report(&file, settings, &a.read, &cfg)?;
+    if files.len() > 1 || files[0].is_dir() {
+        if a.html.is_some() {
+            return Err(Error::usage("--html takes one file"));
+        }
+        let ins: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+        let mut out = Output::create(a.output.as_deref(), &ins)?;
+        super::fleet::report(&files, settings, &a.read, &cfg, a.format, &mut out)?;
+        return out.commit();
+    }
+    let file = &files[0];
+    let r = build_report(file, settings, &a.read, &cfg)?;
     if let Some(h) = &a.html {
-        let mut o = Output::create(Some(h), &[&file])?;
+        let mut o = Output::create(Some(h), &[file])?;
         o.write_all(html::render(&r).as_bytes())?;
         o.commit()?;
     }
-    let mut out = Output::create(a.output.as_deref(), &[&file])?;
+    let mut out = Output::create(a.output.as_deref(), &[file])?;
     write_rows(&mut out, &r, a.format)?;
     out.commit()
 }

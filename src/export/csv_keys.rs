@@ -5,6 +5,7 @@
 
 use std::io::Write;
 
+use crate::cluster::slot::key_slot;
 use crate::error::{Error, Result};
 use crate::model::DataType;
 use crate::rdb::read::prim::RdbStr;
@@ -36,6 +37,7 @@ impl<W: Write> CsvKeys<W> {
             "value",
             "expire_at_ms",
             "field_expire_at_ms",
+            "slot",
         ])
         .map_err(csv_err)?;
         Ok(CsvKeys {
@@ -83,6 +85,7 @@ impl<W: Write> RecordSink for CsvKeys<W> {
         let db = itoa::Buffer::new().format(k.db).to_string();
         let exp = k.expire_ms.map(|e| e.to_string()).unwrap_or_default();
         let name = t.name().as_bytes();
+        let slot = itoa::Buffer::new().format(key_slot(&key)).to_string();
         let out = &mut self.out;
         let mut row = |field: &[u8], value: &[u8], fexp: &[u8]| -> Result<()> {
             out.write_record([
@@ -93,6 +96,7 @@ impl<W: Write> RecordSink for CsvKeys<W> {
                 value,
                 exp.as_bytes(),
                 fexp,
+                slot.as_bytes(),
             ])
             .map_err(csv_err)
         };

@@ -1,7 +1,8 @@
 //! CSV import (`formats/csv-keys.md`): one row per string, or per hash
 //! field / list element / set member / zset member, with columns `db`,
-//! `key`, `type`, `field`, `value`, `expire_at_ms`, `field_expire_at_ms`
-//! (only `key` and `value` are required). Rows of one key are consecutive.
+//! `key`, `type`, `field`, `value`, `expire_at_ms`, `field_expire_at_ms` and
+//! `slot` (ignored: it follows from the key); only `key` and `value` are
+//! required. Rows of one key are consecutive.
 
 use std::io::{Read, Write};
 
@@ -61,6 +62,8 @@ pub fn import<R: Read, W: Write>(input: R, sink: &mut RdbSink<W>, version: u32) 
             b"value" => (c.value, has_value) = (i, true),
             b"expire_at_ms" => c.expire = Some(i),
             b"field_expire_at_ms" => c.field_expire = Some(i),
+            // Derived from the key (written by `convert --to csv`).
+            b"slot" => {}
             other => {
                 return Err(Error::usage(format!(
                     "CSV header: unknown column {:?}",

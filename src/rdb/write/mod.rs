@@ -38,7 +38,7 @@ pub mod writer;
 pub mod ziplist;
 
 pub use downgrade::{Verdict, adapt};
-pub use sink::{ConvertStats, RdbSink, RdbSinkOptions, Refused};
+pub use sink::{ConvertStats, RdbSink, RdbSinkOptions, Refused, library_code};
 pub use value::{ValueEncoder, choose_layout, type_byte};
 pub use version::{Loss, RdbVersion};
 pub use writer::{KeyMeta, RdbWriter, copies_verbatim};

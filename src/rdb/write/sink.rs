@@ -259,6 +259,28 @@ impl<W: Write> RdbSink<W> {
     }
 }
 
+/// The library source a FUNCTION2 or pre-GA FUNCTION record carries, as a
+/// FUNCTION2 record holds it (a pre-GA record gets the shebang line Redis
+/// 7.0 GA gives it when loading); `None` for other records.
+pub fn library_code(r: &Record<'_>) -> Result<Option<Vec<u8>>> {
+    let s = |v: &crate::rdb::read::RdbStr<'_>| v.to_vec().map_err(|p| Error::parse(p, 0));
+    Ok(match r {
+        Record::Function { code } => Some(s(code)?),
+        Record::FunctionPreGa {
+            name, engine, code, ..
+        } => {
+            let mut c = b"#!".to_vec();
+            c.extend(s(engine)?);
+            c.extend_from_slice(b" name=");
+            c.extend(s(name)?);
+            c.push(b'\n');
+            c.extend(s(code)?);
+            Some(c)
+        }
+        _ => None,
+    })
+}
+
 impl<W: Write> RecordSink for RdbSink<W> {
     fn header(&mut self, h: &Header) -> Result<()> {
         self.start(h)
@@ -272,21 +294,10 @@ impl<W: Write> RecordSink for RdbSink<W> {
                 let v = value.to_vec().map_err(|p| Error::parse(p, 0))?;
                 self.writer()?.aux(&k, &v)?;
             }
-            Record::Function { code } => {
-                let c = code.to_vec().map_err(|p| Error::parse(p, 0))?;
-                self.function(&c)?;
-            }
-            Record::FunctionPreGa {
-                name, engine, code, ..
-            } => {
-                // What Redis 7.0 GA does with a release-candidate record.
-                let mut c = b"#!".to_vec();
-                c.extend(engine.to_vec().map_err(|p| Error::parse(p, 0))?);
-                c.extend_from_slice(b" name=");
-                c.extend(name.to_vec().map_err(|p| Error::parse(p, 0))?);
-                c.push(b'\n');
-                c.extend(code.to_vec().map_err(|p| Error::parse(p, 0))?);
-                self.function(&c)?;
+            Record::Function { .. } | Record::FunctionPreGa { .. } => {
+                if let Some(c) = library_code(r)? {
+                    self.function(&c)?;
+                }
             }
             Record::ModuleAux { raw, .. } => {
                 if self.writer()?.version().has_rdb9() {
