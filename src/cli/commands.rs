@@ -68,7 +68,7 @@ pub fn run(cmd: Command) -> Result<()> {
             format,
             read: ra,
         } => {
-            let src = Source::open(&file)?;
+            let src = super::aof_input::open_source(&file)?;
             let t0 = Instant::now();
             let opts = read_options(&ra);
             let mut log = SalvageLog::default();
@@ -114,6 +114,9 @@ pub fn run(cmd: Command) -> Result<()> {
             output,
             read: ra,
         } => {
+            if super::aof_input::export(&file, format, output.as_deref(), ra.target)? {
+                return Ok(());
+            }
             let src = Source::open(&file)?;
             let mut out = Output::create(output.as_deref(), &[&file])?;
             let opts = read_options(&ra);

@@ -186,6 +186,103 @@ pub struct Stream {
     pub groups: BTreeMap<Vec<u8>, Group>,
 }
 
+/// Server defaults deciding a hash's encoding: `hash-max-listpack-entries`
+/// as built into the server (in force without redis.conf; see
+/// [`crate::server::Profile`]) and `hash-max-listpack-value`.
+pub const HASH_LISTPACK_ENTRIES: usize = 512;
+/// See [`HASH_LISTPACK_ENTRIES`].
+pub const HASH_LISTPACK_VALUE: usize = 64;
+/// `set-max-intset-entries`.
+pub const SET_INTSET_ENTRIES: usize = 512;
+
+/// A collection and whether the server would still hold it in its small
+/// encoding (an intset set, a listpack hash). A server converts out of it
+/// when a command adds what the small form cannot hold, and never back
+/// (a hash that once held a long value stays a hashtable after it is
+/// deleted): the state follows that history, so the records of the
+/// replayed keyspace carry the RDB types the server's own RDB would.
+#[derive(Debug, Clone)]
+pub struct Tracked<T> {
+    /// The elements.
+    pub items: T,
+    /// Still in the small encoding.
+    pub compact: bool,
+}
+
+impl<T: Default> Default for Tracked<T> {
+    fn default() -> Self {
+        Tracked {
+            items: T::default(),
+            compact: true,
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Tracked<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.items
+    }
+}
+
+impl<T> std::ops::DerefMut for Tracked<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.items
+    }
+}
+
+/// A set (intset while every member is an integer and it is small).
+pub type SetVal = Tracked<HashSet<Vec<u8>>>;
+/// A hash: field → (value, field TTL in Unix ms); listpack while small.
+pub type HashVal = Tracked<HashMap<Vec<u8>, FieldVal>>;
+
+impl SetVal {
+    /// Adds a member, leaving the intset encoding as `setTypeAdd` does
+    /// (a member that is not an integer, or one member too many).
+    pub fn add(&mut self, m: &[u8]) {
+        let new = self.items.insert(m.to_vec());
+        if self.compact
+            && new
+            && (crate::rdb::read::prim::parse_canonical_i64(m).is_none()
+                || self.items.len() > SET_INTSET_ENTRIES)
+        {
+            self.compact = false;
+        }
+    }
+    /// Settles the encoding of a set built whole (a STORE destination, a
+    /// loaded value): an intset when it fits.
+    pub fn settle(&mut self) {
+        self.compact = self.items.len() <= SET_INTSET_ENTRIES
+            && self
+                .items
+                .iter()
+                .all(|m| crate::rdb::read::prim::parse_canonical_i64(m).is_some());
+    }
+}
+
+impl HashVal {
+    /// Before a write of `args` (fields and values): a listpack hash
+    /// becomes a hashtable when one is too long (`hashTypeTryConversion`).
+    pub fn check_lengths(&mut self, args: &[&[u8]]) {
+        if self.compact && args.iter().any(|a| a.len() > HASH_LISTPACK_VALUE) {
+            self.compact = false;
+        }
+    }
+    /// After a write: too many fields for a listpack.
+    pub fn check_len(&mut self) {
+        if self.compact && self.items.len() > HASH_LISTPACK_ENTRIES {
+            self.compact = false;
+        }
+    }
+    /// Settles the encoding of a hash built whole (a loaded value).
+    pub fn settle(&mut self) {
+        self.compact = self.items.len() <= HASH_LISTPACK_ENTRIES
+            && self.items.iter().all(|(f, (v, _))| {
+                f.len() <= HASH_LISTPACK_VALUE && v.len() <= HASH_LISTPACK_VALUE
+            });
+    }
+}
+
 /// A value.
 #[derive(Debug, Clone)]
 pub enum Val {
@@ -194,11 +291,11 @@ pub enum Val {
     /// List.
     List(VecDeque<Vec<u8>>),
     /// Set.
-    Set(HashSet<Vec<u8>>),
+    Set(SetVal),
     /// Sorted set.
     ZSet(ZSet),
     /// Hash: field → (value, field TTL in Unix ms).
-    Hash(HashMap<Vec<u8>, FieldVal>),
+    Hash(HashVal),
     /// Stream.
     Stream(Box<Stream>),
 }

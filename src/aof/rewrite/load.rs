@@ -4,7 +4,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::keyspace::{Entry, Group, HashMap, HashSet, Keyspace, Pending, Stream, Val, ZSet};
+use super::keyspace::{
+    Entry, Group, HashMap, HashVal, Keyspace, Pending, SetVal, Stream, Val, ZSet,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{DataType, Flavor, RdbLayout};
 use crate::rdb::read::{Record, Scratch, Value, prim, value};
@@ -30,11 +32,12 @@ pub fn val_from_rdb(v: &Value<'_>, scratch: &mut Scratch) -> Result<Val> {
             Val::List(l)
         }
         DataType::Set => {
-            let mut s = HashSet::default();
+            let mut s = SetVal::default();
             v.for_each_elem(scratch, |e, _| {
                 s.insert(e.to_vec());
                 Ok(())
             })?;
+            s.settle();
             Val::Set(s)
         }
         DataType::Zset => {
@@ -47,11 +50,12 @@ pub fn val_from_rdb(v: &Value<'_>, scratch: &mut Scratch) -> Result<Val> {
             Val::ZSet(z)
         }
         DataType::Hash => {
-            let mut h = HashMap::default();
+            let mut h = HashVal::default();
             v.for_each_field(scratch, |f, val, ttl| {
                 h.insert(f.to_vec(), (val.to_vec(), ttl));
                 Ok(())
             })?;
+            h.settle();
             Val::Hash(h)
         }
         DataType::Stream => {

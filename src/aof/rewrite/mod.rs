@@ -13,6 +13,7 @@ use super::read::{AofSet, AofSink, Command, FileScan, ReadOptions, open_sources,
 use crate::error::{Error, ErrorKind, Result};
 use crate::rdb::read::{Record, Scratch};
 use crate::sink::Flow;
+use crate::source::Source;
 use replay::Replayer;
 
 /// What a replay saw.
@@ -31,9 +32,19 @@ pub struct ReplayStats {
     pub discarded: u64,
     /// Bytes of a torn tail the server would cut.
     pub torn_tail_bytes: u64,
+    /// AUX fields of the RDB parts (preamble or BASE), in file order: they
+    /// say which server wrote the log (`redis-ver`).
+    pub aux: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-struct ReplaySink {
+/// Bytes replayed between releases of the mapping's consumed pages.
+const RELEASE_EVERY: u64 = 64 << 20;
+
+struct ReplaySink<'s> {
+    /// The files, to release what was replayed (see [`Source::release_before`]).
+    srcs: &'s [Source],
+    /// (file, offset) released up to.
+    released: (usize, u64),
     r: Replayer,
     tx: Option<Vec<(u64, Vec<Vec<u8>>)>>,
     paths: Vec<PathBuf>,
@@ -41,7 +52,7 @@ struct ReplaySink {
     scratch: Scratch,
 }
 
-impl ReplaySink {
+impl ReplaySink<'_> {
     fn apply(&mut self, db: u64, args: &[&[u8]], file: usize, offset: u64) -> Result<()> {
         self.r.apply(db, args).map_err(|msg| {
             let mut e = Error::new(ErrorKind::Aof(msg));
@@ -52,16 +63,35 @@ impl ReplaySink {
     }
 }
 
-impl<'a> AofSink<'a> for ReplaySink {
+impl<'a> AofSink<'a> for ReplaySink<'_> {
     fn rdb_record(&mut self, _file: usize, r: &Record<'_>) -> Result<Flow> {
-        if matches!(r, Record::Key(_)) {
-            self.stats.rdb_keys += 1;
+        match r {
+            Record::Key(_) => self.stats.rdb_keys += 1,
+            Record::Aux { key, value } => {
+                let off = |p| Error::parse(p, 0);
+                let kv = (key.to_vec().map_err(off)?, value.to_vec().map_err(off)?);
+                self.stats.aux.push(kv);
+            }
+            _ => {}
         }
         load::rdb_record(&mut self.r.ks, r, &mut self.scratch)
     }
 
     fn command(&mut self, c: &Command<'a>) -> Result<Flow> {
         self.stats.commands += 1;
+        if c.file != self.released.0 || c.offset >= self.released.1 + RELEASE_EVERY {
+            // Commands are applied (or copied, inside MULTI) before the next
+            // one is read: nothing before this one is needed again.
+            if c.file != self.released.0
+                && let Some(prev) = self.srcs.get(self.released.0)
+            {
+                prev.release_before(usize::MAX);
+            }
+            if let Some(s) = self.srcs.get(c.file) {
+                s.release_before(c.offset as usize);
+            }
+            self.released = (c.file, c.offset);
+        }
         let args: Vec<&[u8]> = c.argv.iter().collect();
         let multi = c.argv.is("multi");
         match &mut self.tx {
@@ -104,6 +134,8 @@ impl<'a> AofSink<'a> for ReplaySink {
 pub fn replay(set: &AofSet, now_ms: i64, opts: &ReadOptions) -> Result<(Replayer, ReplayStats)> {
     let srcs = open_sources(set)?;
     let mut sink = ReplaySink {
+        srcs: &srcs,
+        released: (0, 0),
         r: Replayer::new(now_ms),
         tx: None,
         paths: set.files.iter().map(|f| f.path.clone()).collect(),

@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 
 use super::keyspace::{
-    Entry, Group, HashMap, HashSet, Id, Keyspace, Pending, Score, Stream, Val,
+    Entry, Group, HashMap, HashSet, HashVal, Id, Keyspace, Pending, Score, SetVal, Stream, Val,
     ZSET_LISTPACK_ENTRIES, ZSET_LISTPACK_VALUE, ZSet,
 };
 use super::load::{dump_payload, function_payload, library_name};
@@ -524,13 +524,13 @@ impl Replayer {
                     db,
                     arg(a, 1)?,
                     |v| matches!(v, Val::Set(_)),
-                    || Val::Set(HashSet::default()),
+                    || Val::Set(SetVal::default()),
                 )?
                 else {
                     return type_err();
                 };
                 for m in &a[2..] {
-                    s.insert(m.to_vec());
+                    s.add(m);
                 }
                 Ok(())
             }
@@ -565,9 +565,9 @@ impl Replayer {
                         db,
                         dst,
                         |v| matches!(v, Val::Set(_)),
-                        || Val::Set(HashSet::default()),
+                        || Val::Set(SetVal::default()),
                     )? {
-                        s.insert(m.to_vec());
+                        s.add(m);
                     }
                 }
                 Ok(())
@@ -579,7 +579,7 @@ impl Replayer {
                     sets.push(match self.ks.db(db).get(*k) {
                         Some(Entry {
                             val: Val::Set(s), ..
-                        }) => Some(s.clone()),
+                        }) => Some(s.items.clone()),
                         Some(_) => return type_err(),
                         None => None,
                     });
@@ -616,6 +616,11 @@ impl Replayer {
                 let d = self.ks.db(db);
                 d.remove(dst);
                 if !out.is_empty() {
+                    let mut out = SetVal {
+                        items: out,
+                        compact: true,
+                    };
+                    out.settle();
                     d.insert(
                         dst.to_vec(),
                         Entry {
@@ -705,14 +710,16 @@ impl Replayer {
                     db,
                     arg(a, 1)?,
                     |v| matches!(v, Val::Hash(_)),
-                    || Val::Hash(HashMap::default()),
+                    || Val::Hash(HashVal::default()),
                 )?
                 else {
                     return type_err();
                 };
+                h.check_lengths(&a[2..]);
                 for fv in a[2..].chunks(2) {
                     h.insert(fv[0].to_vec(), (fv[1].to_vec(), None));
                 }
+                h.check_len();
                 Ok(())
             }
             "hsetnx" => {
@@ -721,12 +728,14 @@ impl Replayer {
                     db,
                     k,
                     |v| matches!(v, Val::Hash(_)),
-                    || Val::Hash(HashMap::default()),
+                    || Val::Hash(HashVal::default()),
                 )?
                 else {
                     return type_err();
                 };
+                h.check_lengths(&[f, v]);
                 h.entry(f.to_vec()).or_insert((v.to_vec(), None));
+                h.check_len();
                 Ok(())
             }
             "hdel" => {
@@ -761,10 +770,11 @@ impl Replayer {
                     db,
                     k,
                     |v| matches!(v, Val::Hash(_)),
-                    || Val::Hash(HashMap::default()),
+                    || Val::Hash(HashVal::default()),
                 )? {
                     let ttl = h.get(f).and_then(|x| x.1);
                     h.insert(f.to_vec(), (n.to_string().into_bytes(), ttl));
+                    h.check_len();
                 }
                 Ok(())
             }
@@ -1310,9 +1320,7 @@ impl Replayer {
             return Err(Fail::Err);
         }
         let exists = self.check(db, k, |v| matches!(v, Val::Hash(_)))?;
-        let present = |h: Option<&HashMap<Vec<u8>, super::keyspace::FieldVal>>, f: &[u8]| {
-            h.is_some_and(|h| h.contains_key(f))
-        };
+        let present = |h: Option<&HashVal>, f: &[u8]| h.is_some_and(|h| h.contains_key(f));
         let h0 = match self.ks.db(db).get(k) {
             Some(Entry {
                 val: Val::Hash(h), ..
@@ -1331,11 +1339,12 @@ impl Replayer {
             db,
             k,
             |v| matches!(v, Val::Hash(_)),
-            || Val::Hash(HashMap::default()),
+            || Val::Hash(HashVal::default()),
         )?
         else {
             return type_err();
         };
+        h.check_lengths(pairs);
         for p in pairs.chunks(2) {
             let ttl = if keep {
                 h.get(p[0]).and_then(|x| x.1)
@@ -1344,6 +1353,7 @@ impl Replayer {
             };
             h.insert(p[0].to_vec(), (p[1].to_vec(), ttl));
         }
+        h.check_len();
         Ok(())
     }
 
