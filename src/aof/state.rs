@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use super::read::{AofSet, ReadOptions};
-use super::rewrite::keyspace::{Keyspace, Stream, Val};
+use super::rewrite::keyspace::{Bytes, Keyspace, Stream, Val};
 use super::rewrite::{ReplayStats, replay};
 use crate::error::{Error, Result};
 use crate::model::Flavor;
@@ -247,7 +247,7 @@ pub fn emit_records<S: RecordSink + ?Sized>(
                 continue;
             }
             let expires = entries.values().filter(|e| e.expire.is_some()).count();
-            let mut names: Vec<&Vec<u8>> = entries.keys().collect();
+            let mut names: Vec<&Bytes> = entries.keys().collect();
             names.sort_unstable();
             if !go(&Record::SelectDb { db }, sink)?
                 || !go(
@@ -263,7 +263,9 @@ pub fn emit_records<S: RecordSink + ?Sized>(
                 break 'all;
             }
             for name in names {
-                let Some(e) = entries.get(name) else { continue };
+                let Some(e) = entries.get(name.as_slice()) else {
+                    continue;
+                };
                 let (owned, hint) = owned_value(&e.val, version, now_ms);
                 let err = |m: String| Error::sink(m).with_key(db, Some(name));
                 let layout = choose_layout(&owned, version, hint)
@@ -309,23 +311,26 @@ pub fn emit_records<S: RecordSink + ?Sized>(
 fn owned_value(v: &Val, version: RdbVersion, now_ms: i64) -> (OwnedValue, Option<u8>) {
     match v {
         Val::Str(s) => (OwnedValue::String(s.clone()), None),
-        Val::List(l) => (OwnedValue::List(l.iter().cloned().collect()), None),
+        Val::List(l) => (
+            OwnedValue::List(l.iter().map(|e| e.to_vec()).collect()),
+            None,
+        ),
         // RDB 11+ servers hold small sets as listpacks: no history to
         // follow there, the content decides.
         Val::Set(s) => (
-            OwnedValue::Set(s.iter().cloned().collect()),
+            OwnedValue::Set(s.iter().map(|e| e.to_vec()).collect()),
             (version.number() <= 10).then_some(if s.compact { 11 } else { 2 }),
         ),
         Val::ZSet(z) => (
-            OwnedValue::Zset(z.scores.iter().map(|(m, s)| (m.clone(), *s)).collect()),
+            OwnedValue::Zset(z.scores.iter().map(|(m, s)| (m.to_vec(), *s)).collect()),
             Some(if z.listpack { 17 } else { 5 }),
         ),
         Val::Hash(h) => (
             OwnedValue::Hash(
                 h.iter()
                     .map(|(f, (v, t))| HashField {
-                        field: f.clone(),
-                        value: v.clone(),
+                        field: f.to_vec(),
+                        value: v.to_vec(),
                         expire_ms: *t,
                     })
                     .collect(),

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use crate::aof::rewrite::keyspace::{
-    FieldVal, Fields, Id, Keyspace, Stream, Val, ZSET_LISTPACK_VALUE, ZSet,
+    Bytes, FieldVal, Fields, Id, Keyspace, Stream, Val, ZSET_LISTPACK_VALUE, ZSet,
 };
 use crate::aof::write::RespWriter;
 use crate::error::Result;
@@ -93,7 +93,7 @@ fn write_zset<W: Write>(w: &mut RespWriter<W>, k: &[u8], z: &ZSet) -> Result<()>
         Some((m, s)) => vec![item(*s, m)],
         None => {
             let mut d = vec![b'~'; ZSET_LISTPACK_VALUE + 1];
-            while z.scores.contains_key(&d) {
+            while z.scores.contains_key(d.as_slice()) {
                 d.push(b'~');
             }
             dummy = Some(d.clone());
@@ -227,7 +227,7 @@ pub fn write_keyspace<W: Write>(
         w.command_args(&[&b"FUNCTION"[..], b"LOAD", code])?;
     }
     for (db, keys) in &ks.dbs {
-        let names: Vec<&Vec<u8>> = keys
+        let names: Vec<&Bytes> = keys
             .iter()
             .filter(|(_, e)| live(e.expire))
             .map(|(k, _)| k)
@@ -247,7 +247,7 @@ pub fn write_keyspace<W: Write>(
                 Val::Set(s) => batched(w, &[b"SADD", k], s.iter().map(|v| one(v)))?,
                 Val::ZSet(z) => write_zset(w, k, z)?,
                 Val::Hash(h) => {
-                    let f: Vec<(&Vec<u8>, &FieldVal)> =
+                    let f: Vec<(&Bytes, &FieldVal)> =
                         h.iter().filter(|(_, (_, t))| live(*t)).collect();
                     if f.iter().any(|(_, (_, t))| t.is_some()) {
                         for (field, (v, t)) in f {
