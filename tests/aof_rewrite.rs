@@ -300,11 +300,34 @@ struct Cfg {
     bin: &'static str,
     /// Mix in hash field TTL commands (7.4+).
     hfe: bool,
+    /// Leave out the commands that tie two keys together (RENAME, SMOVE,
+    /// STORE forms, …), so a partitioned rewrite really partitions.
+    single_key: bool,
 }
+
+/// Commands of [`random_command`] whose keys can fall in different parts
+/// of a partitioned replay.
+const SPANNING: &[&str] = &[
+    "RENAME",
+    "RENAMENX",
+    "COPY",
+    "SMOVE",
+    "LMOVE",
+    "RPOPLPUSH",
+    "BITOP",
+    "SINTERSTORE",
+    "SUNIONSTORE",
+    "SDIFFSTORE",
+    "ZUNIONSTORE",
+    "ZINTERSTORE",
+    "ZDIFFSTORE",
+    "ZRANGESTORE",
+];
 
 const REDIS_70: Cfg = Cfg {
     bin: "redis-server",
     hfe: false,
+    single_key: false,
 };
 
 /// `preamble`: whether the mid-run BGREWRITEAOF writes an RDB BASE (else RESP).
@@ -345,11 +368,14 @@ fn run_seed_on(cfg: &Cfg, seed: u64, commands: usize, preamble: bool) -> BTreeSe
             c.cmd(&["MULTI"]);
             tx = 2 + r.below(3);
         }
-        let cmd = if cfg.hfe && r.below(8) == 0 {
+        let mut cmd = if cfg.hfe && r.below(8) == 0 {
             random_hfe_command(&mut r)
         } else {
             random_command(&mut r)
         };
+        while cfg.single_key && SPANNING.contains(&cmd[0].to_ascii_uppercase().as_str()) {
+            cmd = random_command(&mut r);
+        }
         c.cmd(&cmd);
         if tx > 0 {
             tx -= 1;
@@ -417,22 +443,33 @@ fn run_seed_on(cfg: &Cfg, seed: u64, commands: usize, preamble: bool) -> BTreeSe
     state_matches_server(cfg, seed, &aofdir, &mut oc, &original.dir, &live);
 
     let work = temp_dir("rw-out");
-    for single in [false, true] {
-        let out = work.join(if single { "single.aof" } else { "dir" });
+    // A directory, a single file, and a directory written in three parts
+    // by key hash (which falls back to one part when a command ties keys
+    // of different parts together).
+    for (single, parts) in [(false, 1), (true, 1), (false, 3)] {
+        let out = work.join(format!(
+            "{}-{parts}",
+            if single { "single.aof" } else { "dir" }
+        ));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rdbtool"));
         cmd.args(["aof", "rewrite"])
             .arg(&aofdir)
             .arg("-o")
-            .arg(&out);
+            .arg(&out)
+            .arg("--partitions")
+            .arg(parts.to_string());
         if single {
             cmd.arg("--single");
         }
         let o = cmd.output().unwrap();
-        assert!(
-            o.status.success(),
-            "seed {seed}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "seed {seed}: {err}");
+        if parts > 1 && cfg.single_key {
+            assert!(
+                err.contains("; 3 parts;"),
+                "seed {seed}: not partitioned: {err}"
+            );
+        }
         let rewritten = if single {
             let d = temp_dir("rw-single");
             std::fs::copy(&out, d.join("appendonly.aof")).unwrap();
@@ -653,6 +690,18 @@ fn rewrite_matches_the_server_on_random_histories() {
     }
 }
 
+/// A log without commands that tie keys together: the rewrite in three
+/// parts by key hash really partitions, and loads with the same digest.
+#[test]
+fn partitioned_rewrite_matches_the_server() {
+    let cfg = Cfg {
+        single_key: true,
+        ..REDIS_70
+    };
+    run_seed_on(&cfg, 0x5eed_0003, 3000, false);
+    run_seed_on(&cfg, 0x5eed_0004, 3000, true);
+}
+
 /// Redis 8.2 (from scripts/install-redis.sh, linked as .cache/redis82),
 /// with hash field TTLs: HPEXPIREAT/HPERSIST/HSETEX forms.
 #[test]
@@ -666,6 +715,7 @@ fn rewrite_matches_redis_8_2_with_hash_field_ttls() {
     let cfg = Cfg {
         bin: Box::leak(bin.display().to_string().into_boxed_str()),
         hfe: true,
+        single_key: false,
     };
     let mut logged = run_seed_on(&cfg, 42, 3000, true);
     let extra: u64 = std::env::var("RDBTOOL_REWRITE_SEEDS")

@@ -213,17 +213,20 @@ fn xsetid<W: Write>(w: &mut RespWriter<W>, k: &[u8], s: &Stream) -> Result<()> {
 }
 
 /// Writes the keyspace as rewrite commands. Keys (and hash fields) whose
-/// TTL is before `drop_expired_before` (Unix ms) are left out.
+/// TTL is before `drop_expired_before` (Unix ms) are left out. Function
+/// libraries come first when `functions` is set (a partitioned rewrite
+/// writes them with its first part).
 pub fn write_keyspace<W: Write>(
     ks: &Keyspace,
     w: &mut RespWriter<W>,
     drop_expired_before: Option<i64>,
+    functions: bool,
 ) -> Result<()> {
     let live = |t: Option<i64>| match (t, drop_expired_before) {
         (Some(t), Some(cut)) => t >= cut,
         _ => true,
     };
-    for code in ks.functions.values() {
+    for code in ks.functions.values().filter(|_| functions) {
         w.command_args(&[&b"FUNCTION"[..], b"LOAD", code])?;
     }
     for (db, keys) in &ks.dbs {
