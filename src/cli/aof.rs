@@ -126,7 +126,7 @@ pub enum AofCommand {
         inline: bool,
         /// Replay the keyspace in this many parts by key hash, one at a
         /// time, reading the log once per part (less memory, more time).
-        /// 0: one part per 256 MiB of log. A log with a command that ties
+        /// 0: one part per 128 MiB of log. A log with a command that ties
         /// keys of different parts together is replayed in one part.
         #[arg(long, default_value_t = 0)]
         partitions: usize,
@@ -362,7 +362,7 @@ fn rewrite(
             .filter_map(|f| std::fs::metadata(&f.path).ok())
             .map(|m| m.len())
             .sum();
-        bytes.div_ceil(256 << 20).clamp(1, 64) as usize
+        bytes.div_ceil(128 << 20).clamp(1, 64) as usize
     };
     let t0 = std::time::Instant::now();
     let cut = (!keep_expired).then_some(now);
