@@ -6,6 +6,10 @@
 #      (time to ready + rewrite time, peak RSS from its INFO);
 #   3. rdbtool aof rewrite on the same directory (wall time, peak RSS).
 # Usage: bench/aof-rewrite.sh [SIZE_MB]   (default 700). Needs ~3x SIZE_MB of disk.
+#        bench/aof-rewrite.sh AOF_DIR     measure an existing multi-part AOF
+#        directory instead (e.g. .bench-data/aof-1m from bench/gen-dataset.py).
+# Extra arguments for `rdbtool aof rewrite` (e.g. --partitions 1) go in
+# REWRITE_ARGS. Peak RSS of the server is its VmHWM.
 set -euo pipefail
 SIZE_MB=${1:-700}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,6 +18,10 @@ W=$(mktemp -d /tmp/rdbtool-bench-XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$W"' EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+if [ -d "$SIZE_MB" ]; then
+  mkdir -p "$W/src"; cp -r "$SIZE_MB" "$W/src/appendonlydir"
+  aof_mb() { du -sm "$W/src/appendonlydir" | cut -f1; }
+else
 P=$(port); mkdir -p "$W/src"
 redis-server --port "$P" --bind 127.0.0.1 --dir "$W/src" --appendonly yes --appendfsync no \
   --save "" --auto-aof-rewrite-percentage 0 --daemonize no --logfile "$W/src.log" &
@@ -24,6 +32,7 @@ while [ "$(aof_mb)" -lt "$SIZE_MB" ]; do
   redis-benchmark -p "$P" -q -P 64 -n 250000 -r 2000000 -d 64 -t set,lpush,rpush,sadd,zadd,hset,incr >/dev/null
 done
 redis-cli -p "$P" shutdown nosave >/dev/null 2>&1 || true; wait $SRC || true
+fi
 echo "AOF: $(aof_mb) MB, $(ls "$W/src/appendonlydir")"
 
 P=$(port); mkdir -p "$W/load"; cp -r "$W/src/appendonlydir" "$W/load/"
@@ -40,11 +49,16 @@ T2=$(date +%s.%N)
 RSS=$(redis-cli -p "$P" info memory | grep '^used_memory_rss:' | cut -d: -f2 | tr -d '\r')
 PEAK=$(redis-cli -p "$P" info memory | grep '^used_memory_peak:' | cut -d: -f2 | tr -d '\r')
 DIGEST=$(redis-cli -p "$P" debug digest)
+HWM=$(grep VmHWM /proc/$LOAD/status | awk '{print $2}')
+CPU=$(awk '{print ($14+$15)/100}' /proc/$LOAD/stat)
 redis-cli -p "$P" shutdown nosave >/dev/null 2>&1 || true; wait $LOAD || true
-echo "redis-server: load $(echo "$T1 - $T0" | bc) s + BGREWRITEAOF $(echo "$T2 - $T1" | bc) s = $(echo "$T2 - $T0" | bc) s; RSS $((RSS/1048576)) MB (used_memory_peak $((PEAK/1048576)) MB)"
+echo "redis-server: load $(echo "$T1 - $T0" | bc) s + BGREWRITEAOF $(echo "$T2 - $T1" | bc) s = $(echo "$T2 - $T0" | bc) s (server process CPU $CPU s, without the rewrite child); RSS $((RSS/1048576)) MB, peak RSS (VmHWM) $((HWM/1024)) MB (used_memory_peak $((PEAK/1048576)) MB)"
 
-/usr/bin/time -v "$BIN" aof rewrite "$W/src/appendonlydir" -o "$W/out" 2> "$W/time.txt" || { cat "$W/time.txt"; exit 1; }
-grep -E "rewrote|Elapsed|Maximum resident" "$W/time.txt"
+# --keep-expired: like the server's own rewrite, so the digests compare even
+# when TTLs pass during the run (dropping them would differ from a server
+# that has not purged them yet).
+/usr/bin/time -v "$BIN" aof rewrite "$W/src/appendonlydir" -o "$W/out" --keep-expired ${REWRITE_ARGS:-} 2> "$W/time.txt" || { cat "$W/time.txt"; exit 1; }
+grep -E "rewrote|Elapsed|Maximum resident|User time|System time" "$W/time.txt"
 
 P=$(port); mkdir -p "$W/check"; cp -r "$W/out" "$W/check/appendonlydir"
 redis-server --port "$P" --bind 127.0.0.1 --dir "$W/check" --appendonly yes --save "" --daemonize no --logfile "$W/check.log" --enable-debug-command yes &

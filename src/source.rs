@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use memmap2::{Advice, Mmap};
+use memmap2::{Advice, Mmap, UncheckedAdvice};
 
 use crate::error::{Error, Result};
 
@@ -48,11 +48,39 @@ impl Source {
         Ok(Source { path, bytes })
     }
 
+    /// Bytes made in memory for `path` (e.g. an AOF's replayed state
+    /// written as an RDB), read like a file's.
+    pub fn from_bytes(path: impl AsRef<Path>, bytes: Vec<u8>) -> Self {
+        Source {
+            path: path.as_ref().to_path_buf(),
+            bytes: Bytes::Owned(bytes),
+        }
+    }
+
     /// The file's bytes.
     pub fn bytes(&self) -> &[u8] {
         match &self.bytes {
             Bytes::Map(m) => m,
             Bytes::Owned(v) => v,
+        }
+    }
+
+    /// Drops the pages of the bytes before `end` from this process's
+    /// resident set: a single pass over a large mapping (an AOF replay)
+    /// otherwise keeps all of it resident until the end, as much memory as
+    /// the file's size. Reading those bytes again still works (the kernel
+    /// refaults them from the file). A no-op for bytes held in memory.
+    pub fn release_before(&self, end: usize) {
+        if let Bytes::Map(m) = &self.bytes {
+            const PAGE: usize = 4096;
+            let end = end.min(m.len()) / PAGE * PAGE;
+            if end > 0 {
+                // SAFETY: the mapping is private, read-only and never
+                // written, so MADV_DONTNEED only unmaps clean pages; the
+                // next access refaults the same bytes from the file, so
+                // slices borrowed from the mapping keep their contents.
+                let _ = unsafe { m.unchecked_advise_range(UncheckedAdvice::DontNeed, 0, end) };
+            }
         }
     }
 

@@ -10,4 +10,5 @@ pub mod history;
 pub mod read;
 pub mod repair;
 pub mod rewrite;
+pub mod state;
 pub mod write;

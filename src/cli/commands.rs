@@ -81,7 +81,7 @@ pub fn run(cmd: Command) -> Result<()> {
                 return super::fleet::inspect(&files, format, &ra, slots.as_deref());
             }
             let file = &files[0];
-            let src = Source::open(file)?;
+            let src = super::aof_input::open_source(file)?;
             let t0 = Instant::now();
             let opts = read_options(&ra);
             let mut log = SalvageLog::default();
@@ -131,6 +131,9 @@ pub fn run(cmd: Command) -> Result<()> {
             output,
             read: ra,
         } => {
+            if super::aof_input::export(&file, format, output.as_deref(), ra.target)? {
+                return Ok(());
+            }
             let src = Source::open(&file)?;
             let mut out = Output::create(output.as_deref(), &[&file])?;
             let opts = read_options(&ra);

@@ -332,7 +332,8 @@ impl Input {
 }
 
 fn open_input(path: &Path, from: Option<InFormat>) -> Result<Input> {
-    let src = Source::open(path)?;
+    // An AOF (file, manifest or directory) arrives as its replayed state.
+    let src = super::aof_input::open_source(path)?;
     match detect(path, src.bytes(), from) {
         InFormat::Rdb => Ok(Input::Mapped(src)),
         fmt => {

@@ -2,6 +2,7 @@
 //! resolves them into library calls.
 
 pub mod aof;
+pub mod aof_input;
 pub mod args;
 pub mod cluster;
 pub mod commands;

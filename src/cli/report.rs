@@ -19,7 +19,6 @@ use crate::cluster::slot::key_slot;
 use crate::error::{Error, Result};
 use crate::export::json::write_bytes;
 use crate::rdb::read::ReadOptions;
-use crate::source::Source;
 
 /// The allocator of the server build the model targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -296,7 +295,7 @@ fn key_text(k: &[u8]) -> String {
 
 /// `rdbtool memory`.
 pub fn memory(a: MemoryArgs) -> Result<()> {
-    let src = Source::open(&a.file)?;
+    let src = super::aof_input::open_source(&a.file)?;
     let data = src.bytes();
     let mut out = Output::create(a.output.as_deref(), &[&a.file])?;
     let cfg = a.model.config(&a.read);
@@ -459,7 +458,7 @@ pub fn build_report(
     read: &ReadArgs,
     cfg: &ModelConfig,
 ) -> Result<Report> {
-    let src = Source::open(file)?;
+    let src = super::aof_input::open_source(file)?;
     let data = src.bytes();
     let pb = progress_bar(data.len() as u64);
     // The builder needs the snapshot time, which the aux fields carry before
@@ -592,11 +591,11 @@ fn write_change(out: &mut Output, c: &Change) -> Result<()> {
 pub fn diff(a: DiffArgs) -> Result<()> {
     let cfg = a.model.config(&a.read);
     let mut d = Differ::new(splitter(&a.separators, a.depth), a.top, 10_000);
-    let src_a = Source::open(&a.a)?;
+    let src_a = super::aof_input::open_source(&a.a)?;
     let pb = progress_bar(src_a.bytes().len() as u64);
     pass(src_a.bytes(), &a.read, &cfg, pb.as_ref(), |k| d.add_a(k))
         .map_err(|e| e.with_path(&a.a))?;
-    let src_b = Source::open(&a.b)?;
+    let src_b = super::aof_input::open_source(&a.b)?;
     let mut out = Output::create(a.output.as_deref(), &[&a.a, &a.b])?;
     let lines = a.format == ReportFormat::Jsonl;
     let mut shown = Vec::new();

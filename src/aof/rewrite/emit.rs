@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use crate::aof::rewrite::keyspace::{
-    FieldVal, Fields, Id, Keyspace, Stream, Val, ZSET_LISTPACK_VALUE, ZSet,
+    Bytes, FieldVal, Fields, Id, Keyspace, Stream, Val, ZSET_LISTPACK_VALUE, ZSet,
 };
 use crate::aof::write::RespWriter;
 use crate::error::Result;
@@ -93,7 +93,7 @@ fn write_zset<W: Write>(w: &mut RespWriter<W>, k: &[u8], z: &ZSet) -> Result<()>
         Some((m, s)) => vec![item(*s, m)],
         None => {
             let mut d = vec![b'~'; ZSET_LISTPACK_VALUE + 1];
-            while z.scores.contains_key(&d) {
+            while z.scores.contains_key(d.as_slice()) {
                 d.push(b'~');
             }
             dummy = Some(d.clone());
@@ -213,21 +213,24 @@ fn xsetid<W: Write>(w: &mut RespWriter<W>, k: &[u8], s: &Stream) -> Result<()> {
 }
 
 /// Writes the keyspace as rewrite commands. Keys (and hash fields) whose
-/// TTL is before `drop_expired_before` (Unix ms) are left out.
+/// TTL is before `drop_expired_before` (Unix ms) are left out. Function
+/// libraries come first when `functions` is set (a partitioned rewrite
+/// writes them with its first part).
 pub fn write_keyspace<W: Write>(
     ks: &Keyspace,
     w: &mut RespWriter<W>,
     drop_expired_before: Option<i64>,
+    functions: bool,
 ) -> Result<()> {
     let live = |t: Option<i64>| match (t, drop_expired_before) {
         (Some(t), Some(cut)) => t >= cut,
         _ => true,
     };
-    for code in ks.functions.values() {
+    for code in ks.functions.values().filter(|_| functions) {
         w.command_args(&[&b"FUNCTION"[..], b"LOAD", code])?;
     }
     for (db, keys) in &ks.dbs {
-        let names: Vec<&Vec<u8>> = keys
+        let names: Vec<&Bytes> = keys
             .iter()
             .filter(|(_, e)| live(e.expire))
             .map(|(k, _)| k)
@@ -247,7 +250,7 @@ pub fn write_keyspace<W: Write>(
                 Val::Set(s) => batched(w, &[b"SADD", k], s.iter().map(|v| one(v)))?,
                 Val::ZSet(z) => write_zset(w, k, z)?,
                 Val::Hash(h) => {
-                    let f: Vec<(&Vec<u8>, &FieldVal)> =
+                    let f: Vec<(&Bytes, &FieldVal)> =
                         h.iter().filter(|(_, (_, t))| live(*t)).collect();
                     if f.iter().any(|(_, (_, t))| t.is_some()) {
                         for (field, (v, t)) in f {

@@ -4,7 +4,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::keyspace::{Entry, Group, HashMap, HashSet, Keyspace, Pending, Stream, Val, ZSet};
+use super::keyspace::{
+    Bytes, Entry, Group, HashMap, HashVal, Keyspace, Pending, SetVal, Stream, Val, ZSet,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{DataType, Flavor, RdbLayout};
 use crate::rdb::read::{Record, Scratch, Value, prim, value};
@@ -24,34 +26,36 @@ pub fn val_from_rdb(v: &Value<'_>, scratch: &mut Scratch) -> Result<Val> {
         DataType::List => {
             let mut l = VecDeque::new();
             v.for_each_elem(scratch, |e, _| {
-                l.push_back(e.to_vec());
+                l.push_back(Bytes::from(e.to_vec()));
                 Ok(())
             })?;
             Val::List(l)
         }
         DataType::Set => {
-            let mut s = HashSet::default();
+            let mut s = SetVal::default();
             v.for_each_elem(scratch, |e, _| {
-                s.insert(e.to_vec());
+                s.insert(Bytes::from(e.to_vec()));
                 Ok(())
             })?;
+            s.settle();
             Val::Set(s)
         }
         DataType::Zset => {
-            let mut z = ZSet::default();
+            let mut z = Box::<ZSet>::default();
             v.for_each_scored(scratch, |e, s| {
-                z.insert(e.to_vec(), s);
+                z.insert(Bytes::from(e.to_vec()), s);
                 Ok(())
             })?;
             z.settle();
             Val::ZSet(z)
         }
         DataType::Hash => {
-            let mut h = HashMap::default();
+            let mut h = HashVal::default();
             v.for_each_field(scratch, |f, val, ttl| {
-                h.insert(f.to_vec(), (val.to_vec(), ttl));
+                h.insert(Bytes::from(f.to_vec()), (Bytes::from(val.to_vec()), ttl));
                 Ok(())
             })?;
+            h.settle();
             Val::Hash(h)
         }
         DataType::Stream => {
@@ -117,7 +121,7 @@ pub fn rdb_record(ks: &mut Keyspace, r: &Record<'_>, scratch: &mut Scratch) -> R
             let key = k.key.to_vec().map_err(|p| Error::parse(p, k.offset))?;
             let val = val_from_rdb(&k.value, scratch)?;
             ks.db(k.db).insert(
-                key,
+                Bytes::from(key),
                 Entry {
                     val,
                     expire: k.expire_ms,

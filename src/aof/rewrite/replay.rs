@@ -8,8 +8,8 @@
 use std::collections::VecDeque;
 
 use super::keyspace::{
-    Entry, Group, HashMap, HashSet, Id, Keyspace, Pending, Score, Stream, Val,
-    ZSET_LISTPACK_ENTRIES, ZSET_LISTPACK_VALUE, ZSet,
+    Bytes, Entry, Group, HashMap, HashSet, HashVal, Id, Keyspace, Pending, Score, SetVal, Stream,
+    Val, ZSET_LISTPACK_ENTRIES, ZSET_LISTPACK_VALUE, ZSet,
 };
 use super::load::{dump_payload, function_payload, library_name};
 
@@ -129,7 +129,7 @@ impl Replayer {
                 return Ok(None);
             }
             d.insert(
-                k.to_vec(),
+                Bytes::from(k),
                 Entry {
                     val: Val::Str(Vec::new()),
                     expire: None,
@@ -156,7 +156,7 @@ impl Replayer {
         let d = self.ks.db(db);
         if !exists {
             d.insert(
-                k.to_vec(),
+                Bytes::from(k),
                 Entry {
                     val: new(),
                     expire: None,
@@ -208,7 +208,7 @@ impl Replayer {
                 }
                 if src != dst {
                     let e = d.remove(src).ok_or(Fail::Err)?;
-                    d.insert(dst.to_vec(), e);
+                    d.insert(Bytes::from(dst), e);
                 }
                 Ok(())
             }
@@ -218,7 +218,7 @@ impl Replayer {
                     return Err(Fail::Err);
                 }
                 let e = self.ks.db(db).remove(k).ok_or(Fail::Err)?;
-                self.ks.db(to).insert(k.to_vec(), e);
+                self.ks.db(to).insert(Bytes::from(k), e);
                 Ok(())
             }
             "copy" => {
@@ -240,7 +240,7 @@ impl Replayer {
                 if (to == db && src == dst) || (!replace && self.ks.db(to).contains_key(dst)) {
                     return Err(Fail::Err);
                 }
-                self.ks.db(to).insert(dst.to_vec(), e);
+                self.ks.db(to).insert(Bytes::from(dst), e);
                 Ok(())
             }
             "swapdb" => {
@@ -290,7 +290,7 @@ impl Replayer {
                 }
                 for kv in a[1..].chunks(2) {
                     self.ks.db(db).insert(
-                        kv[0].to_vec(),
+                        Bytes::from(kv[0]),
                         Entry {
                             val: Val::Str(kv[1].to_vec()),
                             expire: None,
@@ -381,9 +381,9 @@ impl Replayer {
                 };
                 for v in &a[2..] {
                     if name.starts_with('l') {
-                        l.push_front(v.to_vec());
+                        l.push_front(Bytes::from(&v[..]));
                     } else {
-                        l.push_back(v.to_vec());
+                        l.push_back(Bytes::from(&v[..]));
                     }
                 }
                 Ok(())
@@ -432,7 +432,7 @@ impl Replayer {
                     .ok()
                     .and_then(|i| l.get_mut(i))
                     .ok_or(Fail::Err)?;
-                *slot = v.to_vec();
+                *slot = Bytes::from(v);
                 Ok(())
             }
             "linsert" => {
@@ -449,7 +449,7 @@ impl Replayer {
                 }) = self.get(db, k)
                 {
                     if let Some(p) = l.iter().position(|e| e == pivot) {
-                        l.insert(if after { p + 1 } else { p }, v.to_vec());
+                        l.insert(if after { p + 1 } else { p }, Bytes::from(v));
                     }
                 } else {
                     self.check(db, k, |v| matches!(v, Val::List(_)))?;
@@ -470,7 +470,7 @@ impl Replayer {
                     if count >= 0 {
                         let mut out = VecDeque::with_capacity(l.len());
                         for e in l.drain(..) {
-                            if left > 0 && e == v {
+                            if left > 0 && e.as_slice() == v {
                                 left -= 1;
                             } else {
                                 out.push_back(e);
@@ -480,7 +480,7 @@ impl Replayer {
                     } else {
                         let mut out = VecDeque::with_capacity(l.len());
                         for e in l.drain(..).rev() {
-                            if left > 0 && e == v {
+                            if left > 0 && e.as_slice() == v {
                                 left -= 1;
                             } else {
                                 out.push_front(e);
@@ -524,13 +524,13 @@ impl Replayer {
                     db,
                     arg(a, 1)?,
                     |v| matches!(v, Val::Set(_)),
-                    || Val::Set(HashSet::default()),
+                    || Val::Set(SetVal::default()),
                 )?
                 else {
                     return type_err();
                 };
                 for m in &a[2..] {
-                    s.insert(m.to_vec());
+                    s.add(m);
                 }
                 Ok(())
             }
@@ -565,9 +565,9 @@ impl Replayer {
                         db,
                         dst,
                         |v| matches!(v, Val::Set(_)),
-                        || Val::Set(HashSet::default()),
+                        || Val::Set(SetVal::default()),
                     )? {
-                        s.insert(m.to_vec());
+                        s.add(m);
                     }
                 }
                 Ok(())
@@ -579,7 +579,7 @@ impl Replayer {
                     sets.push(match self.ks.db(db).get(*k) {
                         Some(Entry {
                             val: Val::Set(s), ..
-                        }) => Some(s.clone()),
+                        }) => Some(s.items.clone()),
                         Some(_) => return type_err(),
                         None => None,
                     });
@@ -588,7 +588,7 @@ impl Replayer {
                     return Err(Fail::Err);
                 }
                 let first = sets[0].clone().unwrap_or_default();
-                let out: HashSet<Vec<u8>> = match name.as_str() {
+                let out: HashSet<Bytes> = match name.as_str() {
                     "sinterstore" => {
                         if sets.iter().any(Option::is_none) {
                             HashSet::default()
@@ -616,8 +616,13 @@ impl Replayer {
                 let d = self.ks.db(db);
                 d.remove(dst);
                 if !out.is_empty() {
+                    let mut out = SetVal {
+                        items: out,
+                        compact: true,
+                    };
+                    out.settle();
                     d.insert(
-                        dst.to_vec(),
+                        Bytes::from(dst),
                         Entry {
                             val: Val::Set(out),
                             expire: None,
@@ -654,7 +659,7 @@ impl Replayer {
                     val: Val::ZSet(z), ..
                 }) = self.get(db, k)
                 {
-                    let victims: Vec<Vec<u8>> = {
+                    let victims: Vec<Bytes> = {
                         let o = z.ordered();
                         if name == "zpopmin" {
                             o.iter().take(n).map(|(_, m)| m.clone()).collect()
@@ -705,14 +710,16 @@ impl Replayer {
                     db,
                     arg(a, 1)?,
                     |v| matches!(v, Val::Hash(_)),
-                    || Val::Hash(HashMap::default()),
+                    || Val::Hash(HashVal::default()),
                 )?
                 else {
                     return type_err();
                 };
+                h.check_lengths(&a[2..]);
                 for fv in a[2..].chunks(2) {
-                    h.insert(fv[0].to_vec(), (fv[1].to_vec(), None));
+                    h.insert(Bytes::from(fv[0]), (Bytes::from(fv[1]), None));
                 }
+                h.check_len();
                 Ok(())
             }
             "hsetnx" => {
@@ -721,12 +728,14 @@ impl Replayer {
                     db,
                     k,
                     |v| matches!(v, Val::Hash(_)),
-                    || Val::Hash(HashMap::default()),
+                    || Val::Hash(HashVal::default()),
                 )?
                 else {
                     return type_err();
                 };
-                h.entry(f.to_vec()).or_insert((v.to_vec(), None));
+                h.check_lengths(&[f, v]);
+                h.entry(Bytes::from(f)).or_insert((Bytes::from(v), None));
+                h.check_len();
                 Ok(())
             }
             "hdel" => {
@@ -761,10 +770,14 @@ impl Replayer {
                     db,
                     k,
                     |v| matches!(v, Val::Hash(_)),
-                    || Val::Hash(HashMap::default()),
+                    || Val::Hash(HashVal::default()),
                 )? {
                     let ttl = h.get(f).and_then(|x| x.1);
-                    h.insert(f.to_vec(), (n.to_string().into_bytes(), ttl));
+                    h.insert(
+                        Bytes::from(f),
+                        (Bytes::from(n.to_string().into_bytes()), ttl),
+                    );
+                    h.check_len();
                 }
                 Ok(())
             }
@@ -954,7 +967,7 @@ impl Replayer {
             exp
         };
         d.insert(
-            k.to_vec(),
+            Bytes::from(k),
             Entry {
                 val: Val::Str(v.to_vec()),
                 expire,
@@ -996,7 +1009,7 @@ impl Replayer {
         d.remove(dst);
         if !out.is_empty() {
             d.insert(
-                dst.to_vec(),
+                Bytes::from(dst),
                 Entry {
                     val: Val::Str(out),
                     expire: None,
@@ -1075,7 +1088,7 @@ impl Replayer {
             db,
             k,
             |v| matches!(v, Val::ZSet(_)),
-            || Val::ZSet(ZSet::default()),
+            || Val::ZSet(Box::default()),
         )?
         else {
             return type_err();
@@ -1099,7 +1112,7 @@ impl Replayer {
                 Some(c) => !nx && (!gt || new > c) && (!lt || new < c),
             };
             if ok {
-                z.insert(m.to_vec(), new);
+                z.insert(Bytes::from(m), new);
             }
         }
         self.tidy(db, k);
@@ -1133,7 +1146,7 @@ impl Replayer {
                 return Err(Fail::Err);
             }
         }
-        let mut inputs: Vec<Option<HashMap<Vec<u8>, f64>>> = Vec::new();
+        let mut inputs: Vec<Option<HashMap<Bytes, f64>>> = Vec::new();
         for k in &a[3..3 + n] {
             inputs.push(match self.ks.db(db).get(*k) {
                 Some(Entry {
@@ -1158,7 +1171,7 @@ impl Replayer {
             let r = s * w;
             if r.is_nan() { 0.0 } else { r }
         };
-        let mut out: HashMap<Vec<u8>, f64> = HashMap::default();
+        let mut out: HashMap<Bytes, f64> = HashMap::default();
         match name {
             "zunionstore" => {
                 for (inp, w) in inputs.iter().zip(&weights) {
@@ -1200,13 +1213,13 @@ impl Replayer {
         let d = self.ks.db(db);
         d.remove(dst);
         if !out.is_empty() {
-            let mut z = ZSet::default();
+            let mut z = Box::<ZSet>::default();
             for (m, s) in out {
                 z.insert(m, s);
             }
             z.settle();
             d.insert(
-                dst.to_vec(),
+                Bytes::from(dst),
                 Entry {
                     val: Val::ZSet(z),
                     expire: None,
@@ -1233,7 +1246,7 @@ impl Replayer {
             }
             i += 1;
         }
-        let picked: Vec<(Vec<u8>, f64)> = match self.ks.db(db).get(src) {
+        let picked: Vec<(Bytes, f64)> = match self.ks.db(db).get(src) {
             Some(Entry {
                 val: Val::ZSet(z), ..
             }) => {
@@ -1262,12 +1275,12 @@ impl Replayer {
         d.remove(dst);
         if !picked.is_empty() {
             // Created for the result size, then filled member by member.
-            let mut z = ZSet::new(picked.len() <= ZSET_LISTPACK_ENTRIES);
+            let mut z = Box::new(ZSet::new(picked.len() <= ZSET_LISTPACK_ENTRIES));
             for (m, s) in picked {
                 z.insert(m, s);
             }
             d.insert(
-                dst.to_vec(),
+                Bytes::from(dst),
                 Entry {
                     val: Val::ZSet(z),
                     expire: None,
@@ -1310,9 +1323,7 @@ impl Replayer {
             return Err(Fail::Err);
         }
         let exists = self.check(db, k, |v| matches!(v, Val::Hash(_)))?;
-        let present = |h: Option<&HashMap<Vec<u8>, super::keyspace::FieldVal>>, f: &[u8]| {
-            h.is_some_and(|h| h.contains_key(f))
-        };
+        let present = |h: Option<&HashVal>, f: &[u8]| h.is_some_and(|h| h.contains_key(f));
         let h0 = match self.ks.db(db).get(k) {
             Some(Entry {
                 val: Val::Hash(h), ..
@@ -1331,19 +1342,21 @@ impl Replayer {
             db,
             k,
             |v| matches!(v, Val::Hash(_)),
-            || Val::Hash(HashMap::default()),
+            || Val::Hash(HashVal::default()),
         )?
         else {
             return type_err();
         };
+        h.check_lengths(pairs);
         for p in pairs.chunks(2) {
             let ttl = if keep {
                 h.get(p[0]).and_then(|x| x.1)
             } else {
                 at
             };
-            h.insert(p[0].to_vec(), (p[1].to_vec(), ttl));
+            h.insert(Bytes::from(p[0]), (Bytes::from(p[1]), ttl));
         }
+        h.check_len();
         Ok(())
     }
 
@@ -1417,7 +1430,7 @@ impl Replayer {
             (t, true) => Some(t),
             (t, false) => Some(self.now_ms.saturating_add(t)),
         };
-        self.ks.db(db).insert(k.to_vec(), Entry { val, expire });
+        self.ks.db(db).insert(Bytes::from(k), Entry { val, expire });
         Ok(())
     }
 
@@ -1784,9 +1797,9 @@ fn trim_stream(s: &mut Stream, t: Trim) {
 }
 
 /// Members of a zset range, in order (reversed when `rev`).
-fn select_range(z: &ZSet, kind: &str, min: &[u8], max: &[u8], rev: bool) -> R<Vec<Vec<u8>>> {
+fn select_range(z: &ZSet, kind: &str, min: &[u8], max: &[u8], rev: bool) -> R<Vec<Bytes>> {
     let order = z.ordered();
-    let all: Vec<&(Score, Vec<u8>)> = if rev {
+    let all: Vec<&(Score, Bytes)> = if rev {
         order.iter().rev().collect()
     } else {
         order.iter().collect()
@@ -1832,25 +1845,25 @@ fn select_range(z: &ZSet, kind: &str, min: &[u8], max: &[u8], rev: bool) -> R<Ve
                 }
             };
             let (lo, hi) = (bound(min)?, bound(max)?);
-            let above = |m: &Vec<u8>| match lo.0 {
+            let above = |m: &[u8]| match lo.0 {
                 -1 => true,
                 1 => false,
                 _ => {
                     if lo.2 {
-                        *m > lo.1
+                        m > lo.1.as_slice()
                     } else {
-                        *m >= lo.1
+                        m >= lo.1.as_slice()
                     }
                 }
             };
-            let below = |m: &Vec<u8>| match hi.0 {
+            let below = |m: &[u8]| match hi.0 {
                 1 => true,
                 -1 => false,
                 _ => {
                     if hi.2 {
-                        *m < hi.1
+                        m < hi.1.as_slice()
                     } else {
-                        *m <= hi.1
+                        m <= hi.1.as_slice()
                     }
                 }
             };
