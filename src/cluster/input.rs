@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::aof::state::{AofReadOptions, detect_input, read_aof_records};
 use crate::error::{Error, Result};
 use crate::rdb::read::{ReadOptions, Trailer, read};
 use crate::sink::RecordSink;
@@ -14,6 +15,15 @@ use crate::source::Source;
 enum Kind {
     /// An RDB file, mapped.
     Rdb(Source),
+    /// An AOF (file, manifest or multi-part directory), replayed on each
+    /// feed: merge reads its inputs twice and a replayed keyspace is not
+    /// kept between the passes, so memory stays that of one replay.
+    Aof {
+        /// Replay options, fixed at open so both passes see the same state.
+        opts: AofReadOptions,
+        /// Bytes of the log (the file, or the files of a directory).
+        len: usize,
+    },
 }
 
 /// One input file of a multi-file command.
@@ -23,13 +33,27 @@ pub struct RecordInput {
 }
 
 impl RecordInput {
-    /// Opens `path`; only RDB files are accepted (by their magic).
+    /// Opens `path`: an RDB file (by its magic) or an AOF (file, manifest
+    /// or multi-part directory, told apart by [`detect_input`]).
     pub fn open(path: &Path) -> Result<Self> {
+        if detect_input(path)?.is_aof() {
+            return Ok(RecordInput {
+                path: path.to_path_buf(),
+                kind: Kind::Aof {
+                    opts: AofReadOptions {
+                        now_ms: now_ms(),
+                        inline: false,
+                        version: None,
+                    },
+                    len: aof_len(path),
+                },
+            });
+        }
         let src = Source::open(path)?;
         let b = src.bytes();
         if !(b.starts_with(b"REDIS") || b.starts_with(b"VALKEY")) {
             return Err(Error::usage(format!(
-                "{}: not an RDB file (split and merge read RDB snapshots)",
+                "{}: neither an RDB file nor an AOF",
                 path.display()
             )));
         }
@@ -48,6 +72,7 @@ impl RecordInput {
     pub fn len(&self) -> usize {
         match &self.kind {
             Kind::Rdb(s) => s.bytes().len(),
+            Kind::Aof { len, .. } => *len,
         }
     }
 
@@ -61,7 +86,24 @@ impl RecordInput {
     pub fn feed(&self, opts: &ReadOptions, sink: &mut dyn RecordSink) -> Result<Trailer> {
         match &self.kind {
             Kind::Rdb(s) => read(s.bytes(), opts, &mut { sink }),
+            Kind::Aof { opts, .. } => read_aof_records(&self.path, opts, sink).map(|r| r.trailer),
         }
         .map_err(|e| e.with_path(&self.path))
+    }
+}
+
+/// Unix time in ms: the replay's "now" (see [`AofReadOptions::now_ms`]).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Bytes of an AOF: the file, or the sum of a directory's files.
+fn aof_len(path: &Path) -> usize {
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len() as usize);
+    match std::fs::read_dir(path) {
+        Ok(dir) => dir.flatten().map(|e| size(&e.path())).sum(),
+        Err(_) => size(path),
     }
 }
