@@ -306,7 +306,6 @@ fn read_file(path: &Path) -> FileKeys {
 
 struct RealRun {
     evicted: HashSet<(u64, Vec<u8>)>,
-    sizes: HashMap<(u64, Vec<u8>), u64>,
     used_before: u64,
     maxmemory: u64,
 }
@@ -336,14 +335,17 @@ fn all_keys(c: &mut Conn) -> HashSet<(u64, Vec<u8>)> {
     s
 }
 
-fn real_run(dir: &Path, file: &str, policy: Policy, fraction: f64) -> RealRun {
-    let srv = start(dir, file, &["--maxmemory-policy", policy.name()]).expect("redis-server");
+/// `MEMORY USAGE` of every key, from a server of its own: listing and
+/// sizing keys allocates (reply buffers, tens of kB that stay), which would
+/// shift the memory the evicting servers start from.
+fn sizes(dir: &Path, file: &str) -> HashMap<(u64, Vec<u8>), u64> {
+    let srv = start(dir, file, &[]).expect("redis-server");
     let mut c = Conn::connect(srv.port);
-    let before = all_keys(&mut c);
+    let keys = all_keys(&mut c);
     let mut sizes = HashMap::new();
     for db in 0..3u64 {
         c.cmd(&[b"SELECT", db.to_string().as_bytes()]);
-        let keys: Vec<_> = before.iter().filter(|k| k.0 == db).cloned().collect();
+        let keys: Vec<_> = keys.iter().filter(|k| k.0 == db).cloned().collect();
         let cmds: Vec<Vec<Vec<u8>>> = keys
             .iter()
             .map(|k| {
@@ -360,13 +362,26 @@ fn real_run(dir: &Path, file: &str, policy: Policy, fraction: f64) -> RealRun {
             sizes.insert(k, r.int() as u64);
         }
     }
-    // A fresh connection: closing the one that ran the pipelines frees its
-    // query and reply buffers, so `used_memory` holds the keyspace and the
-    // server's own baseline only.
-    // The first commands of a connection and the first CONFIG SET allocate
+    sizes
+}
+
+/// One real eviction: a fresh server loads the file, `maxmemory` drops to
+/// `fraction` of `used_memory`, and the keys missing afterwards are the
+/// evicted ones.
+fn real_run(
+    dir: &Path,
+    file: &str,
+    before: &HashSet<(u64, Vec<u8>)>,
+    policy: Policy,
+    fraction: f64,
+) -> RealRun {
+    let srv = start(dir, file, &["--maxmemory-policy", policy.name()]).expect("redis-server");
+    // The connection that waited for the load may have grown its query
+    // buffer while the server was loading: closed before measuring. The
+    // first commands of a connection and the first CONFIG SET allocate
     // (query buffer, config bookkeeping: ~35 KB together) and that memory is
     // still held when eviction runs, so warm both up before measuring.
-    drop(c);
+    drop(Conn::connect(srv.port));
     let mut c = Conn::connect(srv.port);
     c.cmd(&[b"CONFIG", b"SET", b"maxmemory", b"0"]);
     c.info_field("memory", "used_memory");
@@ -396,7 +411,6 @@ fn real_run(dir: &Path, file: &str, policy: Policy, fraction: f64) -> RealRun {
     let after = all_keys(&mut c);
     RealRun {
         evicted: before.difference(&after).cloned().collect(),
-        sizes,
         used_before,
         maxmemory,
     }
@@ -471,12 +485,14 @@ fn simulation_matches_redis_evictions() {
     );
     for (policy, file) in cases {
         let file_keys = read_file(&dir.join(file));
+        let before: HashSet<_> = file_keys.keys().cloned().collect();
+        let sizes = sizes(&dir, file);
         for fraction in [0.5, 0.7, 0.9] {
-            let r1 = real_run(&dir, file, policy, fraction);
-            let r2 = real_run(&dir, file, policy, fraction);
+            let r1 = real_run(&dir, file, &before, policy, fraction);
+            let r2 = real_run(&dir, file, &before, policy, fraction);
             // The simulation, fed with what the file says and the sizes the
             // server reports; the baseline is everything else the server uses.
-            let mut order: Vec<_> = r1.sizes.keys().cloned().collect();
+            let mut order: Vec<_> = sizes.keys().cloned().collect();
             order.sort();
             let keys: Vec<EvictKey> = order
                 .iter()
@@ -488,7 +504,7 @@ fn simulation_matches_redis_evictions() {
                         // sizeof(dictEntry) = 24 where the allocator uses 32;
                         // a key with a TTL also frees its expires entry
                         // (measured with DEL and here: 36 bytes on average).
-                        bytes: r1.sizes[k] + 8 + if exp.is_some() { 36 } else { 0 },
+                        bytes: sizes[k] + 8 + if exp.is_some() { 36 } else { 0 },
                         idle_s: idle.unwrap_or(0),
                         lfu: freq.unwrap_or(5),
                         expire_ms: exp,
