@@ -18,9 +18,9 @@ use crate::model::Encoding;
 const RAX_NODE_COUNTED: u64 = 4 + 8 * 30;
 
 /// Allocated bytes per stream rax node, measured: one-listpack streams
-/// free 416 bytes less than `MEMORY USAGE` says, i.e. ~44 bytes for each of
+/// free 424 bytes less than `MEMORY USAGE` says, i.e. ~40 bytes for each of
 /// their two nodes instead of 244 plus 16 per key.
-const RAX_NODE_REAL: u64 = 44;
+const RAX_NODE_REAL: u64 = 40;
 
 /// What the model says about one key, kept until the target is known.
 #[derive(Debug, Clone, Copy)]
