@@ -11,7 +11,12 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-$ROOT/bench/results-evict.md}
 cd "$ROOT"
 LOG=$(mktemp /tmp/rdbtool-evict-bench-XXXXXX)
-trap 'rm -f "$LOG"' EXIT
+BIN=$(mktemp /tmp/rdbtool-evict-bin-XXXXXX)
+trap 'rm -f "$LOG" "$BIN"' EXIT
+# The table runs on a copy of the binary: rebuilding meanwhile is safe.
+cargo build --release --quiet
+cp target/release/rdbtool "$BIN"
+export RDBTOOL_BIN=$BIN
 set +e
 nice -n 10 cargo test --release --test evict_oracle -- --ignored --nocapture projection_table 2>&1 | tee "$LOG"
 STATUS=${PIPESTATUS[0]}

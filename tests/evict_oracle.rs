@@ -577,7 +577,10 @@ fn projected(
     extra: &[&str],
 ) -> Projected {
     let evicted = dir.join(format!("{file}.evicted.jsonl"));
-    let out = Command::new(env!("CARGO_BIN_EXE_rdbtool"))
+    // The bench may point at a copy of the binary, so that rebuilding
+    // during a long run does not swap it under the running table.
+    let bin = std::env::var("RDBTOOL_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_rdbtool").into());
+    let out = Command::new(bin)
         .arg("project")
         .arg(dir.join(file))
         .args([
