@@ -16,6 +16,7 @@ trap 'rm -f "$LOG" "$BIN"' EXIT
 # The table runs on a copy of the binary: rebuilding meanwhile is safe.
 cargo build --release --quiet
 cp target/release/rdbtool "$BIN"
+chmod +x "$BIN"
 export RDBTOOL_BIN=$BIN
 set +e
 nice -n 10 cargo test --release --test evict_oracle -- --ignored --nocapture projection_table 2>&1 | tee "$LOG"

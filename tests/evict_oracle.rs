@@ -568,45 +568,47 @@ struct Projected {
     set: HashSet<(u64, Vec<u8>)>,
 }
 
-fn projected(
-    dir: &Path,
-    file: &str,
-    policy: Policy,
-    maxmemory: u64,
-    baseline: u64,
-    extra: &[&str],
-) -> Projected {
+fn projected(dir: &Path, file: &str, policy: Policy, maxmemory: u64, baseline: u64) -> Projected {
     let evicted = dir.join(format!("{file}.evicted.jsonl"));
-    // The bench may point at a copy of the binary, so that rebuilding
-    // during a long run does not swap it under the running table.
-    let bin = std::env::var("RDBTOOL_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_rdbtool").into());
-    let out = Command::new(bin)
-        .arg("project")
-        .arg(dir.join(file))
-        .args([
-            "--maxmemory",
-            &maxmemory.to_string(),
-            "--policy",
-            policy.name(),
-        ])
-        .args(["--allocator", "system", "--runs", "5", "--format", "json"])
-        .args(["--baseline", &baseline.to_string()])
-        .arg("--write-evicted")
-        .arg(&evicted)
-        .args(extra)
-        .output()
-        .expect("run rdbtool project");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut cmd = project_cmd(&dir.join(file), &evicted);
+    cmd.args([
+        "--maxmemory",
+        &maxmemory.to_string(),
+        "--policy",
+        policy.name(),
+    ])
+    .args(["--allocator", "system", "--runs", "5", "--format", "json"])
+    .args(["--baseline", &baseline.to_string()]);
+    let v: serde_json::Value = serde_json::from_slice(&run(cmd)).unwrap();
     let runs = v["evicted_per_run"].as_array().unwrap();
     let count = runs.iter().map(|r| r.as_u64().unwrap() as f64).sum::<f64>() / runs.len() as f64;
     let set = jsonl_keys(&evicted);
     let _ = std::fs::remove_file(&evicted);
     Projected { count, set }
+}
+
+/// `rdbtool project FILE --write-evicted EVICTED`, more arguments to add.
+fn project_cmd(file: &Path, evicted: &Path) -> Command {
+    // The bench may point at a copy of the binary, so that rebuilding
+    // during a long run does not swap it under the running table.
+    let bin = std::env::var("RDBTOOL_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_rdbtool").into());
+    let mut cmd = Command::new(bin);
+    cmd.arg("project")
+        .arg(file)
+        .arg("--write-evicted")
+        .arg(evicted);
+    cmd
+}
+
+/// Runs a command that must succeed; its standard output.
+fn run(mut cmd: Command) -> Vec<u8> {
+    let out = cmd.output().expect("run rdbtool");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
 
 /// (db, key) of every line of a `--write-evicted` file.
@@ -723,7 +725,7 @@ fn compare(
         for &fraction in fractions {
             let r1 = real_run(dir, file, &before, policy, fraction);
             let r2 = real_run(dir, file, &before, policy, fraction);
-            let p = projected(dir, file, policy, r1.maxmemory, baseline, &[]);
+            let p = projected(dir, file, policy, r1.maxmemory, baseline);
             // The server's own count varies a little from run to run.
             let real = (r1.evicted.len() + r2.evicted.len()) as f64 / 2.0;
             let spread = r1.evicted.len().abs_diff(r2.evicted.len()) as f64 / real.max(1.0);
@@ -795,6 +797,67 @@ fn projection_matches_redis_evictions() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// `--write-survivors`: the RDB it writes loads into redis-server and
+/// holds exactly the keys the projection keeps (file keys minus the
+/// `--write-evicted` list of the same run), with their TTLs.
+#[test]
+fn survivors_file_loads_with_the_projected_keys() {
+    if redis_missing() {
+        return;
+    }
+    let dir = temp_dir("survivors");
+    let mut rng = SplitMix64::new(0x5u64);
+    build_dataset(&dir, "src.rdb", Access::Idle, MIX_ALL, 5_000, &mut rng);
+    let file_keys = read_file(&dir.join("src.rdb"));
+    let evicted = dir.join("evicted.jsonl");
+    let mut cmd = project_cmd(&dir.join("src.rdb"), &evicted);
+    cmd.args([
+        "--maxmemory",
+        "2mb",
+        "--policy",
+        "allkeys-lru",
+        "--runs",
+        "2",
+    ])
+    .arg("--write-survivors")
+    .arg(dir.join("kept.rdb"));
+    run(cmd);
+    let gone = jsonl_keys(&evicted);
+    assert!(
+        !gone.is_empty() && gone.len() < file_keys.len(),
+        "{}",
+        gone.len()
+    );
+    let srv = start(&dir, "kept.rdb", &[]).expect("redis-server");
+    let mut c = Conn::connect(srv.port);
+    let loaded = all_keys(&mut c);
+    let expected: HashSet<_> = file_keys
+        .keys()
+        .filter(|k| !gone.contains(*k))
+        .cloned()
+        .collect();
+    assert_eq!(loaded.len(), expected.len());
+    assert!(
+        loaded == expected,
+        "the loaded key set differs from the projection's survivors"
+    );
+    // TTLs and idle times came along.
+    for (k, (idle, _, exp)) in file_keys
+        .iter()
+        .filter(|(k, _)| expected.contains(*k))
+        .take(200)
+    {
+        c.cmd(&[b"SELECT", k.0.to_string().as_bytes()]);
+        let t = c.cmd(&[b"PEXPIRETIME", &k.1]).int();
+        assert_eq!(t, exp.unwrap_or(-1), "{k:?}");
+        let i = c.cmd(&[b"OBJECT", b"IDLETIME", &k.1]).int() as u64;
+        assert!(i + 5 >= idle.unwrap_or(0), "{k:?}: idle {i}, file {idle:?}");
+    }
+    drop(c);
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The full table (bench/evict-oracle.sh): sizes × type mixes × access

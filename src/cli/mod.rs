@@ -8,6 +8,7 @@ pub mod convert;
 pub mod output;
 pub mod project;
 pub mod report;
+pub mod survivors;
 
 use crate::error::{Error, ErrorKind};
 

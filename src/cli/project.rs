@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::output::Output;
 use super::report::{ModelArgs, model_config, read_options};
+use super::survivors::{self, Kept};
 use crate::analyze::evict::{EvictKey, Policy, SimParams, simulate_load, simulate_restore};
 use crate::analyze::evict_mem::{DbCounts, KeyShape, freed, tables};
 use crate::analyze::facts::scan;
@@ -78,6 +79,10 @@ pub struct ProjectArgs {
     /// (`db`, `key`, `bytes`, `probability` over the runs).
     #[arg(long)]
     pub write_evicted: Option<PathBuf>,
+    /// Write the keys the first run keeps as an RDB file (same version as
+    /// the input, with TTLs and IDLE/FREQ), written atomically.
+    #[arg(long)]
+    pub write_survivors: Option<PathBuf>,
     /// Reader options.
     #[command(flatten)]
     pub read: super::args::ReadArgs,
@@ -393,6 +398,33 @@ pub fn project(a: ProjectArgs) -> Result<()> {
             )?;
         }
         out.commit()?;
+    }
+    if let Some(path) = &a.write_survivors {
+        let mut gone = evicted.clone();
+        for &i in &first.refused {
+            gone[i as usize] = true;
+        }
+        let kept: Vec<Kept> = shapes
+            .iter()
+            .zip(&gone)
+            .map(|(s, &g)| Kept {
+                db: s.db,
+                ttl: s.ttl,
+                keep: !g,
+            })
+            .collect();
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        survivors::write(
+            src.bytes(),
+            &a.file,
+            path,
+            &read_options(&a.read),
+            &kept,
+            now_s,
+        )
+        .map_err(|e| e.with_path(&a.file))?;
     }
     let mut out = Output::create(None, &[])?;
     match a.format {
