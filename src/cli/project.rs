@@ -236,6 +236,21 @@ fn stream_rax(v: &Value<'_>, buf: &mut Vec<[u8; 16]>) -> Option<(u64, u64)> {
 
 /// Runs `rdbtool project`.
 pub fn project(a: ProjectArgs) -> Result<()> {
+    let proj = projection(&a)?;
+    let mut out = Output::create(None, &[])?;
+    match a.format {
+        ProjectFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &proj)?;
+            writeln!(out)?;
+        }
+        ProjectFormat::Table => out.write_all(to_text(&proj).as_bytes())?,
+    }
+    out.commit()
+}
+
+/// The projection of `a.file` (and the `--write-evicted` /
+/// `--write-survivors` files when asked for).
+pub fn projection(a: &ProjectArgs) -> Result<Projection> {
     let src = crate::source::Source::open(&a.file)?;
     let cfg = model_config(&a.model, &a.read);
     let mut shapes = Vec::new();
@@ -426,15 +441,86 @@ pub fn project(a: ProjectArgs) -> Result<()> {
         )
         .map_err(|e| e.with_path(&a.file))?;
     }
-    let mut out = Output::create(None, &[])?;
-    match a.format {
-        ProjectFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &proj)?;
-            writeln!(out)?;
+    Ok(proj)
+}
+
+/// The projection `rdbtool report --html --project-maxmemory SIZE
+/// --project-policy P` adds to the page (defaults of `rdbtool project`).
+pub fn for_report(
+    file: &std::path::Path,
+    maxmemory: u64,
+    policy: Policy,
+    r: &super::report::ReportArgs,
+) -> Result<Projection> {
+    projection(&ProjectArgs {
+        file: file.to_path_buf(),
+        maxmemory,
+        policy,
+        samples: 5,
+        runs: 5,
+        mode: Mode::Load,
+        baseline: None,
+        top: 10,
+        format: ProjectFormat::Table,
+        write_evicted: None,
+        write_survivors: None,
+        read: r.read.clone(),
+        model: r.model.clone(),
+    })
+}
+
+/// The projection as a section of the HTML report: summary line, per-type
+/// table and the keys most likely evicted.
+pub fn html_section(p: &Projection) -> String {
+    use std::fmt::Write as _;
+    let esc = crate::analyze::html::esc;
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        r#"<h2>Eviction projection</h2><p id="projection">{} into <code>maxmemory</code> {} ({:?} mode): {} of {} keys evicted ({} of {} bytes), {} of them without a TTL; needed to keep everything: {} bytes.{}</p>"#,
+        esc(p.policy),
+        p.maxmemory,
+        p.mode,
+        p.total.evicted_keys,
+        p.total.keys,
+        p.total.evicted_bytes,
+        p.total.bytes,
+        p.evicted_without_ttl,
+        p.needed,
+        if (p.policy.contains("lru") && !p.has_idle) || (p.policy.contains("lfu") && !p.has_freq) {
+            " The file has no access data for this policy: access treated as uniform."
+        } else {
+            ""
         }
-        ProjectFormat::Table => out.write_all(to_text(&proj).as_bytes())?,
+    );
+    o.push_str(r#"<table id="projection-types" class="sortable"><tr><th>type</th><th>keys</th><th>evicted</th><th>bytes evicted</th></tr>"#);
+    for (t, v) in &p.per_type {
+        let _ = write!(
+            o,
+            r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
+            esc(t),
+            v.keys,
+            v.evicted_keys,
+            v.evicted_bytes
+        );
     }
-    out.commit()
+    o.push_str("</table>");
+    if !p.most_likely.is_empty() {
+        o.push_str(r#"<table id="projection-keys" class="sortable"><tr><th>key</th><th>db</th><th>bytes</th><th>probability</th><th>TTL</th></tr>"#);
+        for k in &p.most_likely {
+            let _ = write!(
+                o,
+                r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{:.2}</td><td>{}</td></tr>"#,
+                esc(&k.key),
+                k.db,
+                k.bytes,
+                k.probability,
+                if k.no_ttl { "none" } else { "yes" }
+            );
+        }
+        o.push_str("</table>");
+    }
+    o
 }
 
 fn to_text(p: &Projection) -> String {
