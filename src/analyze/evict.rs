@@ -136,43 +136,6 @@ impl SplitMix64 {
 
 const POOL_SIZE: usize = 16;
 
-/// One db table (main or expires) as the server's cron resizes it while
-/// keys go: `htNeedsResize` shrinks a table under 10 % full to the power of
-/// two that holds what is left, freeing the rest of its bucket array. A db
-/// emptied by eviction (ties under unknown access evict db by db) gives
-/// back its tables' memory, so the server evicts fewer keys.
-#[derive(Debug, Clone, Copy, Default)]
-struct Table {
-    used: u64,
-    size: u64,
-}
-
-impl Table {
-    /// A table the loader sized for `n` keys.
-    fn sized_for(n: u64) -> Self {
-        Table {
-            used: 0,
-            size: if n == 0 {
-                0
-            } else {
-                n.max(4).checked_next_power_of_two().unwrap_or(1 << 63)
-            },
-        }
-    }
-    /// One key gone; the bytes the shrink frees.
-    fn remove(&mut self) -> u64 {
-        self.used = self.used.saturating_sub(1);
-        if self.size > 4 && self.used * 100 / self.size < 10 {
-            let new = self.used.max(4).checked_next_power_of_two().unwrap_or(4);
-            let freed = 8 * (self.size - new);
-            self.size = new;
-            freed
-        } else {
-            0
-        }
-    }
-}
-
 /// Live keys per db that the policy may evict, with O(1) removal.
 struct Candidates {
     /// Per db: key indices.
@@ -222,27 +185,13 @@ pub struct Simulator<'k> {
     next_db: usize,
     used: u64,
     scratch: Vec<u32>,
-    /// Per db: main and expires tables.
-    tables: Vec<(Table, Table)>,
 }
 
 impl<'k> Simulator<'k> {
     /// A simulator over `keys` (none loaded yet).
     pub fn new(keys: &'k [EvictKey], p: SimParams) -> Self {
         let dbs = keys.iter().map(|k| k.db as usize + 1).max().unwrap_or(1);
-        // Tables at the size the loader gives them for the whole file (the
-        // baseline counts the same bucket arrays).
-        let mut counts = vec![(0u64, 0u64); dbs];
-        for k in keys {
-            counts[k.db as usize].0 += 1;
-            counts[k.db as usize].1 += k.expire_ms.is_some() as u64;
-        }
-        let tables = counts
-            .iter()
-            .map(|&(n, e)| (Table::sized_for(n), Table::sized_for(e)))
-            .collect();
         Simulator {
-            tables,
             keys,
             p,
             rng: SplitMix64::new(p.seed),
@@ -268,9 +217,6 @@ impl<'k> Simulator<'k> {
     pub fn add(&mut self, idx: u32) {
         let k = self.keys[idx as usize];
         self.used += k.bytes;
-        let t = &mut self.tables[k.db as usize];
-        t.0.used += 1;
-        t.1.used += k.expire_ms.is_some() as u64;
         if !self.p.policy.volatile() || k.expire_ms.is_some() {
             self.cands.insert(idx, k.db as usize);
         }
@@ -351,14 +297,7 @@ impl<'k> Simulator<'k> {
             };
             let k = self.keys[idx as usize];
             self.cands.remove(idx, k.db as usize);
-            let t = &mut self.tables[k.db as usize];
-            let shrunk = t.0.remove()
-                + if k.expire_ms.is_some() {
-                    t.1.remove()
-                } else {
-                    0
-                };
-            self.used = self.used.saturating_sub(k.bytes + shrunk);
+            self.used = self.used.saturating_sub(k.bytes);
             out.push(idx);
         }
         true
