@@ -11,8 +11,8 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use common::browser::browser_check;
 use common::mem_redis::{Client, Reply, Server, redis70, redis82, temp_dir};
 use rdbtool::analyze::diff::Differ;
 use rdbtool::analyze::facts::{ModelConfig, scan};
@@ -311,40 +311,8 @@ fn sections_count_known_content() {
     assert!(!page.contains("http://") && !page.contains("https://"));
     let html_file = keep.join("report.html");
     std::fs::write(&html_file, &page).unwrap();
-    browser_check(&html_file);
+    browser_check(&html_file, &["treemap", "top-keys"]);
     let _ = std::fs::remove_dir_all(keep);
-}
-
-/// Loads the page in Debian's headless chromium when installed and checks
-/// the rendered DOM (the script ran, the charts and table are there).
-fn browser_check(page: &Path) {
-    let Some(bin) = ["chromium", "chromium-browser"]
-        .iter()
-        .find(|b| Command::new(b).arg("--version").output().is_ok())
-    else {
-        eprintln!("chromium not installed: checked the page's elements only");
-        return;
-    };
-    let profile = temp_dir("chromium");
-    let out = Command::new(bin)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--dump-dom",
-            &format!("--user-data-dir={}", profile.display()),
-        ])
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("run chromium");
-    let _ = std::fs::remove_dir_all(profile);
-    let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        dom.contains(r#"data-rendered="1""#),
-        "script did not run:\n{}",
-        &dom[..dom.len().min(500)]
-    );
-    assert!(dom.contains(r#"id="treemap""#) && dom.contains(r#"id="top-keys""#));
 }
 
 #[test]

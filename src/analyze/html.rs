@@ -146,6 +146,12 @@ fn bars(o: &mut String, id: &str, labels: &[String], values: &[u64], hot: &[bool
 
 /// Renders the page.
 pub fn render(r: &Report) -> String {
+    render_with(r, "")
+}
+
+/// The page with `extra` (sections rendered elsewhere, e.g. the eviction
+/// projection) after the report's own sections.
+pub fn render_with(r: &Report, extra: &str) -> String {
     let mut o = String::new();
     let title = format!("rdbtool report — {}", r.file);
     let _ = write!(
@@ -252,6 +258,7 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}}.chart{{max-width:960p
         }
         o.push_str("</ul>");
     }
+    o.push_str(extra);
     // Sortable tables: click a header to sort by that column.
     o.push_str(
         r#"<script>

@@ -5,6 +5,7 @@ pub mod check;
 pub mod dataloss;
 pub mod diff;
 pub mod evict;
+pub mod evict_mem;
 pub mod facts;
 pub mod fleet;
 pub mod hotcold;

@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod output;
 pub mod project;
 pub mod report;
+pub mod survivors;
 
 use crate::error::{Error, ErrorKind};
 

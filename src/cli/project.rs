@@ -10,11 +10,18 @@ use serde::Serialize;
 
 use super::output::Output;
 use super::report::{ModelArgs, model_config, read_options};
+use super::survivors::{self, Kept};
 use crate::analyze::evict::{EvictKey, Policy, SimParams, simulate_load, simulate_restore};
+use crate::analyze::evict_mem::{DbCounts, KeyShape, freed, tables};
 use crate::analyze::facts::scan;
+use crate::analyze::memory::layout::Layout;
+use crate::analyze::memory::rax;
 use crate::error::{Error, Result};
 use crate::export::json::write_bytes;
-use crate::model::{DataType, Encoding, RdbLayout};
+use crate::model::{DataType, RdbLayout};
+use crate::rdb::read::prim::RdbStr;
+use crate::rdb::read::stream::{self, StreamVisitor};
+use crate::rdb::read::{Scratch, Value};
 use crate::server::Target;
 
 /// How keys reach the smaller server.
@@ -72,6 +79,10 @@ pub struct ProjectArgs {
     /// (`db`, `key`, `bytes`, `probability` over the runs).
     #[arg(long)]
     pub write_evicted: Option<PathBuf>,
+    /// Write the keys the first run keeps as an RDB file (same version as
+    /// the input, with TTLs and IDLE/FREQ), written atomically.
+    #[arg(long)]
+    pub write_survivors: Option<PathBuf>,
     /// Reader options.
     #[command(flatten)]
     pub read: super::args::ReadArgs,
@@ -181,60 +192,90 @@ fn prefix_of(k: &[u8]) -> String {
     String::from_utf8_lossy(&k[..end.min(64)]).into_owned()
 }
 
+/// Quicklist nodes of a stored list (older list layouts are rebuilt into
+/// one node by the loader: counted as one).
+fn quicklist_nodes(v: &Value<'_>, scratch: &mut Scratch) -> u64 {
+    if !matches!(
+        v.layout,
+        RdbLayout::ListQuicklist | RdbLayout::ListQuicklist2
+    ) {
+        return 1;
+    }
+    let mut nodes = 0u64;
+    match v.for_each_quicklist_node(scratch, |_| {
+        nodes += 1;
+        Ok(())
+    }) {
+        Ok(_) if nodes > 0 => nodes,
+        _ => 1,
+    }
+}
+
+/// Collects a stream's rax keys (its listpack nodes' master IDs).
+struct RaxKeys<'v>(&'v mut Vec<[u8; 16]>);
+
+impl<'a> StreamVisitor<'a> for RaxKeys<'_> {
+    fn node(&mut self, key: RdbStr<'a>, _lp: RdbStr<'a>) {
+        if let Some(k) = key.as_raw().and_then(|k| <[u8; 16]>::try_from(k).ok()) {
+            self.0.push(k);
+        }
+    }
+}
+
+/// A stream's main rax: (keys, nodes), or `None` for other values.
+fn stream_rax(v: &Value<'_>, buf: &mut Vec<[u8; 16]>) -> Option<(u64, u64)> {
+    let RdbLayout::Stream(ver) = v.layout else {
+        return None;
+    };
+    buf.clear();
+    stream::walk(v.raw, ver, &mut RaxKeys(buf)).ok()?;
+    buf.sort_unstable();
+    buf.dedup();
+    Some((buf.len() as u64, rax::node_count(buf)))
+}
+
 /// Runs `rdbtool project`.
 pub fn project(a: ProjectArgs) -> Result<()> {
+    let proj = projection(&a)?;
+    let mut out = Output::create(None, &[])?;
+    match a.format {
+        ProjectFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &proj)?;
+            writeln!(out)?;
+        }
+        ProjectFormat::Table => out.write_all(to_text(&proj).as_bytes())?,
+    }
+    out.commit()
+}
+
+/// The projection of `a.file` (and the `--write-evicted` /
+/// `--write-survivors` files when asked for).
+pub fn projection(a: &ProjectArgs) -> Result<Projection> {
     let src = crate::source::Source::open(&a.file)?;
     let cfg = model_config(&a.model, &a.read);
-    let entry = cfg.alloc.class(24);
-    let mut keys = Vec::new();
+    let mut shapes = Vec::new();
+    let mut access = Vec::new();
     let mut info = Vec::new();
     let (mut has_idle, mut has_freq) = (false, false);
-    let mut fixed = 0u64;
+    let mut counts: BTreeMap<u64, DbCounts> = BTreeMap::new();
     let mut scratch = crate::rdb::read::Scratch::default();
+    let mut rax_keys = Vec::new();
     let file = scan(src.bytes(), &read_options(&a.read), &cfg, None, |k| {
         has_idle |= k.idle_s.is_some();
         has_freq |= k.freq.is_some();
-        let ttl = k.expire_ms.is_some();
-        // What deleting the key frees: MEMORY USAGE (which counts the dict
-        // entry as sizeof = 24) plus the allocator's rounding of that entry,
-        // plus the expires-table entry of a key with a TTL.
-        let mut bytes = k.mem.bytes + (entry - 24) + if ttl { entry } else { 0 };
-        // The rest of the key's keyspace overhead (its share of the bucket
-        // arrays) stays allocated after an eviction: part of the baseline.
-        fixed += (k.mem.bytes + k.mem.overhead).saturating_sub(bytes);
-        // MEMORY USAGE counts a quicklist's header and nodes at their
-        // struct sizes (40 bytes each); the allocator serves them from
-        // larger classes (48 with the 16-byte quantum), and deleting the
-        // list frees that (measured on redis-server 7.0: +16 bytes for a
-        // one-node list).
-        if k.mem.encoding == Encoding::Quicklist {
-            let mut nodes = 0u64;
-            // Older list layouts are rebuilt into nodes by the loader:
-            // counted as one node.
-            let stored_nodes = matches!(
-                k.value.layout,
-                RdbLayout::ListQuicklist | RdbLayout::ListQuicklist2
-            );
-            if !stored_nodes
-                || k.value
-                    .for_each_quicklist_node(&mut scratch, |_| {
-                        nodes += 1;
-                        Ok(())
-                    })
-                    .is_err()
-                || nodes == 0
-            {
-                nodes = 1;
-            }
-            bytes += (cfg.alloc.class(40) - 40) * (1 + nodes);
-        }
-        keys.push(EvictKey {
-            db: k.db as u32,
-            bytes,
-            idle_s: k.idle_s.unwrap_or(0),
-            lfu: k.freq.unwrap_or(5),
-            expire_ms: k.expire_ms,
+        let c = counts.entry(k.db).or_default();
+        c.keys += 1;
+        c.expires += k.expire_ms.is_some() as u64;
+        shapes.push(KeyShape {
+            bytes: k.mem.bytes,
+            encoding: k.mem.encoding,
+            elements: k.mem.elements,
+            db: k.db,
+            ttl: k.expire_ms.is_some(),
+            quicklist_nodes: quicklist_nodes(&k.value, &mut scratch),
+            rax: stream_rax(&k.value, &mut rax_keys),
         });
+        access.push((k.idle_s.unwrap_or(0), k.freq.unwrap_or(5), k.expire_ms));
         info.push(KeyInfo {
             db: k.db,
             key: k.key.to_vec(),
@@ -244,11 +285,24 @@ pub fn project(a: ProjectArgs) -> Result<()> {
     })
     .map_err(|e| e.with_path(&a.file))?;
     let target = file.target;
+    let layout = Layout::of(target.unwrap_or(Target::Redis70));
+    let keys: Vec<EvictKey> = shapes
+        .iter()
+        .zip(&access)
+        .map(|(s, &(idle_s, lfu, expire_ms))| EvictKey {
+            db: s.db as u32,
+            bytes: freed(s, &layout, cfg.alloc, counts[&s.db]),
+            idle_s,
+            lfu,
+            expire_ms,
+        })
+        .collect();
     let empty = a.baseline.unwrap_or(match target {
         Some(Target::Redis8) => 690_000,
         _ => 900_000,
     });
-    let baseline = empty + fixed;
+    // The bucket arrays stay allocated while keys are evicted.
+    let baseline = empty + tables(counts.values().copied());
     let needed = baseline + keys.iter().map(|k| k.bytes).sum::<u64>();
     if a.runs == 0 {
         return Err(Error::usage("--runs must be at least 1"));
@@ -360,15 +414,113 @@ pub fn project(a: ProjectArgs) -> Result<()> {
         }
         out.commit()?;
     }
-    let mut out = Output::create(None, &[])?;
-    match a.format {
-        ProjectFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &proj)?;
-            writeln!(out)?;
+    if let Some(path) = &a.write_survivors {
+        let mut gone = evicted.clone();
+        for &i in &first.refused {
+            gone[i as usize] = true;
         }
-        ProjectFormat::Table => out.write_all(to_text(&proj).as_bytes())?,
+        let kept: Vec<Kept> = shapes
+            .iter()
+            .zip(&gone)
+            .map(|(s, &g)| Kept {
+                db: s.db,
+                ttl: s.ttl,
+                keep: !g,
+            })
+            .collect();
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        survivors::write(
+            src.bytes(),
+            &a.file,
+            path,
+            &read_options(&a.read),
+            &kept,
+            now_s,
+        )
+        .map_err(|e| e.with_path(&a.file))?;
     }
-    out.commit()
+    Ok(proj)
+}
+
+/// The projection `rdbtool report --html --project-maxmemory SIZE
+/// --project-policy P` adds to the page (defaults of `rdbtool project`).
+pub fn for_report(
+    file: &std::path::Path,
+    maxmemory: u64,
+    policy: Policy,
+    r: &super::report::ReportArgs,
+) -> Result<Projection> {
+    projection(&ProjectArgs {
+        file: file.to_path_buf(),
+        maxmemory,
+        policy,
+        samples: 5,
+        runs: 5,
+        mode: Mode::Load,
+        baseline: None,
+        top: 10,
+        format: ProjectFormat::Table,
+        write_evicted: None,
+        write_survivors: None,
+        read: r.read.clone(),
+        model: r.model.clone(),
+    })
+}
+
+/// The projection as a section of the HTML report: summary line, per-type
+/// table and the keys most likely evicted.
+pub fn html_section(p: &Projection) -> String {
+    use std::fmt::Write as _;
+    let esc = crate::analyze::html::esc;
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        r#"<h2>Eviction projection</h2><p id="projection">{} into <code>maxmemory</code> {} ({:?} mode): {} of {} keys evicted ({} of {} bytes), {} of them without a TTL; needed to keep everything: {} bytes.{}</p>"#,
+        esc(p.policy),
+        p.maxmemory,
+        p.mode,
+        p.total.evicted_keys,
+        p.total.keys,
+        p.total.evicted_bytes,
+        p.total.bytes,
+        p.evicted_without_ttl,
+        p.needed,
+        if (p.policy.contains("lru") && !p.has_idle) || (p.policy.contains("lfu") && !p.has_freq) {
+            " The file has no access data for this policy: access treated as uniform."
+        } else {
+            ""
+        }
+    );
+    o.push_str(r#"<table id="projection-types" class="sortable"><tr><th>type</th><th>keys</th><th>evicted</th><th>bytes evicted</th></tr>"#);
+    for (t, v) in &p.per_type {
+        let _ = write!(
+            o,
+            r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
+            esc(t),
+            v.keys,
+            v.evicted_keys,
+            v.evicted_bytes
+        );
+    }
+    o.push_str("</table>");
+    if !p.most_likely.is_empty() {
+        o.push_str(r#"<table id="projection-keys" class="sortable"><tr><th>key</th><th>db</th><th>bytes</th><th>probability</th><th>TTL</th></tr>"#);
+        for k in &p.most_likely {
+            let _ = write!(
+                o,
+                r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{:.2}</td><td>{}</td></tr>"#,
+                esc(&k.key),
+                k.db,
+                k.bytes,
+                k.probability,
+                if k.no_ttl { "none" } else { "yes" }
+            );
+        }
+        o.push_str("</table>");
+    }
+    o
 }
 
 fn to_text(p: &Projection) -> String {

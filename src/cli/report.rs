@@ -150,6 +150,13 @@ pub struct ReportArgs {
     /// Also write a self-contained HTML page.
     #[arg(long)]
     pub html: Option<PathBuf>,
+    /// Add an eviction projection to the HTML page: the target's
+    /// `maxmemory` (as `rdbtool project --maxmemory`).
+    #[arg(long, requires_all = ["html", "project_policy"], value_parser = super::project::parse_size)]
+    pub project_maxmemory: Option<u64>,
+    /// The projection's `maxmemory-policy`.
+    #[arg(long, value_enum, requires = "project_maxmemory")]
+    pub project_policy: Option<crate::analyze::evict::Policy>,
     /// Prefix separators.
     #[arg(long, default_value = ":/.|#")]
     pub separators: String,
@@ -572,8 +579,14 @@ pub fn report(a: ReportArgs) -> Result<()> {
     let file = &files[0];
     let r = build_report(file, settings, &a.read, &cfg)?;
     if let Some(h) = &a.html {
+        let extra = match (a.project_maxmemory, a.project_policy) {
+            (Some(maxmemory), Some(policy)) => super::project::html_section(
+                &super::project::for_report(file, maxmemory, policy, &a)?,
+            ),
+            _ => String::new(),
+        };
         let mut o = Output::create(Some(h), &[file])?;
-        o.write_all(html::render(&r).as_bytes())?;
+        o.write_all(html::render_with(&r, &extra).as_bytes())?;
         o.commit()?;
     }
     let mut out = Output::create(a.output.as_deref(), &[file])?;

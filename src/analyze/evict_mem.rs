@@ -1,0 +1,152 @@
+//! What eviction counts: the bytes deleting a key frees on the target (the
+//! server measures `zmalloc_used_memory` before and after `dbDelete`) and
+//! the keyspace memory that stays allocated while keys go (the dicts'
+//! bucket arrays, which the server only shrinks from its cron once a table
+//! is under 10 % full).
+//!
+//! Built on the memory model's per-key answer (`MEMORY USAGE`), corrected
+//! where that command is not allocation-exact. Measured on redis-server 7.0
+//! (system jemalloc) by deleting groups of keys of one type and encoding
+//! and reading `used_memory` (see formats/memory-model.md, "Eviction").
+
+use crate::analyze::memory::alloc::Alloc;
+use crate::analyze::memory::layout::Layout;
+use crate::model::Encoding;
+
+/// Size of a raxNode as `MEMORY USAGE` counts it for streams (`4 + 30
+/// words`, the "secret recipe" of object.c).
+const RAX_NODE_COUNTED: u64 = 4 + 8 * 30;
+
+/// Allocated bytes per stream rax node, measured: one-listpack streams
+/// free 424 bytes less than `MEMORY USAGE` says, i.e. ~40 bytes for each of
+/// their two nodes instead of 244 plus 16 per key.
+const RAX_NODE_REAL: u64 = 40;
+
+/// What the model says about one key, kept until the target is known.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyShape {
+    /// `MEMORY USAGE` (model).
+    pub bytes: u64,
+    /// Encoding after loading.
+    pub encoding: Encoding,
+    /// Elements (hash fields, set/zset members).
+    pub elements: u64,
+    /// Database.
+    pub db: u64,
+    /// True when the key has a TTL.
+    pub ttl: bool,
+    /// Quicklist nodes (lists), 0 otherwise.
+    pub quicklist_nodes: u64,
+    /// Stream rax: keys (listpack nodes) and rax nodes of the main tree.
+    pub rax: Option<(u64, u64)>,
+}
+
+/// Key counts of one db, for the bucket arrays.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DbCounts {
+    /// Keys.
+    pub keys: u64,
+    /// Keys with a TTL.
+    pub expires: u64,
+}
+
+/// Buckets of a table the loader sized for `n` keys (`dictExpand` to the
+/// next power of two; growth by insertion ends on the same size).
+fn buckets(n: u64) -> u64 {
+    if n == 0 {
+        0
+    } else {
+        n.max(4).checked_next_power_of_two().unwrap_or(1 << 63)
+    }
+}
+
+/// The bucket arrays of every db's main and expires tables: memory that
+/// stays while keys are evicted.
+pub fn tables(dbs: impl IntoIterator<Item = DbCounts>) -> u64 {
+    dbs.into_iter()
+        .map(|d| 8 * (buckets(d.keys) + buckets(d.expires)))
+        .sum()
+}
+
+/// Bytes deleting the key frees on a target with layout `l` and allocator
+/// `a`; `db` holds the counts of the key's db (Redis 8's chain entries
+/// depend on the table's load).
+pub fn freed(k: &KeyShape, l: &Layout, a: Alloc, db: DbCounts) -> u64 {
+    let mut bytes = k.bytes;
+    // The main dict's entry: `MEMORY USAGE` counts it at sizeof (24); the
+    // allocator serves a larger class. Redis 8 keeps a lone key in its
+    // bucket and chains the others through 16-byte entries.
+    let chain = |n: u64| {
+        let b = buckets(n) as f64;
+        let load = n as f64 / b.max(1.0);
+        if load > 0.0 {
+            (16.0 * (1.0 - (1.0 - (-load).exp()) / load)).round() as u64
+        } else {
+            0
+        }
+    };
+    if l.embedded_key {
+        bytes += chain(db.keys) + if k.ttl { chain(db.expires) } else { 0 };
+    } else {
+        bytes += a.class(l.key_entry) - l.key_entry + if k.ttl { a.class(l.entry) } else { 0 };
+    }
+    match k.encoding {
+        // A quicklist's header and nodes are counted at their struct sizes
+        // (40 bytes); deleting the list frees their size classes (measured
+        // +16 bytes for a one-node list on 7.0).
+        Encoding::Quicklist => {
+            bytes += (a.class(l.quicklist) - l.quicklist) * (1 + k.quicklist_nodes.max(1));
+        }
+        // Dict-encoded values on 7.x: every element's dictEntry is counted
+        // at 24 bytes and the dict struct at 56; both are served from larger
+        // classes (measured +8 bytes per member plus 8 on 7.0 for sets and
+        // sorted sets).
+        Encoding::Hashtable | Encoding::Skiplist if !l.embedded_key => {
+            bytes += (a.class(l.entry) - l.entry) * k.elements + (a.class(l.dict) - l.dict);
+        }
+        // Streams: `MEMORY USAGE` counts 244 bytes per rax node and 16 per
+        // key; the nodes are far smaller.
+        Encoding::Stream => {
+            if let Some((keys, nodes)) = k.rax {
+                let counted = keys * 16 + nodes * RAX_NODE_COUNTED;
+                bytes = bytes.saturating_sub(counted) + nodes * RAX_NODE_REAL;
+            }
+        }
+        _ => {}
+    }
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::Target;
+
+    #[test]
+    fn measured_on_7_0() {
+        let l = Layout::of(Target::Redis70);
+        let a = Alloc::SYSTEM;
+        let db = DbCounts {
+            keys: 10_000,
+            expires: 5_000,
+        };
+        let s = |encoding, ttl, elements| KeyShape {
+            bytes: 100,
+            encoding,
+            elements,
+            db: 0,
+            ttl,
+            quicklist_nodes: 1,
+            rax: None,
+        };
+        // Strings: +8 (entry rounding), +40 with a TTL (expires entry).
+        assert_eq!(freed(&s(Encoding::Raw, false, 1), &l, a, db), 108);
+        assert_eq!(freed(&s(Encoding::Raw, true, 1), &l, a, db), 140);
+        // A one-node list: +24 (entry and quicklist header/node rounding).
+        assert_eq!(freed(&s(Encoding::Quicklist, false, 3), &l, a, db), 124);
+        // A hashtable set of 30 members: 8 + 30 × 8 + 8.
+        assert_eq!(freed(&s(Encoding::Hashtable, false, 30), &l, a, db), 356);
+        // Tables: 16384 + 8192 buckets.
+        assert_eq!(tables([db]), 8 * (16_384 + 8_192));
+    }
+}
