@@ -38,6 +38,9 @@ pub enum ConvertTo {
     Json,
     /// CSV of string/hash/list/set/zset contents (formats/csv-keys.md).
     Csv,
+    /// Parquet, one row per key (formats/parquet.md); several inputs
+    /// allowed.
+    Parquet,
 }
 
 /// Input formats.
@@ -138,6 +141,8 @@ impl FilterArgs {
 pub struct ConvertArgs {
     /// Input: an RDB file, a JSONL export or a CSV file.
     pub input: PathBuf,
+    /// More inputs (`--to parquet` only: one file with a `file` column).
+    pub more_inputs: Vec<PathBuf>,
     /// Output path (an RDB/AOF/JSON/CSV file, or a new directory for
     /// `aof-dir`). Written atomically; never the input.
     #[arg(short, long)]
@@ -172,6 +177,9 @@ pub struct ConvertArgs {
     /// Key selection.
     #[command(flatten)]
     pub filter: FilterArgs,
+    /// Parquet output settings.
+    #[command(flatten)]
+    pub parquet: super::parquet::ParquetArgs,
 }
 
 /// Flags of `rdbtool import`.
@@ -267,13 +275,13 @@ fn detect(path: &Path, bytes: &[u8], given: Option<InFormat>) -> InFormat {
 
 /// The input as RDB bytes: RDB files are mapped; JSONL and CSV are imported
 /// into an in-memory RDB first, so every output reads the same records.
-enum Input {
+pub(super) enum Input {
     Mapped(Source),
     Built(Vec<u8>),
 }
 
 impl Input {
-    fn bytes(&self) -> &[u8] {
+    pub(super) fn bytes(&self) -> &[u8] {
         match self {
             Input::Mapped(s) => s.bytes(),
             Input::Built(v) => v,
@@ -281,7 +289,7 @@ impl Input {
     }
 }
 
-fn open_input(path: &Path, from: Option<InFormat>) -> Result<Input> {
+pub(super) fn open_input(path: &Path, from: Option<InFormat>) -> Result<Input> {
     let src = Source::open(path)?;
     match detect(path, src.bytes(), from) {
         InFormat::Rdb => Ok(Input::Mapped(src)),
@@ -343,7 +351,7 @@ fn print_refused(refused: &[Refused]) {
     }
 }
 
-fn report(what: &str, bytes_in: usize, t0: Instant, extra: &str) {
+pub(super) fn report(what: &str, bytes_in: usize, t0: Instant, extra: &str) {
     let s = t0.elapsed().as_secs_f64();
     eprintln!(
         "rdbtool: {what}: {:.1} MB in {:.2} s ({:.0} MB/s){extra}",
@@ -363,6 +371,9 @@ fn read_opts(no_checksum: bool) -> ReadOptions {
 
 /// `rdbtool convert`.
 pub fn convert(a: ConvertArgs) -> Result<()> {
+    if !a.more_inputs.is_empty() && a.to != ConvertTo::Parquet {
+        return Err(Error::usage("several inputs: only with --to parquet"));
+    }
     let input = open_input(&a.input, a.from)?;
     let data = input.bytes();
     let filter = a.filter.build()?;
@@ -519,6 +530,7 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
                 }
             }
         }
+        ConvertTo::Parquet => super::parquet::convert(&a, data, filter, ropts),
         ConvertTo::Csv => {
             let out = Output::create(Some(&a.output), &[&a.input])?;
             let mut sink = FilterSink::new(filter, CsvKeys::new(out)?);

@@ -6,6 +6,7 @@ pub mod args;
 pub mod commands;
 pub mod convert;
 pub mod output;
+pub mod parquet;
 pub mod project;
 pub mod report;
 
