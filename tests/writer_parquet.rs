@@ -4,6 +4,8 @@
 //! redis-server 7.0 saved, checked against the server itself); DuckDB's
 //! Python package reads it and its aggregates agree.
 
+#[path = "common/corpus_files.rs"]
+mod corpus_files;
 #[path = "common/writer_redis.rs"]
 mod writer_redis;
 
@@ -12,6 +14,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use corpus_files::corpus_rdbs;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
 use rdbtool::analyze::facts::{ModelConfig, scan};
@@ -126,21 +129,6 @@ fn exported_keys(path: &Path, dir: &Path) -> usize {
         .count()
 }
 
-fn rdb_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut v: Vec<PathBuf> = rd.map(|e| e.unwrap().path()).collect();
-    v.sort();
-    for p in v {
-        if p.is_dir() {
-            rdb_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "rdb") {
-            out.push(p);
-        }
-    }
-}
-
 fn field_str(r: &Row, n: &str) -> String {
     match &r[n] {
         Field::Str(s) => s.clone(),
@@ -151,9 +139,7 @@ fn field_str(r: &Row, n: &str) -> String {
 #[test]
 fn corpus_files_read_back_with_the_reader_values() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = Vec::new();
-    rdb_files(&root.join("corpus"), &mut files);
-    rdb_files(&root.join("../shared/corpus/rdb"), &mut files);
+    let files = corpus_rdbs();
     // Files the reader (or the model) rejects cannot be exported either.
     let expected: Vec<(PathBuf, Vec<Row>)> = files
         .into_iter()

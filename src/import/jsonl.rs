@@ -15,7 +15,7 @@ use crate::model::{Flavor, RdbLayout};
 use crate::rdb::read::stream::{
     Consumer, Group, PendingEntry, StreamEntry, StreamMeta, StreamValue,
 };
-use crate::rdb::read::{Header, RdbStr, Record, StreamId, Trailer};
+use crate::rdb::read::{Checksum, Header, RdbStr, Record, StreamId, Trailer};
 use crate::rdb::write::RdbSink;
 use crate::sink::RecordSink;
 
@@ -300,6 +300,9 @@ pub fn import<R: BufRead, W: Write>(
 ) -> Result<ImportStats> {
     let mut stats = ImportStats::default();
     let mut header: Option<Header> = None;
+    // The source's checksum status (trailer line): a disabled checksum is
+    // written disabled again; anything else gets a computed CRC-64.
+    let mut checksum = Checksum::Absent;
     let mut text = String::new();
     let mut input = input;
     let mut no = 0usize;
@@ -398,7 +401,13 @@ pub fn import<R: BufRead, W: Write>(
                 })?;
             }
             Some("header") => return Err(l.err("a second header line")),
-            // Hints and trailer describe the source file, not content.
+            Some("trailer") => {
+                let status = l.get("checksum")?.get("status").and_then(J::as_str);
+                if status == Some("disabled") {
+                    checksum = Checksum::Disabled;
+                }
+            }
+            // Hints describe the source file; the writer writes its own.
             Some(_) => {}
         }
     }
@@ -406,7 +415,7 @@ pub fn import<R: BufRead, W: Write>(
         return Err(Error::usage("empty input: no header and no keys"));
     }
     sink.finish(&Trailer {
-        checksum: crate::rdb::read::Checksum::Absent,
+        checksum,
         end_offset: 0,
         stopped: false,
     })?;

@@ -10,7 +10,7 @@ use super::version::{Loss, RdbVersion};
 use super::writer::{KeyMeta, RdbWriter, copies_verbatim};
 use crate::error::{Error, Result};
 use crate::model::owned::{OwnedKey, OwnedValue};
-use crate::rdb::read::{Header, KeyRecord, Record, Scratch, Trailer};
+use crate::rdb::read::{Checksum, Header, KeyRecord, Record, Scratch, Trailer};
 use crate::sink::{Flow, RecordSink};
 
 /// Conversion settings.
@@ -318,7 +318,7 @@ impl<W: Write> RecordSink for RdbSink<W> {
         Ok(Flow::Continue)
     }
 
-    fn finish(&mut self, _t: &Trailer) -> Result<()> {
+    fn finish(&mut self, t: &Trailer) -> Result<()> {
         if let Some(e) = self.refusal_error() {
             self.out = self.w.take().map(RdbWriter::abandon);
             return Err(e);
@@ -327,7 +327,9 @@ impl<W: Write> RecordSink for RdbSink<W> {
             .w
             .take()
             .ok_or_else(|| Error::sink("RDB output never started"))?;
-        self.out = Some(w.finish()?);
+        // A source saved without a checksum (`rdbchecksum no`: a zero
+        // trailer) is written the same way, so its export reads the same.
+        self.out = Some(w.finish_with(t.checksum != Checksum::Disabled)?);
         Ok(())
     }
 }
