@@ -110,6 +110,19 @@ impl<W: Write> RdbSink<W> {
         self.opts.version = v;
     }
 
+    /// The quicklist node budget in bytes.
+    pub fn node_bytes(&self) -> usize {
+        self.opts.node_bytes
+    }
+
+    /// Changes the quicklist node budget for the keys that follow.
+    pub fn set_node_bytes(&mut self, n: usize) {
+        self.opts.node_bytes = n;
+        if let Some(w) = self.w.as_mut() {
+            w.encoder().set_node_bytes(n);
+        }
+    }
+
     /// The output: complete after a successful `finish`, partial (to be
     /// discarded) after a failure.
     pub fn into_inner(self) -> Option<W> {
