@@ -68,9 +68,6 @@ const GAPS: &[(&str, &str)] = &[
     ("redis/corrupt_empty_keys.rdb", "empty keys"),
     ("redis/corrupt_empty_keys.2021-08-06.rdb", "empty keys"),
     ("librdb/script_legacy.rdb", "AUX in RDB 6"),
-    // The imported RDB does not read back (module value re-encoded
-    // wrongly): a writer bug, open.
-    ("replicator/module.rdb", "module value"),
 ];
 
 /// The two exports, or `None` when the source does not export (the
