@@ -56,11 +56,6 @@ const GAPS: &[(&str, &str)] = &[
     ("rdbcli/rdt_filter.rdb", "FUNCTION (pre-GA)"),
     ("rdbcli/rdt_filter1.rdb", "FUNCTION (pre-GA)"),
     ("replicator/function.rdb", "FUNCTION (pre-GA)"),
-    // A stream whose stored length differs from its live entries: the
-    // writer writes the entry count.
-    ("hdt3213/stream_listpacks_1.rdb", "stream length"),
-    ("replicator/dump-stream.rdb", "stream length"),
-    ("replicator/listpack-bug.rdb", "stream length"),
     // Records the writer leaves out: SLOT_INFO hints, Redis Enterprise
     // opcodes, empty aggregates (a server skips them), AUX in RDB 6.
     ("replicator/dump-slot.rdb", "SLOT_INFO"),
