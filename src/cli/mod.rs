@@ -9,6 +9,7 @@ pub mod commands;
 pub mod convert;
 pub mod fleet;
 pub mod output;
+pub mod parquet;
 pub mod project;
 pub mod report;
 pub mod survivors;

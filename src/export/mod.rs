@@ -3,3 +3,4 @@
 pub mod csv_keys;
 pub mod json;
 pub mod lines_par;
+pub mod parquet;

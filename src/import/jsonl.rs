@@ -15,7 +15,7 @@ use crate::model::{Flavor, RdbLayout};
 use crate::rdb::read::stream::{
     Consumer, Group, PendingEntry, StreamEntry, StreamMeta, StreamValue,
 };
-use crate::rdb::read::{Header, RdbStr, Record, StreamId, Trailer};
+use crate::rdb::read::{Checksum, Header, RdbStr, Record, StreamId, Trailer};
 use crate::rdb::write::RdbSink;
 use crate::sink::RecordSink;
 
@@ -282,6 +282,27 @@ fn stream(l: &Line<'_>, v: &J) -> Result<StreamValue> {
     })
 }
 
+/// The node budget that keeps a list the export calls `quicklist` a
+/// quicklist. On a 7.2+ target a list loads as a listpack when it is one
+/// node within the limits, so a list the source server held in several
+/// small nodes (a small `list-max-listpack-size`) would come back as a
+/// listpack in default 8 kB nodes: such a list is written in nodes of half
+/// its size instead. `None`: the default budget gives the same encoding.
+fn quicklist_budget(l: &Line<'_>, k: &OwnedKey, listpack_lists: bool) -> Option<usize> {
+    let OwnedValue::List(items) = &k.value else {
+        return None;
+    };
+    if !listpack_lists
+        || items.len() < 2
+        || l.v.get("encoding").and_then(J::as_str) != Some("quicklist")
+    {
+        return None;
+    }
+    // Element bytes plus the writer's per-entry estimate (8).
+    let total: usize = items.iter().map(|e| e.len().saturating_add(8)).sum();
+    (total <= 8192).then_some(total / 2)
+}
+
 /// What an import saw.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ImportStats {
@@ -300,6 +321,12 @@ pub fn import<R: BufRead, W: Write>(
 ) -> Result<ImportStats> {
     let mut stats = ImportStats::default();
     let mut header: Option<Header> = None;
+    // Whether the export's encodings are those of a 7.2+ server, where a
+    // list in a single small node loads as a listpack.
+    let mut listpack_lists = false;
+    // The source's checksum status (trailer line): a disabled checksum is
+    // written disabled again; anything else gets a computed CRC-64.
+    let mut checksum = Checksum::Absent;
     let mut text = String::new();
     let mut input = input;
     let mut no = 0usize;
@@ -328,6 +355,10 @@ pub fn import<R: BufRead, W: Write>(
                         _ => Flavor::Redis,
                     };
                     let version = l.u64(l.get("rdb_version")?, "rdb_version")? as u32;
+                    listpack_lists = v
+                        .get("encoding_target")
+                        .and_then(J::as_str)
+                        .is_some_and(|t| t != "redis-7.0");
                     Header {
                         flavor,
                         version,
@@ -355,7 +386,16 @@ pub fn import<R: BufRead, W: Write>(
             None => {
                 let mut k = key_line(&l, h.flavor, h.version)?;
                 stats.keys += 1;
-                sink.owned_key(&mut k)?;
+                match quicklist_budget(&l, &k, listpack_lists) {
+                    Some(budget) => {
+                        let default = sink.node_bytes();
+                        sink.set_node_bytes(budget);
+                        let r = sink.owned_key(&mut k);
+                        sink.set_node_bytes(default);
+                        r?;
+                    }
+                    None => sink.owned_key(&mut k)?,
+                }
             }
             Some("aux") => {
                 let k = l.bytes(l.get("key")?, "key")?;
@@ -398,7 +438,13 @@ pub fn import<R: BufRead, W: Write>(
                 })?;
             }
             Some("header") => return Err(l.err("a second header line")),
-            // Hints and trailer describe the source file, not content.
+            Some("trailer") => {
+                let status = l.get("checksum")?.get("status").and_then(J::as_str);
+                if status == Some("disabled") {
+                    checksum = Checksum::Disabled;
+                }
+            }
+            // Hints describe the source file; the writer writes its own.
             Some(_) => {}
         }
     }
@@ -406,7 +452,7 @@ pub fn import<R: BufRead, W: Write>(
         return Err(Error::usage("empty input: no header and no keys"));
     }
     sink.finish(&Trailer {
-        checksum: crate::rdb::read::Checksum::Absent,
+        checksum,
         end_offset: 0,
         stopped: false,
     })?;

@@ -10,7 +10,7 @@ use super::version::{Loss, RdbVersion};
 use super::writer::{KeyMeta, RdbWriter, copies_verbatim};
 use crate::error::{Error, Result};
 use crate::model::owned::OwnedKey;
-use crate::rdb::read::{Header, KeyRecord, Record, Scratch, Trailer};
+use crate::rdb::read::{Checksum, Header, KeyRecord, Record, Scratch, Trailer};
 use crate::sink::{Flow, RecordSink};
 
 /// Conversion settings.
@@ -108,6 +108,19 @@ impl<W: Write> RdbSink<W> {
     /// Changes the target version (before the header arrives).
     pub fn set_version(&mut self, v: Option<RdbVersion>) {
         self.opts.version = v;
+    }
+
+    /// The quicklist node budget in bytes.
+    pub fn node_bytes(&self) -> usize {
+        self.opts.node_bytes
+    }
+
+    /// Changes the quicklist node budget for the keys that follow.
+    pub fn set_node_bytes(&mut self, n: usize) {
+        self.opts.node_bytes = n;
+        if let Some(w) = self.w.as_mut() {
+            w.encoder().set_node_bytes(n);
+        }
     }
 
     /// The output: complete after a successful `finish`, partial (to be
@@ -321,7 +334,7 @@ impl<W: Write> RecordSink for RdbSink<W> {
         Ok(Flow::Continue)
     }
 
-    fn finish(&mut self, _t: &Trailer) -> Result<()> {
+    fn finish(&mut self, t: &Trailer) -> Result<()> {
         if let Some(e) = self.refusal_error() {
             self.out = self.w.take().map(RdbWriter::abandon);
             return Err(e);
@@ -330,7 +343,9 @@ impl<W: Write> RecordSink for RdbSink<W> {
             .w
             .take()
             .ok_or_else(|| Error::sink("RDB output never started"))?;
-        self.out = Some(w.finish()?);
+        // A source saved without a checksum (`rdbchecksum no`: a zero
+        // trailer) is written the same way, so its export reads the same.
+        self.out = Some(w.finish_with(t.checksum != Checksum::Disabled)?);
         Ok(())
     }
 }

@@ -108,7 +108,9 @@ pub fn encode(
         strs.put(out, lp.finish());
     }
     let m = &s.meta;
-    put_len(out, s.entries.len() as u64);
+    // The stored length, not the entry count: Redis 5/6 files with trimmed
+    // streams disagree, load fine, and XLEN reports the stored length.
+    put_len(out, m.length);
     put_len_id(out, m.last_id);
     if ver >= 2 {
         put_len_id(out, s.entries.first().map(|e| e.id).unwrap_or_default());

@@ -67,6 +67,8 @@ pub fn choose_layout(
 ) -> Result<RdbLayout, EncodeProblem> {
     use RdbLayout as L;
     let p = t.profile();
+    // Type 6 is the one form of a pre-GA module value, whatever the target.
+    let pre_ga_module = hint == Some(6);
     let hint = hint.filter(|&b| t.accepts_type(b));
     Ok(match v {
         OwnedValue::String(_) => L::String,
@@ -177,7 +179,14 @@ pub fn choose_layout(
             if !t.has_rdb8() {
                 return Err(EncodeProblem::Unsupported("module values need RDB 8"));
             }
-            L::Module2
+            // A pre-GA module value (type 6) has no item annotations: its
+            // bytes are only valid under its own type byte (type 7 would
+            // make them a corrupt value).
+            if pre_ga_module {
+                L::ModulePreGa
+            } else {
+                L::Module2
+            }
         }
         OwnedValue::Opaque {
             type_byte, layout, ..
@@ -306,7 +315,7 @@ impl ValueEncoder {
                 stream::encode(s, ver, &mut self.strs, &mut self.lp, out)
                     .map_err(EncodeProblem::Stream)?;
             }
-            (OwnedValue::Module(raw), L::Module2) => out.extend_from_slice(raw),
+            (OwnedValue::Module(raw), L::Module2 | L::ModulePreGa) => out.extend_from_slice(raw),
             (OwnedValue::Opaque { raw, .. }, _) => out.extend_from_slice(raw),
             _ => return Err(EncodeProblem::Unsupported("value does not fit the layout")),
         }

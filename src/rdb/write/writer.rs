@@ -259,10 +259,17 @@ impl<W: Write> RdbWriter<W> {
     }
 
     /// Writes EOF and the checksum; returns the writer.
-    pub fn finish(mut self) -> Result<W> {
+    pub fn finish(self) -> Result<W> {
+        self.finish_with(true)
+    }
+
+    /// Writes EOF and the checksum, or a zero trailer when `checksum` is
+    /// false (what a server with `rdbchecksum no` writes; loaders skip the
+    /// check); returns the writer.
+    pub fn finish_with(mut self, checksum: bool) -> Result<W> {
         self.buf.push(OP_EOF);
         self.flush_buf()?;
-        let crc = self.crc.value();
+        let crc = if checksum { self.crc.value() } else { 0 };
         self.out.write_all(&crc.to_le_bytes())?;
         self.bytes += 8;
         self.out.flush()?;
