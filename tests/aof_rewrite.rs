@@ -412,6 +412,7 @@ fn run_seed_on(cfg: &Cfg, seed: u64, commands: usize, preamble: bool) -> BTreeSe
     }
     let live = digest(&mut c);
     assert_ne!(live, "0".repeat(40), "seed {seed}: empty keyspace");
+    let live_facts = key_facts(&mut c);
     drop(c);
     drop(src);
     let aofdir = dir.join("appendonlydir");
@@ -423,11 +424,35 @@ fn run_seed_on(cfg: &Cfg, seed: u64, commands: usize, preamble: bool) -> BTreeSe
         .collect();
     let original = load_dir(cfg.bin, &aofdir);
     let mut oc = original.client();
-    assert_eq!(
-        digest(&mut oc),
-        live,
-        "seed {seed}: the server's own reload differs from its memory"
-    );
+    if digest(&mut oc) != live {
+        let reloaded = key_facts(&mut oc);
+        let diff: Vec<_> = live_facts
+            .iter()
+            .filter(|f| !reloaded.contains(f))
+            .chain(reloaded.iter().filter(|f| !live_facts.contains(f)))
+            .collect();
+        // Two server behaviours make a reload differ from memory: Redis 7.0
+        // recomputes a consumer group's entries-read/lag on load from the
+        // stream's ID history (which depends on the millisecond the `*` IDs
+        // fell in), and its AOF rewrite writes a zset score of -0 as 0. The
+        // reference of every comparison below is the reloaded server, so
+        // only streams and zsets may differ here.
+        let allowed = [Reply::Status("stream".into()), Reply::Status("zset".into())];
+        assert!(
+            diff.iter().all(|f| allowed.contains(&f.2)),
+            "seed {seed}: the server's own reload differs from its memory: {:?}",
+            diff.iter()
+                .map(|f| (f.0, String::from_utf8_lossy(&f.1).into_owned(), &f.2, &f.3))
+                .collect::<Vec<_>>()
+        );
+        eprintln!(
+            "seed {seed}: {} stream/zset key(s) reloaded differently by the server itself",
+            diff.len() / 2
+        );
+    }
+    // From here on the reference is the original directory as a fresh
+    // server loads it (the definition), not the writer's memory.
+    let live = digest(&mut oc);
     let facts = key_facts(&mut oc);
     assert!(
         matches!(&facts[0].5, Reply::Array(Some(v)) if matches!(&v[0], Reply::Status(d) if d.len() == 40)),
