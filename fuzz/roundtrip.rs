@@ -70,8 +70,11 @@ pub fn canon_value(v: &OwnedValue) -> String {
         OwnedValue::String(s) => format!("s{s:?}"),
         OwnedValue::List(l) => format!("l{l:?}"),
         OwnedValue::Set(s) => {
+            // A member stored twice (a damaged intset) is one member: the
+            // writer's intset encoding keeps one.
             let mut s = s.clone();
             s.sort();
+            s.dedup();
             format!("S{s:?}")
         }
         OwnedValue::Zset(z) => {
