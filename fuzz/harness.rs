@@ -9,19 +9,27 @@
 //! allocation driven by an unchecked length, or a decoder whose output grows
 //! faster than its input, fails as loudly as a panic.
 //!
-//! Adding a parser (hook for the DUMP payload and AOF/RESP/manifest parsers):
-//! write a `pub fn <target>(data: &[u8])` here, add it to [`TARGETS`] and
-//! [`run`], add `fuzz_targets/<target>.rs` (three lines, like the others) and
-//! a `[[bin]]` in `fuzz/Cargo.toml`, and name its seed directories in
-//! `fuzz/run-all.sh` (`seeds_for`). Regressions then go to
+//! Adding a parser: write a `pub fn <target>(data: &[u8])` here, add it to
+//! [`TARGETS`] and [`run`], add `fuzz_targets/<target>.rs` (three lines, like
+//! the others) and a `[[bin]]` in `fuzz/Cargo.toml`, and give it seeds
+//! (`seeds.rs` or `run-all.sh`). Regressions then go to
 //! `fuzz/regressions/<target>/` and are replayed automatically.
 #![allow(dead_code)]
+
+#[path = "roundtrip.rs"]
+pub mod roundtrip;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rdbtool::analyze::check;
 use rdbtool::analyze::inspect::InspectSink;
+use rdbtool::aof::read::manifest;
+use rdbtool::aof::read::{
+    Annotation, AofSet, AofSink, Command as AofCommand, Dialect, ReadOptions as AofOptions,
+    ScanState, scan_file,
+};
+use rdbtool::dump::read::{self as dump, DumpOptions};
 use rdbtool::export::json::{JsonExporter, JsonMode};
 use rdbtool::model::{Flavor, RdbLayout};
 use rdbtool::rdb::read::intset::Intset;
@@ -31,7 +39,9 @@ use rdbtool::rdb::read::{
     Header, KeyRecord, RdbStr, ReadOptions, Record, Scratch, StreamId, Value, lzf, module, read,
     stream, validate, value, zipmap,
 };
+use rdbtool::rdb::write::{RdbSink, RdbSinkOptions};
 use rdbtool::server::{Profile, Target, loaded_encoding};
+use rdbtool::sink::Flow;
 use rdbtool::sink::RecordSink;
 
 /// Every fuzz target, by name (the names of `fuzz/fuzz_targets/*.rs`).
@@ -45,6 +55,13 @@ pub const TARGETS: &[&str] = &[
     "lzf",
     "stream_node",
     "module_items",
+    "dump_payload",
+    "aof_read",
+    "aof_manifest",
+    "import_jsonl",
+    "import_csv",
+    "rdb_roundtrip",
+    "records_roundtrip",
 ];
 
 /// Runs `target` on `data`; `false` when no such target exists.
@@ -59,6 +76,13 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "lzf" => lzf_blob(data),
         "stream_node" => stream_node(data),
         "module_items" => module_items(data),
+        "dump_payload" => dump_payload(data),
+        "aof_read" => aof_read(data),
+        "aof_manifest" => aof_manifest(data),
+        "import_jsonl" => import_jsonl(data),
+        "import_csv" => import_csv(data),
+        "rdb_roundtrip" => roundtrip::rdb_roundtrip(data),
+        "records_roundtrip" => roundtrip::records_roundtrip(data),
         _ => return false,
     }
     true
@@ -235,6 +259,165 @@ pub fn module_items(data: &[u8]) {
     let _ = module::module_aux(data);
 }
 
+/// A DUMP payload: parsed with the CRC checked (the error path), then
+/// without (so mutations reach the value), deep-validated, and run through
+/// every value consumer.
+pub fn dump_payload(data: &[u8]) {
+    let _ = dump::parse(data, &DumpOptions::default());
+    let lax = DumpOptions {
+        verify_crc: false,
+        allow_zero_crc: true,
+        max_version: None,
+    };
+    if let Ok(d) = dump::parse(data, &lax) {
+        let _ = dump::validate(&d.value, &mut Scratch::default());
+        let flavor = if d.version >= 80 {
+            Flavor::Valkey
+        } else {
+            Flavor::Redis
+        };
+        exercise_value(&d.value, flavor, d.version.into());
+    }
+}
+
+/// Touches every part of every record an AOF scan delivers.
+#[derive(Default)]
+struct AofTouch {
+    bytes: usize,
+}
+
+impl<'a> AofSink<'a> for AofTouch {
+    fn rdb_record(&mut self, _file: usize, _r: &Record<'_>) -> rdbtool::Result<Flow> {
+        self.bytes += 1;
+        Ok(Flow::Continue)
+    }
+    fn command(&mut self, c: &AofCommand<'a>) -> rdbtool::Result<Flow> {
+        self.bytes += c.argv.iter().map(<[u8]>::len).sum::<usize>() + c.argv.argc();
+        let _ = (c.argv.name(), c.argv.get(1), c.argv.is("multi"));
+        let _ = rdbtool::aof::commands::lookup(&c.argv);
+        Ok(Flow::Continue)
+    }
+    fn annotation(&mut self, a: &Annotation<'a>) -> rdbtool::Result<Flow> {
+        self.bytes += a.text.len();
+        Ok(Flow::Continue)
+    }
+}
+
+/// An AOF file (RESP, inline commands, `#TS:` annotations, MULTI/EXEC, an
+/// RDB preamble): scanned with the server's rules (RESP only, and with
+/// inline commands) and the checker's, then `rdbtool aof check` on it as a
+/// single file (written to a per-thread temp file: the check opens paths).
+pub fn aof_read(data: &[u8]) {
+    let rdb = ReadOptions {
+        verify_checksum: false,
+        relaxed_version: true,
+        salvage: false,
+    };
+    for (dialect, inline) in [
+        (Dialect::Server, false),
+        (Dialect::Server, true),
+        (Dialect::Checker, false),
+    ] {
+        let opts = AofOptions {
+            dialect,
+            inline,
+            rdb: rdb.clone(),
+        };
+        let _ = scan_file(
+            data,
+            0,
+            &opts,
+            &mut ScanState::default(),
+            &mut AofTouch::default(),
+        );
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "rdbtool-fuzz-aof-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let path = dir.join("appendonly.aof");
+    if std::fs::create_dir_all(&dir).is_ok() && std::fs::write(&path, data).is_ok() {
+        if let Ok(set) = AofSet::open(&path) {
+            let _ = rdbtool::aof::check::check(&set, &rdb);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// A multi-part AOF manifest. One the parser accepts must survive the
+/// writer's rendering (`format_entry`) and parse back to the same entries,
+/// when every rendered line fits the server's 1024-byte line buffer.
+pub fn aof_manifest(data: &[u8]) {
+    let _ = manifest::looks_like_manifest(data);
+    let Ok(m) = manifest::parse(data) else { return };
+    let entries: Vec<_> = m.load_order().chain(&m.history).collect();
+    if entries.is_empty() {
+        // Comments only: nothing to render (an empty file is refused).
+        return;
+    }
+    let mut out = Vec::new();
+    for e in &entries {
+        let at = out.len();
+        manifest::format_entry(&e.name, e.seq, e.file_type, &mut out);
+        if out.len() - at > 1023 {
+            return;
+        }
+    }
+    let again = manifest::parse(&out)
+        .unwrap_or_else(|e| panic!("aof_manifest: a rendered manifest does not parse: {e}"));
+    let key = |e: &&manifest::Entry| (e.name.clone(), e.seq, e.file_type);
+    let got: Vec<_> = again
+        .load_order()
+        .chain(&again.history)
+        .map(|e| key(&e))
+        .collect();
+    let want: Vec<_> = entries.iter().map(key).collect();
+    assert_eq!(got, want, "aof_manifest: entries changed in a round trip");
+}
+
+/// Import output must be a file the reader accepts, holding `keys` keys.
+fn check_import(out: Option<Vec<u8>>, keys: u64, what: &str) {
+    let out = out.unwrap_or_default();
+    let mut n = 0u64;
+    let mut count = CountKeys(&mut n);
+    if let Err(e) = read(&out, &ReadOptions::default(), &mut count) {
+        panic!("{what}: an accepted import wrote an unreadable RDB: {e}");
+    }
+    assert!(n <= keys, "{what}: {n} keys written for {keys} read");
+}
+
+struct CountKeys<'a>(&'a mut u64);
+impl RecordSink for CountKeys<'_> {
+    fn record(&mut self, r: &Record<'_>) -> rdbtool::Result<Flow> {
+        if let Record::Key(k) = r {
+            *self.0 += 1;
+            let _ =
+                rdbtool::model::owned::OwnedValue::from_value(&k.value, &mut Scratch::default())
+                    .expect("a written value decodes");
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+/// A JSONL export imported into an RDB 12 file (the version a header line
+/// names otherwise); an accepted import must read back.
+pub fn import_jsonl(data: &[u8]) {
+    let mut sink = RdbSink::new(Vec::new(), RdbSinkOptions::default());
+    if let Ok(stats) = rdbtool::import::jsonl::import(data, &mut sink, 12) {
+        check_import(sink.into_inner(), stats.keys, "import_jsonl");
+    }
+}
+
+/// A CSV key table imported into an RDB 12 file; an accepted import must
+/// read back.
+pub fn import_csv(data: &[u8]) {
+    let mut sink = RdbSink::new(Vec::new(), RdbSinkOptions::default());
+    if let Ok(keys) = rdbtool::import::csv::import(data, &mut sink, 12) {
+        check_import(sink.into_inner(), keys, "import_csv");
+    }
+}
+
 /// A global allocator that counts live bytes and their high-water mark.
 pub struct CountingAlloc;
 
@@ -292,13 +475,24 @@ static GLOBAL: CountingAlloc = CountingAlloc;
 /// at most a few words per element, and an element takes at least 2 bytes.
 pub fn alloc_bound(target: &str, input_len: usize) -> usize {
     let factor = match target {
-        "rdb_read" | "rdb_value" => 1100,
+        "rdb_read" | "rdb_value" | "dump_payload" | "aof_read" | "rdb_roundtrip" => 1100,
+        // A JSON document tree costs up to ~80 bytes per 2-byte element,
+        // and the import holds the owned key and its encoding.
+        "import_jsonl" | "import_csv" => 256,
+        // Generated keys are bounded by count and size, not by input.
+        "records_roundtrip" => 64,
         // A node may decode to 128x its size (stream::NODE_DECODE_FACTOR),
         // plus two vectors per field pair.
         "stream_node" => 256,
         _ => 32,
     };
-    factor * input_len + (64 << 10)
+    // The RDB writer's fixed buffers (output buffer, LZF hash table) come
+    // on top for the targets that write.
+    let fixed = match target {
+        "import_jsonl" | "import_csv" | "rdb_roundtrip" | "records_roundtrip" => 1 << 20,
+        _ => 64 << 10,
+    };
+    factor * input_len + fixed
 }
 
 /// Runs `f` and returns the peak bytes it allocated above what was live

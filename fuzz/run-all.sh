@@ -7,8 +7,10 @@
 #
 # Seeds are rebuilt at each run from the repository's corpus/ and, when
 # present, ../shared/corpus (copied in, never committed): whole files for
-# rdb_read, and for the other targets the structures `seeds` extracts from
-# them. libFuzzer's own finds accumulate in fuzz/corpus/<target> (ignored by
+# rdb_read and rdb_roundtrip, AOF files and manifests for aof_read and
+# aof_manifest, DUMP payloads, and for the other targets the structures and
+# exports `seeds` makes from them (records_roundtrip starts from nothing).
+# libFuzzer's own finds accumulate in fuzz/corpus/<target> (ignored by
 # git). Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -36,17 +38,42 @@ cargo +nightly build --release --example seeds -q
 # Per-invocation seed directory, so two invocations can run side by side.
 seeds=seeds/$$
 rm -rf "$seeds"
-mkdir -p "$seeds/rdb_read" logs/last artifacts
+mkdir -p "$seeds"/{rdb_read,rdb_roundtrip,aof_read,aof_manifest,dump_payload} logs/last artifacts
 trap 'rm -rf "$seeds"' EXIT
 sources=("$root/corpus")
 [ -d "$shared/rdb" ] && sources+=("$shared/rdb")
+# copy_to DIR FILE...: files under hashed names.
+copy_to() {
+    local d=$1
+    shift
+    for f; do cp "$f" "$d/$(echo "$f" | md5sum | cut -c1-16)"; done
+}
+export -f copy_to
 find "${sources[@]}" -type f \( -name '*.rdb' -o -path '*/rdb/*' \) -size -4M \
-    -exec sh -c 'for f; do cp "$f" "$0/rdb_read/$(echo "$f" | md5sum | cut -c1-16)"; done' "$seeds" {} +
+    -exec bash -c 'copy_to "$0/rdb_read" "$@"; copy_to "$0/rdb_roundtrip" "$@"' "$seeds" {} +
+# AOF files (single files, BASE/INCR parts) and manifests; DUMP payloads.
+aofs=("$root/corpus")
+[ -d "$shared/aof" ] && aofs+=("$shared/aof")
+find "${aofs[@]}" -type f \( -name '*.aof' -o -name '*.aof.*' \) ! -name '*.manifest' -size -1M \
+    -exec bash -c 'copy_to "$0/aof_read" "$@"' "$seeds" {} +
+find "${aofs[@]}" -type f -name '*.manifest' \
+    -exec bash -c 'copy_to "$0/aof_manifest" "$@"' "$seeds" {} +
+[ -d "$shared/dump" ] && find "$shared/dump" -type f -size -1M \
+    -exec bash -c 'copy_to "$0/dump_payload" "$@"' "$seeds" {} +
 ./target/release/examples/seeds "$seeds" "${sources[@]}"
+
+dict_for() {
+    case $1 in
+        aof_read) echo aof.dict ;;
+        aof_manifest) echo manifest.dict ;;
+        import_jsonl | import_csv) echo import.dict ;;
+        *) echo rdb.dict ;;
+    esac
+}
 
 max_len_for() {
     case $1 in
-        rdb_read) echo 65536 ;;
+        rdb_read | rdb_roundtrip | aof_read) echo 65536 ;;
         rdb_value) echo 32768 ;;
         *) echo 16384 ;;
     esac
@@ -60,7 +87,7 @@ run_one() {
     before=$(find "artifacts/$t" -type f | wc -l)
     local start=$SECONDS
     "$bin/$t" "corpus/$t" "$seeds/$t" -artifact_prefix="artifacts/$t/" \
-        -max_total_time="$secs" -dict=rdb.dict -timeout=10 -rss_limit_mb=2048 \
+        -max_total_time="$secs" -dict="$(dict_for "$t")" -timeout=10 -rss_limit_mb=2048 \
         -max_len="$(max_len_for "$t")" -print_final_stats=1 -print_pcs=0 \
         >"$log" 2>&1 || true
     local took=$((SECONDS - start))

@@ -1,7 +1,9 @@
 //! Seed extractor: `seeds OUT_DIR FILE...` reads RDB files and writes, per
 //! fuzz target, the structures found in them (`OUT_DIR/<target>/<hash>`):
 //! whole values for `rdb_value`, decompressed listpacks, ziplists, intsets
-//! and zipmaps, LZF strings, stream nodes and module item streams. Run by
+//! and zipmaps, LZF strings, stream nodes and module item streams; DUMP
+//! payloads of every value (`dump_payload`), and one-key JSONL and CSV
+//! exports (`import_jsonl`, `import_csv`). Run by
 //! `run-all.sh` so the inner targets start from real server output instead
 //! of from nothing. Nothing it writes is committed.
 
@@ -9,6 +11,8 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
+use rdbtool::export::csv_keys::CsvKeys;
+use rdbtool::export::json::{JsonExporter, JsonMode};
 use rdbtool::model::RdbLayout;
 use rdbtool::rdb::read::prim::{length, string};
 use rdbtool::rdb::read::stream::{self, StreamVisitor};
@@ -72,11 +76,32 @@ impl<'a> StreamVisitor<'a> for Nodes<'a> {
 struct Sink<'o> {
     out: &'o mut Out,
     sel: u8,
+    header: Option<Header>,
+    version: u16,
+}
+
+impl Sink<'_> {
+    /// The key as a one-key JSONL export (header line first) and CSV table.
+    fn exports(&mut self, r: &Record<'_>) {
+        let Some(h) = self.header else { return };
+        let mut j = JsonExporter::new(Vec::new(), JsonMode::Lines, None);
+        if j.header(&h).is_ok() && j.record(r).is_ok() {
+            self.out.put("import_jsonl", &j.into_inner());
+        }
+        if let Ok(mut c) = CsvKeys::new(Vec::new())
+            && c.record(r).is_ok()
+            && let Ok(b) = c.into_inner()
+        {
+            self.out.put("import_csv", &b);
+        }
+    }
 }
 
 impl RecordSink for Sink<'_> {
     fn header(&mut self, h: &Header) -> rdbtool::Result<()> {
         self.sel = rdbtool_fuzz::selector(h.flavor, h.version);
+        self.header = Some(*h);
+        self.version = h.version as u16;
         Ok(())
     }
 
@@ -91,6 +116,10 @@ impl RecordSink for Sink<'_> {
         let mut seed = vec![v.type_byte, self.sel];
         seed.extend_from_slice(v.raw);
         self.out.put("rdb_value", &seed);
+        let mut payload = Vec::new();
+        rdbtool::dump::write::from_raw(&mut payload, v.type_byte, v.raw, self.version);
+        self.out.put("dump_payload", &payload);
+        self.exports(r);
         use RdbLayout::*;
         let blob_target = match v.layout {
             HashZipmap => Some("zipmap"),
@@ -193,6 +222,8 @@ fn main() {
                 &mut Sink {
                     out: &mut out,
                     sel: 0,
+                    header: None,
+                    version: 0,
                 },
             );
         }

@@ -5,9 +5,10 @@
 //! larger file the test has a fresh redis-server write from seeded data.
 //!
 //! Resynchronisation is a heuristic (RDB has no per-record checksum or
-//! marker), so the test states measured rates rather than perfection: a
-//! false record candidate that ends on a real boundary can cost the intact
-//! keys next to the damage. The totals it prints are the recovery rates.
+//! marker), so the test states measured rates rather than perfection: an
+//! intact key between two damaged records cannot be told from random bytes
+//! that happen to parse. The totals it prints are the recovery rates
+//! (`RDBTOOL_SALVAGE_COPIES=N` measures over N copies).
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
@@ -154,21 +155,34 @@ fn damage_and_recover(name: &str, data: &[u8], trials: usize, seed: u64) -> [usi
 fn salvage_recovers_intact_keys_of_the_7_0_corpus_file() {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/redis-7.0/encodings.rdb");
     let data = std::fs::read(p).unwrap();
-    let t = damage_and_recover("encodings.rdb", &data, 200, 0x5eed_0001);
-    // Measured over 1000 copies with other seeds: 2% of copies lose an
-    // intact key, 99.6% of intact keys come back (a dense file: 107 keys of
-    // every encoding, binary keys, in 26 KB).
+    let n = copies(200);
+    let t = damage_and_recover("encodings.rdb", &data, n, 0x5eed_0001);
+    // Measured over 1000 copies (RDBTOOL_SALVAGE_COPIES=1000): 11 copies
+    // lost an intact key, 99.983% of intact keys come back (a dense file:
+    // 107 keys of every encoding, binary and empty keys, in 26 KB). What is
+    // lost: a key whose neighbours on both sides are damaged (nothing after
+    // it can confirm where it ends), and the empty key (a resync does not
+    // accept one as a successor: zero bytes would chain as empty keys).
     assert!(
-        t[4] * 100 <= 5 * 200,
-        "{} of 200 copies lost intact keys",
+        t[4] * 100 <= 2 * n,
+        "{} of {n} copies lost intact keys",
         t[4]
     );
     assert!(
-        t[1] as f64 >= 0.99 * t[0] as f64,
+        t[1] as f64 >= 0.999 * t[0] as f64,
         "intact keys recovered {}/{}",
         t[1],
         t[0]
     );
+}
+
+/// Damaged copies per file: `n`, or `RDBTOOL_SALVAGE_COPIES` to measure
+/// over more (the figures in the notes come from 1,000 and more).
+fn copies(n: usize) -> usize {
+    std::env::var("RDBTOOL_SALVAGE_COPIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(n)
 }
 
 /// A redis-server on a free 127.0.0.1 port, in its own temp dir.
@@ -371,9 +385,15 @@ fn salvage_recovers_intact_keys_of_a_fresh_redis_file() {
     let mut rng = Rng(0x5eed_0002);
     populate(&mut s, &mut rng);
     let data = std::fs::read(s.dir.join("dump.rdb")).unwrap();
-    let t = damage_and_recover("fresh 7.0 dump.rdb", &data, 60, 0x5eed_0003);
-    // Measured over 500 copies with other seeds: one copy lost one intact key.
-    assert!(t[4] <= 1, "{} of 60 copies lost intact keys", t[4]);
+    let n = copies(60);
+    let t = damage_and_recover("fresh 7.0 dump.rdb", &data, n, 0x5eed_0003);
+    // Measured over 1000 copies: 4 copies lost an intact key, 99.996% of
+    // intact keys came back.
+    assert!(
+        t[4] * 100 <= n.max(100),
+        "{} of {n} copies lost intact keys",
+        t[4]
+    );
     assert!(
         t[1] as f64 >= 0.999 * t[0] as f64,
         "intact keys recovered {}/{}",

@@ -59,9 +59,11 @@ impl<W: Write> CsvKeys<W> {
 }
 
 fn csv_err(e: csv::Error) -> Error {
+    // The message is csv's own text, not a dump of its error value.
+    let text = e.to_string();
     match e.into_kind() {
         csv::ErrorKind::Io(io) => Error::from(io),
-        other => Error::sink(format!("CSV: {other:?}")),
+        _ => Error::sink(format!("CSV: {text}")),
     }
 }
 

@@ -15,7 +15,7 @@ use crate::model::{Flavor, RdbLayout};
 use crate::rdb::read::stream::{
     Consumer, Group, PendingEntry, StreamEntry, StreamMeta, StreamValue,
 };
-use crate::rdb::read::{Checksum, Header, RdbStr, Record, StreamId, Trailer};
+use crate::rdb::read::{Checksum, Header, RdbStr, Record, StreamId, Trailer, value};
 use crate::rdb::write::RdbSink;
 use crate::sink::RecordSink;
 
@@ -154,12 +154,31 @@ fn key_line(l: &Line<'_>, flavor: Flavor, version: u32) -> Result<OwnedKey> {
                 v.get("raw").ok_or_else(|| l.err("value.raw missing"))?,
                 "raw",
             )?;
-            if ty == "module" {
+            // The bytes are written as they are: they must be a whole value
+            // of their layout, or the output would not read back. A pre-GA
+            // module value (type 6) has no item annotations to check and
+            // travels opaque, as the reader hands it out.
+            let whole =
+                |layout| matches!(value::skip(&raw, layout), Ok((rest, ())) if rest.is_empty());
+            if ty == "module" && rdb_type != Some(6) {
+                if !whole(RdbLayout::Module2) {
+                    return Err(
+                        l.err("value.raw: expected a module value (module id, typed items, EOF)")
+                    );
+                }
                 OwnedValue::Module(raw)
             } else {
                 let tb = rdb_type.ok_or_else(|| l.err("rdb_type required for opaque values"))?;
                 let layout = RdbLayout::from_type_byte(tb, flavor, version)
                     .ok_or_else(|| l.err(format!("unknown rdb_type {tb}")))?;
+                if layout.data_type().name() != ty {
+                    return Err(l.err(format!("rdb_type {tb} is not a {ty} layout")));
+                }
+                if layout != RdbLayout::ModulePreGa && !whole(layout) {
+                    return Err(l.err(format!(
+                        "value.raw: expected a whole value of rdb_type {tb}"
+                    )));
+                }
                 OwnedValue::Opaque {
                     type_byte: tb,
                     layout,

@@ -367,12 +367,15 @@ pub fn parse(data: &[u8]) -> Result<Manifest, ManifestError> {
 }
 
 /// Writes a name the way the server does: bare when it needs no quoting,
-/// else double-quoted with C escapes (`sdscatrepr`).
+/// else double-quoted with C escapes (`sdscatrepr`). A single quote is
+/// quoted too (the server writes it bare): the splitter opens a quoted
+/// section at a quote anywhere in a bare token, so `it's` would not read
+/// back.
 pub fn quote_name(name: &[u8], out: &mut Vec<u8>) {
     let needs = name.is_empty()
-        || name
-            .iter()
-            .any(|&b| b == b'\\' || b == b'"' || is_space(b) || !(0x21..0x7f).contains(&b));
+        || name.iter().any(|&b| {
+            b == b'\\' || b == b'"' || b == b'\'' || is_space(b) || !(0x21..0x7f).contains(&b)
+        });
     if !needs {
         out.extend_from_slice(name);
         return;

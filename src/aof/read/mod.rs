@@ -26,10 +26,14 @@ pub fn open_sources(set: &AofSet) -> Result<Vec<Source>> {
 /// Turns the first damage of a scan into an error naming file, offset and
 /// what was expected.
 pub fn damage_error(file: &AofFile, d: &Damage) -> Error {
-    let mut e = Error::new(ErrorKind::Aof(format!(
-        "{:?} damage: {}",
-        d.kind, d.message
-    )));
+    let kind = match d.kind {
+        DamageClass::Truncated => "truncated record",
+        DamageClass::Format => "bad record format",
+        DamageClass::UnexpectedMulti => "MULTI inside MULTI",
+        DamageClass::UnexpectedExec => "EXEC without MULTI",
+        DamageClass::Rdb => "unreadable RDB part",
+    };
+    let mut e = Error::new(ErrorKind::Aof(format!("{kind}: {}", d.message)));
     e.location_mut().offset = Some(d.offset);
     e.location_mut().record_start = Some(d.record);
     e.with_path(&file.path)

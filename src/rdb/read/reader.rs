@@ -289,6 +289,21 @@ pub(crate) fn walk<S: RecordSink>(
                 } else {
                     (Checksum::Absent, eof_end as u64)
                 };
+                if opts.salvage && (end as usize) < total {
+                    // In a damaged file a stray 0xFF where a record should
+                    // start is likelier than data after the trailer: the
+                    // salvage driver resynchronises after it (and reports
+                    // the rest as skipped if nothing plausible follows).
+                    return Err(Error::parse(
+                        Problem::Invalid {
+                            what: "EOF opcode",
+                            expected: "no bytes after the trailer",
+                            found: total as u64 - end,
+                        },
+                        off,
+                    )
+                    .with_record_start(off));
+                }
                 let t = Trailer {
                     checksum,
                     end_offset: end,

@@ -31,6 +31,9 @@ use crate::sink::{Flow, RecordSink};
 /// scan resumes there: random bytes pass one check now and then, two in a
 /// row almost never.
 const RESYNC_DEPTH: u8 = 2;
+/// Plausible records in a row inside a key whose successor is implausible
+/// that prove the key swallowed real records (see [`Check::passes_over`]).
+const SWALLOWED_CHAIN: usize = 4;
 /// Prefix opcodes (expire, idle, freq) accepted before one key.
 const MAX_PREFIXES: usize = 4;
 /// Largest db number a resync accepts in a SELECTDB.
@@ -220,6 +223,17 @@ fn plain_key(k: &RdbStr<'_>) -> bool {
     }
 }
 
+/// Whether a key may follow a plausible record in a strict resync: 1 to
+/// [`STRICT_MAX_KEY`] bytes, any bytes (an empty key is legal but rare,
+/// and zero bytes would otherwise chain as empty strings under empty keys).
+fn short_key(k: &RdbStr<'_>) -> bool {
+    match *k {
+        RdbStr::Raw(b) => !b.is_empty() && b.len() as u64 <= STRICT_MAX_KEY,
+        RdbStr::Int(_) => true,
+        RdbStr::Lzf { len, .. } => len <= STRICT_MAX_KEY,
+    }
+}
+
 /// Offset where the EOF opcode must sit for the trailer to end the data.
 fn eof_at(data: &[u8], h: &Header) -> usize {
     let trailer = if h.version >= 5 { 9 } else { 1 };
@@ -235,15 +249,20 @@ struct Check<'h> {
 
 impl Check<'_> {
     /// Whether a chain of plausible records from `q` runs across `end`
-    /// without a boundary there and goes on for [`RESYNC_DEPTH`] records:
-    /// the sign that `end` is not a real record boundary.
+    /// without a boundary there and goes on for [`RESYNC_DEPTH`] records,
+    /// or holds [`SWALLOWED_CHAIN`] records before `end`: the sign that
+    /// the record ending at `end` (whose successor is implausible) swallowed
+    /// real records, even when more damage cuts the chain short of `end`.
     fn passes_over(&mut self, data: &[u8], q: usize, end: usize) -> bool {
         let mut s = Scratch::default();
         let (mut p, mut beyond) = (q, 0);
         // Each step moves forward; the bound only caps the work per start.
-        for _ in 0..100_000 {
+        for step in 0..100_000 {
             if p == end {
                 return false;
+            }
+            if p < end && step >= SWALLOWED_CHAIN {
+                return true;
             }
             if p > end {
                 beyond += 1;
@@ -251,7 +270,7 @@ impl Check<'_> {
                     return true;
                 }
             }
-            match self.plausible(data, p, 0, &mut s) {
+            match self.record(data, p, 0, true, &mut s) {
                 Some(e) if e > p => p = e,
                 _ => return false,
             }
@@ -272,13 +291,31 @@ impl Check<'_> {
         if depth == 0 {
             return b >= 0xf3 || RdbLayout::from_type_byte(b, h.flavor, h.version).is_some();
         }
-        self.plausible(data, p, depth - 1, &mut Scratch::default())
+        self.record(data, p, depth - 1, false, &mut Scratch::default())
             .is_some()
     }
 
     /// If a plausible record starts at `p`, where it ends. `depth` more records
     /// after it must be plausible too.
     fn plausible(&mut self, data: &[u8], p: usize, depth: u8, s: &mut Scratch) -> Option<usize> {
+        self.record(data, p, depth, true, s)
+    }
+
+    /// [`Check::plausible`]; `first`: `p` is a candidate start rather than
+    /// the successor of a plausible record. Strict key rules (printable)
+    /// bind a candidate only: real keys may be binary, so a successor needs
+    /// a short non-empty key ([`short_key`]). (A candidate with a binary key
+    /// is not taken even with a longer chain: one byte before a real record,
+    /// its "key" is that record's type and length bytes, and its chain is
+    /// the real one.)
+    fn record(
+        &mut self,
+        data: &[u8],
+        p: usize,
+        depth: u8,
+        first: bool,
+        s: &mut Scratch,
+    ) -> Option<usize> {
         let h = self.h;
         let mut q = p;
         let mut prefixes = 0;
@@ -328,7 +365,13 @@ impl Check<'_> {
                     return None;
                 }
                 let (r, key) = string(body).ok()?;
-                if self.strict && !plain_key(&key) {
+                if self.strict
+                    && !(if first {
+                        plain_key(&key)
+                    } else {
+                        short_key(&key)
+                    })
+                {
                     return None;
                 }
                 let (r2, ()) = value::skip(r, layout).ok()?;

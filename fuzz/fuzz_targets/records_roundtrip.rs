@@ -1,0 +1,4 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    rdbtool_fuzz::run_bounded("records_roundtrip", data);
+});
