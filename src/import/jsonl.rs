@@ -157,11 +157,12 @@ fn key_line(l: &Line<'_>, flavor: Flavor, version: u32) -> Result<OwnedKey> {
             // The bytes are written as they are: they must be a whole value
             // of their layout, or the output would not read back. A pre-GA
             // module value (type 6) has no item annotations to check and
-            // travels opaque, as the reader hands it out.
+            // travels opaque, as the reader hands it out; the writer keeps
+            // its type byte (from `rdb_type`, the source type hint).
             let whole =
                 |layout| matches!(value::skip(&raw, layout), Ok((rest, ())) if rest.is_empty());
-            if ty == "module" && rdb_type != Some(6) {
-                if !whole(RdbLayout::Module2) {
+            if ty == "module" {
+                if rdb_type != Some(6) && !whole(RdbLayout::Module2) {
                     return Err(
                         l.err("value.raw: expected a module value (module id, typed items, EOF)")
                     );
@@ -174,7 +175,7 @@ fn key_line(l: &Line<'_>, flavor: Flavor, version: u32) -> Result<OwnedKey> {
                 if layout.data_type().name() != ty {
                     return Err(l.err(format!("rdb_type {tb} is not a {ty} layout")));
                 }
-                if layout != RdbLayout::ModulePreGa && !whole(layout) {
+                if !whole(layout) {
                     return Err(l.err(format!(
                         "value.raw: expected a whole value of rdb_type {tb}"
                     )));
