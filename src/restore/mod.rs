@@ -249,7 +249,13 @@ pub fn detect_version(c: &mut Client) -> Result<RdbVersion> {
     let text = r
         .bytes()
         .map(|b| String::from_utf8_lossy(b).into_owned())
-        .ok_or_else(|| Error::sink(format!("INFO server failed: {r:?}")))?;
+        .ok_or_else(|| {
+            let why = match &r {
+                Reply::Error(e) => e.clone(),
+                _ => "the reply is not a bulk string".to_string(),
+            };
+            Error::sink(format!("INFO server failed: {why}"))
+        })?;
     rdb_version_of_info(&text).ok_or_else(|| {
         Error::usage("cannot tell the server's RDB version from INFO; pass --target-version")
     })
