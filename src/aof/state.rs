@@ -115,6 +115,20 @@ pub struct AofReadOptions {
     pub version: Option<RdbVersion>,
 }
 
+impl AofReadOptions {
+    /// RESP only, the layout of the log's own server, with "now" read from
+    /// the clock: what every command that takes an AOF as input uses.
+    pub fn at_now() -> Self {
+        AofReadOptions {
+            now_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+            inline: false,
+            version: None,
+        }
+    }
+}
+
 /// What [`read_aof_records`] did.
 #[derive(Debug, Clone)]
 pub struct AofRead {

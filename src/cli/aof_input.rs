@@ -15,14 +15,6 @@ use crate::rdb::write::{RdbSink, RdbSinkOptions};
 use crate::server::Target;
 use crate::source::Source;
 
-fn aof_opts() -> AofReadOptions {
-    AofReadOptions {
-        now_ms: now_ms(),
-        inline: false,
-        version: None,
-    }
-}
-
 /// Opens an input for the commands that read RDB bytes: an RDB is mapped;
 /// an AOF (file, manifest or directory) is replayed and its final state
 /// written as an RDB in memory.
@@ -38,7 +30,7 @@ pub fn open_source(path: &Path) -> Result<Source> {
             ..RdbSinkOptions::default()
         },
     );
-    let r = read_aof_records(path, &aof_opts(), &mut sink);
+    let r = read_aof_records(path, &AofReadOptions::at_now(), &mut sink);
     if let Some(e) = sink.refusal_error() {
         return Err(e.with_path(path));
     }
@@ -66,7 +58,7 @@ pub fn export(
         ExportFormat::Jsonl => JsonMode::Lines,
     };
     let mut sink = JsonExporter::new(&mut out, mode, target);
-    match read_aof_records(path, &aof_opts(), &mut sink) {
+    match read_aof_records(path, &AofReadOptions::at_now(), &mut sink) {
         Ok(_) => {
             out.commit()?;
             Ok(true)

@@ -40,11 +40,7 @@ impl RecordInput {
             return Ok(RecordInput {
                 path: path.to_path_buf(),
                 kind: Kind::Aof {
-                    opts: AofReadOptions {
-                        now_ms: now_ms(),
-                        inline: false,
-                        version: None,
-                    },
+                    opts: AofReadOptions::at_now(),
                     len: aof_len(path),
                 },
             });
@@ -90,13 +86,6 @@ impl RecordInput {
         }
         .map_err(|e| e.with_path(&self.path))
     }
-}
-
-/// Unix time in ms: the replay's "now" (see [`AofReadOptions::now_ms`]).
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Bytes of an AOF: the file, or the sum of a directory's files.
