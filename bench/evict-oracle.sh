@@ -4,11 +4,23 @@
 # memory the data needs; two real evictions per case (tests/evict_oracle.rs,
 # `projection_table`). Writes the markdown table to OUT (default
 # bench/results-evict.md) and prints it.
+# `bench/evict-oracle.sh spread [OUT]`: bias or variance — the cases the
+# table misses, 8 real evictions (EVICT_REPEAT) against 40 projection runs
+# (`spread_study`; default OUT bench/results-evict-spread.md).
 # Usage: [EVICT_SIZES=10000,50000,200000] [EVICT_MIXES=small,all,strings,collections] \
 #        bench/evict-oracle.sh [OUT]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-OUT=${1:-$ROOT/bench/results-evict.md}
+TEST=projection_table
+DEFAULT_OUT=$ROOT/bench/results-evict.md
+SCOPE="sizes ${EVICT_SIZES:-10000,50000,200000}, mixes ${EVICT_MIXES:-small,all,strings,collections}"
+if [ "${1:-}" = spread ]; then
+  shift
+  TEST=spread_study
+  DEFAULT_OUT=$ROOT/bench/results-evict-spread.md
+  SCOPE="${EVICT_REPEAT:-8} real runs per case, 40 projection runs"
+fi
+OUT=${1:-$DEFAULT_OUT}
 cd "$ROOT"
 LOG=$(mktemp /tmp/rdbtool-evict-bench-XXXXXX)
 BIN=$(mktemp /tmp/rdbtool-evict-bin-XXXXXX)
@@ -19,13 +31,13 @@ cp target/release/rdbtool "$BIN"
 chmod +x "$BIN"
 export RDBTOOL_BIN=$BIN
 set +e
-nice -n 10 cargo test --release --test evict_oracle -- --ignored --nocapture projection_table 2>&1 | tee "$LOG"
+nice -n 10 cargo test --release --test evict_oracle -- --ignored --nocapture "$TEST" 2>&1 | tee "$LOG"
 STATUS=${PIPESTATUS[0]}
 set -e
 {
   echo "# rdbtool project vs redis-server 7.0 evictions"
   echo
-  echo "$(date -u +%F), redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), sizes ${EVICT_SIZES:-10000,50000,200000}, mixes ${EVICT_MIXES:-small,all,strings,collections}; test status $STATUS."
+  echo "$(date -u +%F), redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), $SCOPE; test status $STATUS."
   echo
   grep '^|' "$LOG"
   echo

@@ -473,6 +473,8 @@ fn read_file(path: &Path) -> FileKeys {
 struct RealRun {
     evicted: HashSet<(u64, Vec<u8>)>,
     maxmemory: u64,
+    /// `total_eviction_exceeded_time` (ms): the eviction's wall time.
+    exceeded_ms: i64,
 }
 
 /// Every key, listed with small SCAN replies: replies that fit the client's
@@ -542,11 +544,13 @@ fn real_run(
         last = ev;
         assert!(Instant::now() < deadline, "eviction did not settle");
     }
+    let exceeded_ms = c.info_field("stats", "total_eviction_exceeded_time");
     c.cmd(&[b"CONFIG", b"SET", b"maxmemory", b"0"]);
     let after = all_keys(&mut c);
     RealRun {
         evicted: before.difference(&after).cloned().collect(),
         maxmemory,
+        exceeded_ms,
     }
 }
 
@@ -561,30 +565,69 @@ fn empty_baseline(dir: &Path) -> u64 {
 }
 
 /// What `rdbtool project` predicts from the file alone (memory model for
-/// the Debian build's allocator): the mean evicted count over 5
-/// sampling seeds and the first run's evicted set.
+/// the Debian build's allocator): the mean evicted count over 20
+/// seeds and cron phases, their min and max, the range the cron's timing spans,
+/// and the first run's evicted set.
 struct Projected {
     count: f64,
+    runs: (u64, u64),
+    range: (u64, u64),
     set: HashSet<(u64, Vec<u8>)>,
 }
 
-fn projected(dir: &Path, file: &str, policy: Policy, maxmemory: u64, baseline: u64) -> Projected {
+/// `evict_us` is the server's own eviction speed on this machine (µs per
+/// evicted key, from `total_eviction_exceeded_time`): it places the cron
+/// ticks within the eviction, and depends on the machine's load, not on
+/// the file.
+fn projected(
+    dir: &Path,
+    file: &str,
+    policy: Policy,
+    maxmemory: u64,
+    baseline: u64,
+    evict_us: f64,
+) -> Projected {
     let evicted = dir.join(format!("{file}.evicted.jsonl"));
-    let mut cmd = project_cmd(&dir.join(file), &evicted);
-    cmd.args([
-        "--maxmemory",
-        &maxmemory.to_string(),
-        "--policy",
-        policy.name(),
-    ])
-    .args(["--allocator", "system", "--runs", "5", "--format", "json"])
-    .args(["--baseline", &baseline.to_string()]);
-    let v: serde_json::Value = serde_json::from_slice(&run(cmd)).unwrap();
-    let runs = v["evicted_per_run"].as_array().unwrap();
-    let count = runs.iter().map(|r| r.as_u64().unwrap() as f64).sum::<f64>() / runs.len() as f64;
+    let cmd = project_cmd(&dir.join(file), &evicted);
+    let (v, runs) = project_runs(cmd, policy, maxmemory, baseline, evict_us, 20);
+    let count = runs.iter().sum::<u64>() as f64 / runs.len() as f64;
+    let range = &v["evicted_range"];
     let set = jsonl_keys(&evicted);
     let _ = std::fs::remove_file(&evicted);
-    Projected { count, set }
+    Projected {
+        count,
+        runs: (
+            runs.iter().copied().min().unwrap_or(0),
+            runs.iter().copied().max().unwrap_or(0),
+        ),
+        range: (range[0].as_u64().unwrap(), range[1].as_u64().unwrap()),
+        set,
+    }
+}
+
+/// Runs `cmd` (from [`project_cmd`]) as `--format json` with the oracle's
+/// settings and `runs` runs: the JSON answer and its evicted count per run.
+fn project_runs(
+    mut cmd: Command,
+    policy: Policy,
+    maxmemory: u64,
+    baseline: u64,
+    evict_us: f64,
+    runs: u32,
+) -> (serde_json::Value, Vec<u64>) {
+    cmd.args(["--maxmemory", &maxmemory.to_string()])
+        .args(["--policy", policy.name(), "--allocator", "system"])
+        .args(["--runs", &runs.to_string(), "--format", "json"])
+        .args(["--baseline", &baseline.to_string()])
+        .args(["--evict-us", &format!("{evict_us:.3}")]);
+    let v: serde_json::Value = serde_json::from_slice(&run(cmd)).unwrap();
+    let counts = v["evicted_per_run"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_u64().unwrap())
+        .collect();
+    (v, counts)
 }
 
 /// `rdbtool project FILE --write-evicted EVICTED`, more arguments to add.
@@ -658,20 +701,34 @@ struct Row {
     tolerance: f64,
     jrr: f64,
     jpr: f64,
+    /// µs per evicted key the server took (mean of its two runs).
+    evict_us: f64,
+    /// The projection's 20 runs: min and max.
+    runs: (u64, u64),
+    /// The projection's cron range: eager shrink .. no tick.
+    range: (u64, u64),
+    /// Both real counts inside the cron range.
+    in_range: bool,
 }
 
 impl Row {
-    const HEADER: &'static str = "| dataset | policy | frac | real evicted (run 1/2) | projected | count err | real spread | J(real,real) | J(proj,real) |\n|---|---|---|---|---|---|---|---|---|";
+    const HEADER: &'static str = "| dataset | policy | frac | real evicted (run 1/2) | µs/key | projected (runs min–max) | cron range | count err | real spread | J(real,real) | J(proj,real) |\n|---|---|---|---|---|---|---|---|---|---|---|";
     fn line(&self, r1: usize, r2: usize) -> String {
         let random = matches!(self.policy, Policy::AllkeysRandom | Policy::VolatileRandom);
         format!(
-            "| {} | {} | {:.1} | {}/{} | {:.1} | {:.2}% | {:.2}% | {:.3} | {}{:.3} |",
+            "| {} | {} | {:.1} | {}/{} | {:.2} | {:.1} ({}–{}) | {}–{}{} | {:.2}% | {:.2}% | {:.3} | {}{:.3} |",
             self.label,
             self.policy.name(),
             self.fraction,
             r1,
             r2,
+            self.evict_us,
             self.model,
+            self.runs.0,
+            self.runs.1,
+            self.range.0,
+            self.range.1,
+            if self.in_range { "" } else { " ✗" },
             self.count_err * 100.0,
             self.spread * 100.0,
             self.jrr,
@@ -726,7 +783,12 @@ fn compare(
         for &fraction in fractions {
             let r1 = real_run(dir, file, &before, policy, fraction);
             let r2 = real_run(dir, file, &before, policy, fraction);
-            let p = projected(dir, file, policy, r1.maxmemory, baseline);
+            let evict_us = 1000.0 * (r1.exceeded_ms + r2.exceeded_ms) as f64
+                / (r1.evicted.len() + r2.evicted.len()).max(1) as f64;
+            let p = projected(dir, file, policy, r1.maxmemory, baseline, evict_us);
+            let in_range = [&r1, &r2]
+                .iter()
+                .all(|r| (p.range.0..=p.range.1).contains(&(r.evicted.len() as u64)));
             // The server's own count varies a little from run to run.
             let real = (r1.evicted.len() + r2.evicted.len()) as f64 / 2.0;
             let spread = r1.evicted.len().abs_diff(r2.evicted.len()) as f64 / real.max(1.0);
@@ -748,6 +810,10 @@ fn compare(
                 count_err: (p.count - real).abs() / real.max(1.0),
                 jrr: jaccard(&r1.evicted, &r2.evicted),
                 jpr: (jaccard(&p.set, &r1.evicted) + jaccard(&p.set, &r2.evicted)) / 2.0,
+                evict_us,
+                runs: p.runs,
+                range: p.range,
+                in_range,
             };
             println!("{}", row.line(r1.evicted.len(), r2.evicted.len()));
             rows.push(row);
@@ -921,4 +987,165 @@ fn projection_table() {
     let _ = std::fs::remove_dir_all(&dir);
     println!("\nfailures: {failures:#?}");
     assert!(failures.is_empty());
+}
+
+/// Mean and standard deviation.
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len().max(1) as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0).max(1.0);
+    (m, var.sqrt())
+}
+
+/// A case of `spread_study`: mix name, mix, keys, access data, policy,
+/// fraction.
+type SpreadCase = (
+    &'static str,
+    &'static [(Kind, usize)],
+    usize,
+    Access,
+    Policy,
+    f64,
+);
+
+/// Bias or variance (bench/evict-oracle.sh `spread`): for the cases the
+/// table misses, `EVICT_REPEAT` (default 8) real evictions and 40
+/// projection runs of the same file; prints the real mean and spread, the
+/// projection's, and the bias in units of its standard error.
+#[test]
+#[ignore = "long: run by bench/evict-oracle.sh spread"]
+fn spread_study() {
+    if redis_missing() {
+        return;
+    }
+    let repeat: usize = std::env::var("EVICT_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let dir = temp_dir("spread");
+    let mut rng = SplitMix64::new(0x5b7ead);
+    let baseline = empty_baseline(&dir);
+    let cases: &[SpreadCase] = &[
+        (
+            "all",
+            MIX_ALL,
+            10_000,
+            Access::Idle,
+            Policy::AllkeysLru,
+            0.9,
+        ),
+        (
+            "all",
+            MIX_ALL,
+            10_000,
+            Access::Idle,
+            Policy::AllkeysLru,
+            0.7,
+        ),
+        (
+            "all",
+            MIX_ALL,
+            10_000,
+            Access::Unknown,
+            Policy::AllkeysLru,
+            0.9,
+        ),
+        (
+            "all",
+            MIX_ALL,
+            10_000,
+            Access::Unknown,
+            Policy::VolatileTtl,
+            0.9,
+        ),
+        (
+            "all",
+            MIX_ALL,
+            10_000,
+            Access::Unknown,
+            Policy::AllkeysRandom,
+            0.7,
+        ),
+        (
+            "all",
+            MIX_ALL,
+            50_000,
+            Access::Unknown,
+            Policy::AllkeysLru,
+            0.9,
+        ),
+        (
+            "small",
+            MIX_SMALL,
+            10_000,
+            Access::Freq,
+            Policy::AllkeysLfu,
+            0.9,
+        ),
+        (
+            "collections",
+            MIX_COLLECTIONS,
+            10_000,
+            Access::Idle,
+            Policy::AllkeysLru,
+            0.9,
+        ),
+        (
+            "collections",
+            MIX_COLLECTIONS,
+            10_000,
+            Access::Idle,
+            Policy::AllkeysRandom,
+            0.9,
+        ),
+        (
+            "small",
+            MIX_SMALL,
+            50_000,
+            Access::Unknown,
+            Policy::AllkeysLfu,
+            0.5,
+        ),
+        (
+            "strings",
+            MIX_STRINGS,
+            50_000,
+            Access::Unknown,
+            Policy::AllkeysLru,
+            0.5,
+        ),
+    ];
+    println!(
+        "| case | real mean ± sd (n) | µs/key | projection mean ± sd (40 runs) | cron range | bias | bias / se |\n|---|---|---|---|---|---|---|"
+    );
+    for &(mix_name, mix, n, access, policy, fraction) in cases {
+        let file = format!("{mix_name}-{n}-{access:?}.rdb");
+        build_dataset(&dir, &file, access, mix, n, &mut rng);
+        let before: HashSet<_> = read_file(&dir.join(&file)).keys().cloned().collect();
+        let runs: Vec<RealRun> = (0..repeat)
+            .map(|_| real_run(&dir, &file, &before, policy, fraction))
+            .collect();
+        let counts: Vec<f64> = runs.iter().map(|r| r.evicted.len() as f64).collect();
+        let (rm, rsd) = mean_sd(&counts);
+        let evict_us = 1000.0 * runs.iter().map(|r| r.exceeded_ms).sum::<i64>() as f64
+            / counts.iter().sum::<f64>().max(1.0);
+        let evicted = dir.join("spread.evicted.jsonl");
+        let cmd = project_cmd(&dir.join(&file), &evicted);
+        let (v, proj) = project_runs(cmd, policy, runs[0].maxmemory, baseline, evict_us, 40);
+        let proj: Vec<f64> = proj.into_iter().map(|c| c as f64).collect();
+        let (pm, psd) = mean_sd(&proj);
+        let se = (rsd * rsd / counts.len() as f64 + psd * psd / proj.len() as f64).sqrt();
+        println!(
+            "| {mix_name} {}k {access:?} {} {fraction} | {rm:.1} ± {rsd:.1} ({}) | {evict_us:.2} | {pm:.1} ± {psd:.1} | {}–{} | {:+.2}% | {:+.1} |",
+            n / 1000,
+            policy.name(),
+            counts.len(),
+            v["evicted_range"][0],
+            v["evicted_range"][1],
+            (pm - rm) / rm * 100.0,
+            (pm - rm) / se.max(1e-9)
+        );
+        let _ = std::fs::remove_file(dir.join(&file));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

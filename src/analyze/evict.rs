@@ -10,9 +10,23 @@
 //! random policies pick a random key of the next non-empty db, round robin.
 //! `dictGetSomeKeys` walks random hash buckets; since a key's bucket is
 //! independent of its idle time or size, uniform sampling without
-//! replacement is statistically the same choice.
+//! replacement is statistically the same choice, except in a sparse table:
+//! the walk gives up after `10 × samples` buckets, so a db drained to a few
+//! percent of its table returns fewer keys, or none (modelled: the keys a
+//! walk of 50 buckets finds are Poisson-distributed with the table's load).
+//!
+//! Time (`--mode load`): eviction runs in slices of at most 500 µs
+//! (`maxmemory-eviction-tenacity` 10) continued from a time event, so the
+//! server's cron (hz 10: every 100 ms) runs between slices. The cron shrinks
+//! tables under 10 % full (`tryResizeHashTables`) and finishes one dict's
+//! rehash per tick (`incrementallyRehash`); lookups and deletes on a
+//! rehashing table advance it too. That frees bucket arrays — hundreds of
+//! kB when the pool's ties empty a db — and so how many keys must go
+//! depends on when the ticks fall: [`Cron`].
 
 use serde::Serialize;
+
+use crate::analyze::evict_mem::Table;
 
 /// The `maxmemory-policy` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -80,6 +94,33 @@ pub struct EvictKey {
     pub expire_ms: Option<i64>,
 }
 
+/// When the server's cron runs during the eviction (it can shrink the hash
+/// tables of a drained db, which frees memory and so ends the eviction
+/// sooner).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cron {
+    /// No tick falls inside the eviction: tables keep their size (the
+    /// most keys evicted).
+    Never,
+    /// A tick before every eviction: tables shrink as soon as the server
+    /// lets them (the fewest keys evicted).
+    Eager,
+    /// Ticks every 100 ms (hz 10); each eviction takes `key_us`
+    /// microseconds of wall time.
+    Timed {
+        /// Wall time per evicted key, µs (the server's `evicted_keys` over
+        /// `total_eviction_exceeded_time`).
+        key_us: f64,
+        /// When the first tick falls, as a share of the period (`[0, 1)`;
+        /// uniform over runs: the write that starts the eviction arrives
+        /// at any point of the cron's period).
+        phase: f64,
+    },
+}
+
+/// The cron period at the default `hz 10`, µs.
+const CRON_PERIOD_US: f64 = 100_000.0;
+
 /// Simulation parameters.
 #[derive(Debug, Clone, Copy)]
 pub struct SimParams {
@@ -94,6 +135,8 @@ pub struct SimParams {
     pub baseline: u64,
     /// Seed of the sampling RNG.
     pub seed: u64,
+    /// Cron timing (load mode; restore mode leaves the tables alone).
+    pub cron: Cron,
 }
 
 /// Result of one simulated run.
@@ -131,6 +174,22 @@ impl SplitMix64 {
     /// Uniform value in `0..n` (n > 0).
     pub fn below(&mut self, n: usize) -> usize {
         ((self.next_u64() as u128 * n as u128) >> 64) as usize
+    }
+    /// Uniform value in `[0, 1)`.
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// A Poisson draw with mean `lambda` (Knuth's product of uniforms; the
+    /// callers' means are small), capped at `cap`.
+    fn poisson(&mut self, lambda: f64, cap: usize) -> usize {
+        let limit = (-lambda).exp();
+        let mut k = 0;
+        let mut p = self.unit();
+        while p > limit && k < cap {
+            k += 1;
+            p *= self.unit();
+        }
+        k
     }
 }
 
@@ -175,6 +234,18 @@ impl Candidates {
     }
 }
 
+/// Per db: the main and expires tables, with the cron's state.
+struct Tables {
+    main: Vec<Table>,
+    expires: Vec<Table>,
+    /// `incrementallyRehash`'s db cursor (kept across ticks).
+    rehash_db: usize,
+    /// Evictions so far and the time of the next tick (µs), for
+    /// [`Cron::Timed`].
+    evictions: u64,
+    next_tick_us: f64,
+}
+
 /// The simulator state: the keyspace in memory and the eviction pool.
 pub struct Simulator<'k> {
     keys: &'k [EvictKey],
@@ -185,6 +256,8 @@ pub struct Simulator<'k> {
     next_db: usize,
     used: u64,
     scratch: Vec<u32>,
+    /// Present in load mode: the tables as loaded, shrunk by the cron.
+    tables: Option<Tables>,
 }
 
 impl<'k> Simulator<'k> {
@@ -200,7 +273,91 @@ impl<'k> Simulator<'k> {
             next_db: 0,
             used: p.baseline,
             scratch: Vec::new(),
+            tables: None,
         }
+    }
+
+    /// Tracks the db tables from here on, sized as the loader sizes them
+    /// for the keys added so far (their bytes are part of the baseline).
+    fn track_tables(&mut self) {
+        let dbs = self.cands.per_db.len();
+        let mut main = vec![0u64; dbs];
+        let mut expires = vec![0u64; dbs];
+        for k in self.keys {
+            main[k.db as usize] += 1;
+            expires[k.db as usize] += k.expire_ms.is_some() as u64;
+        }
+        let phase = match self.p.cron {
+            Cron::Timed { phase, .. } => phase.clamp(0.0, 1.0) * CRON_PERIOD_US,
+            _ => 0.0,
+        };
+        self.tables = Some(Tables {
+            main: main.into_iter().map(Table::loaded).collect(),
+            expires: expires.into_iter().map(Table::loaded).collect(),
+            rehash_db: 0,
+            evictions: 0,
+            next_tick_us: phase,
+        });
+    }
+
+    /// The sampled table of `db` (main for `allkeys-*`, expires for
+    /// `volatile-*`).
+    fn sampled(&self, db: usize) -> Option<&Table> {
+        let t = self.tables.as_ref()?;
+        if self.p.policy.volatile() {
+            t.expires.get(db)
+        } else {
+            t.main.get(db)
+        }
+    }
+
+    /// Rehash steps on `db`'s tables (main, expires); frees what they end.
+    fn steps(&mut self, db: usize, main: u64, expires: u64) {
+        if let Some(t) = self.tables.as_mut() {
+            let freed = t.main[db].step(main) + t.expires[db].step(expires);
+            self.used = self.used.saturating_sub(freed);
+        }
+    }
+
+    /// Runs the cron if a tick is due before the next eviction:
+    /// `tryResizeHashTables` on every db, then `incrementallyRehash`
+    /// finishing the first rehashing dict from the cursor on.
+    fn cron(&mut self) {
+        let Some(t) = self.tables.as_mut() else {
+            return;
+        };
+        match self.p.cron {
+            Cron::Never => return,
+            Cron::Eager => {}
+            Cron::Timed { key_us, .. } => {
+                let now = t.evictions as f64 * key_us;
+                if now < t.next_tick_us {
+                    return;
+                }
+                while t.next_tick_us <= now {
+                    t.next_tick_us += CRON_PERIOD_US;
+                }
+            }
+        }
+        let mut grown = 0;
+        for table in t.main.iter_mut().chain(t.expires.iter_mut()) {
+            grown += table.cron_resize();
+        }
+        let dbs = t.main.len();
+        let mut freed = 0;
+        for _ in 0..dbs {
+            let db = t.rehash_db;
+            if t.main[db].rehashing() {
+                freed = t.main[db].finish();
+                break;
+            }
+            if t.expires[db].rehashing() {
+                freed = t.expires[db].finish();
+                break;
+            }
+            t.rehash_db = (db + 1) % dbs;
+        }
+        self.used = (self.used + grown).saturating_sub(freed);
     }
 
     fn score(&self, idx: u32) -> u64 {
@@ -223,12 +380,31 @@ impl<'k> Simulator<'k> {
     }
 
     fn populate_pool(&mut self) {
+        let volatile = self.p.policy.volatile();
         for db in 0..self.cands.per_db.len() {
             let n = self.cands.per_db[db].len();
             if n == 0 {
                 continue;
             }
-            let take = self.p.samples.min(n);
+            let mut take = self.p.samples.min(n);
+            // dictGetSomeKeys: up to `take` rehash steps, then a walk of at
+            // most 10 × samples buckets, which in a sparse table finds fewer
+            // keys than asked for.
+            if let Some(span) = self.sampled(db).map(Table::span) {
+                let walk = 10.0 * self.p.samples as f64 * n as f64 / span.max(1) as f64;
+                if walk < 40.0 {
+                    take = self.rng.poisson(walk, take);
+                }
+                let (m, e) = if volatile {
+                    (0, self.p.samples.min(n) as u64)
+                } else {
+                    (self.p.samples.min(n) as u64, 0)
+                };
+                self.steps(db, m, e);
+                if take == 0 {
+                    continue;
+                }
+            }
             self.scratch.clear();
             // Partial Fisher-Yates over a copy of positions would allocate;
             // rejection of duplicates is cheap for 5 samples.
@@ -237,6 +413,10 @@ impl<'k> Simulator<'k> {
                 if !self.scratch.contains(&idx) {
                     self.scratch.push(idx);
                 }
+            }
+            if volatile && self.p.policy != Policy::VolatileTtl {
+                // The value is looked up in the main dict for each sample.
+                self.steps(db, self.scratch.len() as u64, 0);
             }
             for s in 0..self.scratch.len() {
                 let idx = self.scratch[s];
@@ -265,9 +445,16 @@ impl<'k> Simulator<'k> {
             let dbs = self.cands.per_db.len();
             for _ in 0..dbs {
                 self.next_db = (self.next_db + 1) % dbs;
-                let v = &self.cands.per_db[self.next_db];
-                if !v.is_empty() {
-                    return Some(v[self.rng.below(v.len())]);
+                let db = self.next_db;
+                let n = self.cands.per_db[db].len();
+                if n > 0 {
+                    // dictGetRandomKey takes a rehash step first.
+                    if self.p.policy.volatile() {
+                        self.steps(db, 0, 1);
+                    } else {
+                        self.steps(db, 1, 0);
+                    }
+                    return Some(self.cands.per_db[db][self.rng.below(n)]);
                 }
             }
             return None;
@@ -278,6 +465,13 @@ impl<'k> Simulator<'k> {
             }
             self.populate_pool();
             while let Some((_, idx)) = self.pool.pop() {
+                // dictFind of the pool entry in the sampled dict.
+                let db = self.keys[idx as usize].db as usize;
+                if self.p.policy.volatile() {
+                    self.steps(db, 0, 1);
+                } else {
+                    self.steps(db, 1, 0);
+                }
                 if self.cands.contains(idx) {
                     return Some(idx);
                 }
@@ -292,15 +486,36 @@ impl<'k> Simulator<'k> {
             if self.p.policy == Policy::Noeviction {
                 return false;
             }
+            self.cron();
+            if self.used <= self.p.maxmemory {
+                break;
+            }
             let Some(idx) = self.pick() else {
                 return false;
             };
             let k = self.keys[idx as usize];
             self.cands.remove(idx, k.db as usize);
             self.used = self.used.saturating_sub(k.bytes);
+            self.delete_from_tables(&k);
             out.push(idx);
         }
         true
+    }
+
+    /// dbSyncDelete: a delete on the expires table (when it holds keys)
+    /// and an unlink from the main table, each a rehash step.
+    fn delete_from_tables(&mut self, k: &EvictKey) {
+        let db = k.db as usize;
+        let Some(t) = self.tables.as_mut() else {
+            return;
+        };
+        let e = (t.expires[db].used > 0) as u64;
+        t.evictions += 1;
+        self.steps(db, 1, e);
+        if let Some(t) = self.tables.as_mut() {
+            t.main[db].used -= 1;
+            t.expires[db].used -= k.expire_ms.is_some() as u64;
+        }
     }
 
     /// Memory in use.
@@ -316,6 +531,7 @@ pub fn simulate_load(keys: &[EvictKey], p: SimParams) -> SimOutcome {
     for i in 0..keys.len() {
         sim.add(i as u32);
     }
+    sim.track_tables();
     let mut out = SimOutcome::default();
     out.fits = sim.evict(&mut out.evicted);
     out.used_after = sim.used();
@@ -363,6 +579,7 @@ mod tests {
             samples: 5,
             baseline: 1000,
             seed: 7,
+            cron: Cron::Never,
         }
     }
 
@@ -390,6 +607,66 @@ mod tests {
         let o = simulate_load(&k, params(Policy::VolatileLru, 1000 + 10_000));
         assert!(!o.fits);
         assert_eq!(o.evicted.len(), 500);
+    }
+
+    /// 30 000 tied keys (no access data) over 3 dbs, 100 bytes each, no
+    /// TTL; the limit leaves room for half of them.
+    fn ties(cron: Cron) -> SimOutcome {
+        let k: Vec<EvictKey> = (0..30_000)
+            .map(|i| EvictKey {
+                db: i % 3,
+                bytes: 100,
+                idle_s: 0,
+                lfu: 5,
+                expire_ms: None,
+            })
+            .collect();
+        let mut p = params(Policy::AllkeysLfu, 1000 + 1_500_000);
+        p.cron = cron;
+        simulate_load(&k, p)
+    }
+
+    #[test]
+    fn ties_drain_db_by_db_and_a_sparse_db_lets_the_next_one_in() {
+        let o = ties(Cron::Never);
+        assert_eq!(o.evicted.len(), 15_000);
+        let db = |i: u32| i % 3;
+        // Db 0 goes first; once its table is a few percent full, sampling
+        // it often finds nothing and db 1's keys enter the pool.
+        // (The first pool holds 5 samples of each db.)
+        let early = o.evicted[..6_000].iter().filter(|&&i| db(i) != 0).count();
+        assert!(early <= 10, "{early}");
+        let last_db0 = o.evicted.iter().rposition(|&i| db(i) == 0).unwrap();
+        let before = o.evicted[..last_db0]
+            .iter()
+            .filter(|&&i| db(i) == 1)
+            .count();
+        assert!(before > 50, "{before}");
+    }
+
+    #[test]
+    fn cron_ticks_shrink_drained_tables() {
+        let never = ties(Cron::Never).evicted.len();
+        let eager = ties(Cron::Eager).evicted.len();
+        // Db 0's 16 384 buckets (128 kB) freed: ~1 300 keys of 100 bytes
+        // fewer.
+        assert!(
+            never - eager > 1_200 && never - eager < 1_320,
+            "{never} {eager}"
+        );
+        // 1 µs per key: the 15 ms eviction ends before a tick at 50 ms.
+        let fast = ties(Cron::Timed {
+            key_us: 1.0,
+            phase: 0.5,
+        });
+        assert_eq!(fast.evicted.len(), never);
+        // 10 µs per key: the tick at 120 ms falls after db 0 drained.
+        let slow = ties(Cron::Timed {
+            key_us: 10.0,
+            phase: 0.2,
+        });
+        assert!(slow.evicted.len() < never - 1_000, "{}", slow.evicted.len());
+        assert!(slow.evicted.len() >= eager);
     }
 
     #[test]

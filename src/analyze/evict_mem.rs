@@ -52,7 +52,7 @@ pub struct DbCounts {
 
 /// Buckets of a table the loader sized for `n` keys (`dictExpand` to the
 /// next power of two; growth by insertion ends on the same size).
-fn buckets(n: u64) -> u64 {
+pub(crate) fn buckets(n: u64) -> u64 {
     if n == 0 {
         0
     } else {
@@ -66,6 +66,90 @@ pub fn tables(dbs: impl IntoIterator<Item = DbCounts>) -> u64 {
     dbs.into_iter()
         .map(|d| 8 * (buckets(d.keys) + buckets(d.expires)))
         .sum()
+}
+
+/// One of a db's hash tables (main or expires) while keys are evicted: its
+/// bucket array, and the shrink the server's cron applies to it (7.x
+/// `dict.c`: `htNeedsResize` is under 10 % full, `dictResize` allocates
+/// the next power of two of the key count and rehashes into it
+/// incrementally; the old array is freed when the rehash ends).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Table {
+    /// Buckets of the current (new, when rehashing) array.
+    pub size: u64,
+    /// Keys in the table.
+    pub used: u64,
+    /// While rehashing: buckets of the old array and the rehash index.
+    rehash: Option<(u64, f64)>,
+}
+
+/// Below this fill (percent) the cron shrinks a table (`HASHTABLE_MIN_FILL`).
+const MIN_FILL: u64 = 10;
+/// `dictRehash(d, 1)` visits at most 10 empty buckets per step.
+const EMPTY_VISITS: f64 = 10.0;
+
+impl Table {
+    /// A table as the loader sized it for `keys`.
+    pub fn loaded(keys: u64) -> Table {
+        Table {
+            size: buckets(keys),
+            used: keys,
+            rehash: None,
+        }
+    }
+    /// Buckets of the larger array (the one `dictGetSomeKeys` walks).
+    pub fn span(&self) -> u64 {
+        self.rehash.map_or(self.size, |(old, _)| old.max(self.size))
+    }
+    /// True while an incremental rehash is under way.
+    pub fn rehashing(&self) -> bool {
+        self.rehash.is_some()
+    }
+    /// `tryResizeHashTables` for this table: starts the shrink when the
+    /// table is under 10 % full; returns the bytes the new array allocates.
+    pub fn cron_resize(&mut self) -> u64 {
+        if self.rehash.is_some() || self.size <= 4 || self.used * 100 / self.size >= MIN_FILL {
+            return 0;
+        }
+        let new = buckets(self.used.max(4));
+        if new == self.size {
+            return 0;
+        }
+        self.rehash = Some((self.size, 0.0));
+        self.size = new;
+        8 * new
+    }
+    /// Ends the rehash (the cron's `dictRehashMilliseconds(d, 1)` moves a
+    /// shrinking table's few keys well within its millisecond); the bytes
+    /// the old array frees.
+    pub fn finish(&mut self) -> u64 {
+        self.rehash.take().map_or(0, |(old, _)| 8 * old)
+    }
+    /// `steps` calls of `_dictRehashStep` (a lookup, delete or sample on the
+    /// table); the bytes freed when they end the rehash. Each step moves one
+    /// bucket after at most 10 empty ones: on a sparse table it advances
+    /// the index by about `(1 − (1 − load)^10) / load` buckets.
+    pub fn step(&mut self, steps: u64) -> u64 {
+        let Some((old, idx)) = self.rehash.as_mut() else {
+            return 0;
+        };
+        if steps == 0 {
+            return 0;
+        }
+        let left = self.used as f64 * (1.0 - *idx / *old as f64).max(0.0);
+        if left < 0.5 {
+            return self.finish();
+        }
+        let load = self.used as f64 / *old as f64;
+        let per =
+            ((1.0 - (1.0 - load).powf(EMPTY_VISITS)) / load.max(1e-9)).clamp(1.0, EMPTY_VISITS);
+        *idx += per * steps as f64;
+        if *idx >= *old as f64 {
+            self.finish()
+        } else {
+            0
+        }
+    }
 }
 
 /// Bytes deleting the key frees on a target with layout `l` and allocator
@@ -148,5 +232,27 @@ mod tests {
         assert_eq!(freed(&s(Encoding::Hashtable, false, 30), &l, a, db), 356);
         // Tables: 16384 + 8192 buckets.
         assert_eq!(tables([db]), 8 * (16_384 + 8_192));
+    }
+
+    #[test]
+    fn tables_shrink_under_ten_percent() {
+        let mut t = Table::loaded(10_000);
+        assert_eq!(t.size, 16_384);
+        t.used = 1_700;
+        assert_eq!(t.cron_resize(), 0, "10.4 % full: kept");
+        t.used = 1_000;
+        // Shrunk to 1024 buckets: the new array allocated, the old one
+        // freed when the rehash ends.
+        assert_eq!(t.cron_resize(), 8 * 1_024);
+        assert!(t.rehashing() && t.span() == 16_384);
+        assert_eq!(t.cron_resize(), 0, "one rehash at a time");
+        // 6 % full: each step advances ~7.6 buckets.
+        assert_eq!(t.step(1_000), 0);
+        assert!(t.step(1_200) == 8 * 16_384 && !t.rehashing());
+        // An emptied table ends its rehash on the next step.
+        let mut t = Table::loaded(10_000);
+        t.used = 0;
+        assert_eq!(t.cron_resize(), 32);
+        assert_eq!(t.step(1), 8 * 16_384);
     }
 }
