@@ -766,29 +766,12 @@ mod tests {
         }
     }
 
-    fn rdb_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                rdb_files(&p, out);
-            } else if p.extension().is_some_and(|x| x == "rdb") {
-                out.push(p);
-            }
-        }
-    }
-
     /// Every RDB of the shared corpus (many dbs, functions, module aux,
     /// streams, other writers) reads the same in chunks as sequentially,
     /// with ranges starting everywhere.
     #[test]
     fn chunks_read_what_the_sequential_reader_reads() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut files = Vec::new();
-        rdb_files(&root.join("../shared/corpus/rdb"), &mut files);
-        rdb_files(&root.join("corpus"), &mut files);
+        let files = crate::testutil::corpus_rdb_files();
         assert!(files.len() >= 10, "corpus files not found");
         for f in &files {
             let data = std::fs::read(f).unwrap();
