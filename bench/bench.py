@@ -361,7 +361,9 @@ def bench_dataset(label, a, tools):
         rows.append(row)
         print(f"  {row['name']:<44} {row['median_s']:8.3f} s", file=sys.stderr)
     # AOF: redis-server load + BGREWRITEAOF vs rdbtool aof rewrite
-    if aof.exists() and (a.aof or has_cmd(rt, "aof", "rewrite")):
+    aof_rows = not a.only or re.search(a.only, "rdbtool aof rewrite") \
+        or re.search(a.only, "redis-server 7.0 AOF load + BGREWRITEAOF")
+    if aof.exists() and aof_rows and (a.aof or has_cmd(rt, "aof", "rewrite")):
         if has_cmd(rt, "aof", "rewrite"):
             timed("rdbtool aof rewrite", "aof", [rt, "aof", "rewrite", aof, "-o", out_tmp / "aof-out"],
                   inputs=(aof,), cleanup=clean_out)

@@ -51,3 +51,27 @@ pub fn for_each_flipped_corpus_file(
     }
     files
 }
+
+/// Every RDB of the project's `corpus/` and of the shared corpus
+/// (`../shared/corpus/rdb`: other writers, many dbs, functions, modules).
+pub fn corpus_rdb_files() -> Vec<PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rdb") {
+                out.push(p);
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    walk(&root.join("../shared/corpus/rdb"), &mut files);
+    walk(&root.join("corpus"), &mut files);
+    files.sort();
+    files
+}

@@ -47,19 +47,26 @@ impl Top {
             heap: BinaryHeap::new(),
         }
     }
+    /// True when a key ranked `rank`, `seq`-th in file order, enters.
+    fn admits(&self, rank: u64, seq: u64) -> bool {
+        self.n > 0
+            && (self.heap.len() < self.n
+                || self
+                    .heap
+                    .peek()
+                    .is_some_and(|Reverse(m)| (m.rank, m.seq) < (rank, u64::MAX - seq)))
+    }
+    fn push(&mut self, k: BigKey) {
+        self.heap.push(Reverse(k));
+        if self.heap.len() > self.n {
+            self.heap.pop();
+        }
+    }
     fn offer(&mut self, rank: u64, seq: u64, k: &KeyFacts<'_>) {
-        if self.n == 0 {
+        if !self.admits(rank, seq) {
             return;
         }
-        if self.heap.len() >= self.n
-            && self
-                .heap
-                .peek()
-                .is_some_and(|Reverse(m)| (m.rank, m.seq) >= (rank, u64::MAX - seq))
-        {
-            return;
-        }
-        self.heap.push(Reverse(BigKey {
+        self.push(BigKey {
             rank,
             seq: u64::MAX - seq,
             db: k.db,
@@ -69,9 +76,18 @@ impl Top {
             bytes: k.mem.bytes,
             elements: k.mem.elements,
             largest_element: k.mem.largest_element,
-        }));
-        if self.heap.len() > self.n {
-            self.heap.pop();
+        });
+    }
+    /// Offers the keys of `o`, counted from the start of a later stretch of
+    /// the file that begins after `base` keys: the top of both stretches is
+    /// the top of their tops (file order breaks ties).
+    fn absorb(&mut self, o: Top, base: u64) {
+        for Reverse(mut k) in o.heap {
+            let seq = base + (u64::MAX - k.seq);
+            if self.admits(k.rank, seq) {
+                k.seq = u64::MAX - seq;
+                self.push(k);
+            }
         }
     }
     fn sorted(self) -> Vec<BigKey> {
@@ -109,6 +125,7 @@ pub struct BigKeys {
     seq: u64,
     by_bytes: Top,
     by_elements: BTreeMap<&'static str, Top>,
+    /// The first key with the longest element, per type.
     largest: BTreeMap<&'static str, Largest>,
 }
 
@@ -134,14 +151,37 @@ impl BigKeys {
             .entry(t)
             .or_insert_with(|| Top::new(n))
             .offer(k.mem.elements, self.seq, k);
-        let l = self.largest.entry(t).or_default();
-        if k.mem.largest_element > l.length || l.key.is_empty() {
-            *l = Largest {
+        if self
+            .largest
+            .get(t)
+            .is_none_or(|l| k.mem.largest_element > l.length)
+        {
+            let l = Largest {
                 db: k.db,
                 key: String::from_utf8_lossy(&k.key).into_owned(),
                 length: k.mem.largest_element,
             };
+            self.largest.insert(t, l);
         }
+    }
+
+    /// Adds the keys `o` counted, which came after this builder's.
+    pub fn merge(&mut self, o: BigKeys) {
+        let base = self.seq;
+        self.by_bytes.absorb(o.by_bytes, base);
+        for (t, top) in o.by_elements {
+            let n = self.n;
+            self.by_elements
+                .entry(t)
+                .or_insert_with(|| Top::new(n))
+                .absorb(top, base);
+        }
+        for (t, l) in o.largest {
+            if self.largest.get(t).is_none_or(|m| l.length > m.length) {
+                self.largest.insert(t, l);
+            }
+        }
+        self.seq += o.seq;
     }
 
     /// The finished section.

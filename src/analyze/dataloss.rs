@@ -76,6 +76,18 @@ impl DataLoss {
 
     /// Counts one key.
     pub fn add(&mut self, k: &KeyFacts<'_>, prefix: &[u8]) {
+        if self.count(k) {
+            self.expired(prefix).add(k.mem.bytes);
+        }
+    }
+
+    /// The expired keys of `prefix` (or of the "other" bucket when full).
+    pub fn expired(&mut self, prefix: &[u8]) -> &mut PrefixCount {
+        self.expired.get(prefix)
+    }
+
+    /// Counts one key but for its prefix; true when it had expired.
+    pub fn count(&mut self, k: &KeyFacts<'_>) -> bool {
         let bytes = k.mem.bytes;
         self.total_bytes += bytes;
         *self.per_db.entry(k.db).or_default() += 1;
@@ -85,15 +97,27 @@ impl DataLoss {
                 if e <= self.now_ms {
                     self.expired_keys += 1;
                     self.expired_bytes += bytes;
-                    let c = self.expired.get(prefix);
-                    c.keys += 1;
-                    c.bytes += bytes;
+                    return true;
                 }
             }
             None => {
                 self.persistent_keys += 1;
                 self.persistent_bytes += bytes;
             }
+        }
+        false
+    }
+
+    /// Adds the counts of `o` (built by [`count`](Self::count) alone).
+    pub fn merge_counts(&mut self, o: &DataLoss) {
+        self.total_bytes += o.total_bytes;
+        self.volatile_keys += o.volatile_keys;
+        self.expired_keys += o.expired_keys;
+        self.expired_bytes += o.expired_bytes;
+        self.persistent_keys += o.persistent_keys;
+        self.persistent_bytes += o.persistent_bytes;
+        for (db, n) in &o.per_db {
+            *self.per_db.entry(*db).or_default() += n;
         }
     }
 

@@ -13,9 +13,10 @@ use super::memory::alloc::Alloc;
 use super::memory::{KeyMemory, MemoryModel};
 use crate::error::{Error, Result};
 use crate::model::{DataType, Flavor};
+use crate::rdb::read::scan::{CHUNK, ChunkPass, key_error, read_in_chunks};
 use crate::rdb::read::{Header, KeyRecord, RdbStr, ReadOptions, Record, Trailer, Value, read};
 use crate::server::{Profile, Target};
-use crate::sink::{Flow, RecordSink};
+use crate::sink::{Flow, RecordSink, rebase_key};
 
 /// What the analyzers know about one key.
 #[derive(Debug, Clone)]
@@ -55,6 +56,38 @@ pub struct FileFacts {
     pub trailer: Option<Trailer>,
     /// The target the model used.
     pub target: Option<Target>,
+}
+
+impl FileFacts {
+    /// Records an aux field (lossy UTF-8; `ctime` also as the snapshot
+    /// time); returns it when it names the writer (see [`writer_field`]).
+    fn aux(
+        &mut self,
+        key: &RdbStr<'_>,
+        value: &RdbStr<'_>,
+        buf: &mut Vec<u8>,
+    ) -> Option<(String, String)> {
+        let (k, v) = aux_text(key, value, buf);
+        if k == "ctime" {
+            self.ctime_ms = v.parse::<i64>().ok().map(|s| s * 1000);
+        }
+        let writer = writer_field(&k).then(|| (k.clone(), v.clone()));
+        self.aux.push((k, v));
+        writer
+    }
+}
+
+/// An aux field as lossy UTF-8 text.
+fn aux_text(key: &RdbStr<'_>, value: &RdbStr<'_>, buf: &mut Vec<u8>) -> (String, String) {
+    let k = String::from_utf8_lossy(key.bytes(buf).unwrap_or(b"?")).into_owned();
+    let v = String::from_utf8_lossy(value.bytes(buf).unwrap_or(b"?")).into_owned();
+    (k, v)
+}
+
+/// True for the aux fields naming the writer (`redis-ver`, `valkey-ver`),
+/// which pick the model's default target.
+fn writer_field(k: &str) -> bool {
+    k == "redis-ver" || k == "valkey-ver"
 }
 
 /// Encoding thresholds that override the target's defaults (the loading
@@ -164,15 +197,6 @@ struct Collector<'a, 'p> {
 }
 
 impl<'a> Collector<'a, '_> {
-    /// Re-borrows a slice the reader handed out for the call from the file
-    /// itself, so it can cross threads with the file's lifetime.
-    fn rebase(&self, s: &[u8]) -> Option<&'a [u8]> {
-        let base = self.data.as_ptr() as usize;
-        let p = s.as_ptr() as usize;
-        let off = p.checked_sub(base)?;
-        self.data.get(off..off.checked_add(s.len())?)
-    }
-
     fn flush(&mut self) -> Result<()> {
         if self.batch.is_empty() {
             return Ok(());
@@ -182,26 +206,23 @@ impl<'a> Collector<'a, '_> {
             .send(Msg::Batch(b))
             .map_err(|_| Error::sink("analysis stopped"))
     }
+}
 
-    fn job(&mut self, k: &KeyRecord<'_>) -> Result<Job<'a>> {
+impl<'a> Job<'a> {
+    /// The key of record `k` (borrowed from the file when stored plainly).
+    fn of(k: &KeyRecord<'a>) -> Result<Self> {
         let key = match k.key {
-            RdbStr::Raw(b) => match self.rebase(b) {
-                Some(r) => Cow::Borrowed(r),
-                None => Cow::Owned(b.to_vec()),
-            },
+            RdbStr::Raw(b) => Cow::Borrowed(b),
             other => Cow::Owned(
                 other
                     .to_vec()
                     .map_err(|p| Error::parse(p, k.offset).with_key(k.db, None))?,
             ),
         };
-        let raw = self
-            .rebase(k.value.raw)
-            .ok_or_else(|| Error::sink("value outside the file mapping"))?;
         Ok(Job {
             db: k.db,
             key,
-            value: Value { raw, ..k.value },
+            value: k.value,
             expire_ms: k.expire_ms,
             idle_s: k.idle_s,
             freq: k.freq,
@@ -220,7 +241,10 @@ impl<'a> RecordSink for Collector<'a, '_> {
     fn record(&mut self, r: &Record<'_>) -> Result<Flow> {
         match r {
             Record::Key(k) => {
-                let j = self.job(k)?;
+                // Re-borrowed from the file, so it can cross threads.
+                let k = rebase_key(self.data, k)
+                    .ok_or_else(|| Error::sink("value outside the file mapping"))?;
+                let j = Job::of(&k)?;
                 self.file.dbs_announced.entry(k.db).or_insert(None);
                 self.batch.push(j);
                 if self.batch.len() >= BATCH {
@@ -231,19 +255,11 @@ impl<'a> RecordSink for Collector<'a, '_> {
                 }
             }
             Record::Aux { key, value } => {
-                let k =
-                    String::from_utf8_lossy(key.bytes(&mut self.buf).unwrap_or(b"?")).into_owned();
-                let v = String::from_utf8_lossy(value.bytes(&mut self.buf).unwrap_or(b"?"))
-                    .into_owned();
-                if k == "ctime" {
-                    self.file.ctime_ms = v.parse::<i64>().ok().map(|s| s * 1000);
-                }
-                if k == "redis-ver" || k == "valkey-ver" {
+                if let Some((k, v)) = self.file.aux(key, value, &mut self.buf) {
                     self.tx
-                        .send(Msg::Writer(k.clone(), v.clone()))
+                        .send(Msg::Writer(k, v))
                         .map_err(|_| Error::sink("analysis stopped"))?;
                 }
-                self.file.aux.push((k, v));
             }
             Record::SelectDb { db } => {
                 self.file.dbs_announced.entry(*db).or_insert(None);
@@ -267,7 +283,9 @@ impl<'a> RecordSink for Collector<'a, '_> {
     }
 }
 
-fn facts<'a>(m: &mut MemoryModel, j: Job<'a>) -> Result<KeyFacts<'a>> {
+/// The facts of job `j`, with the keyspace overhead from its db's RESIZEDB
+/// hint when known.
+fn facts<'a>(m: &mut MemoryModel, j: Job<'a>, hint: Option<(u64, u64)>) -> Result<KeyFacts<'a>> {
     let rec = KeyRecord {
         db: j.db,
         key: RdbStr::Raw(&j.key),
@@ -278,9 +296,12 @@ fn facts<'a>(m: &mut MemoryModel, j: Job<'a>) -> Result<KeyFacts<'a>> {
         offset: j.value.offset,
         end: j.value.offset + j.value.raw.len() as u64,
     };
-    let mem = m
+    let mut mem = m
         .estimate(&rec)
         .map_err(|e| e.with_key(j.db, Some(&j.key)))?;
+    if let Some((keys, expires)) = hint {
+        mem.overhead = m.overhead_in(Some(keys), Some(expires), j.expire_ms.is_some());
+    }
     Ok(KeyFacts {
         db: j.db,
         dtype: j.value.data_type(),
@@ -294,48 +315,62 @@ fn facts<'a>(m: &mut MemoryModel, j: Job<'a>) -> Result<KeyFacts<'a>> {
     })
 }
 
+/// What picks the model's target when none is given: the header and the
+/// aux fields naming the writer, as far as they came before the keys.
+#[derive(Debug, Clone, Default)]
+struct Writer {
+    header: Option<Header>,
+    redis_ver: Option<String>,
+    valkey_ver: bool,
+}
+
+impl Writer {
+    fn note(&mut self, field: &str, version: String) {
+        if field == "valkey-ver" {
+            self.valkey_ver = true;
+        } else {
+            self.redis_ver = Some(version);
+        }
+    }
+
+    fn profile(&self, cfg: &ModelConfig) -> Result<Profile> {
+        let h = self
+            .header
+            .ok_or_else(|| Error::sink("key before the header"))?;
+        // Default: the server that wrote the file (Valkey also writes
+        // `redis-ver`, so its own field wins).
+        let t = cfg.target.unwrap_or_else(|| {
+            let valkey = self.valkey_ver || h.flavor == Flavor::Valkey;
+            Target::for_writer(
+                h.version,
+                valkey,
+                self.redis_ver.as_deref().map(str::as_bytes),
+            )
+        });
+        let mut p = Profile::new(t);
+        cfg.thresholds.apply(&mut p);
+        Ok(p)
+    }
+}
+
 fn consume<'a, F>(rx: Receiver<Msg<'a>>, cfg: &ModelConfig, f: &mut F) -> Result<Option<Target>>
 where
     F: FnMut(&KeyFacts<'a>) -> Result<()>,
 {
-    let mut header: Option<Header> = None;
-    let mut redis_ver: Option<String> = None;
-    let mut valkey_ver = false;
+    let mut writer = Writer::default();
     let mut profile: Option<Profile> = None;
     let mut sizes: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
     for msg in rx {
         match msg {
-            Msg::Header(h) => header = Some(h),
+            Msg::Header(h) => writer.header = Some(h),
             Msg::Resize(db, keys, expires) => {
                 sizes.insert(db, (keys, expires));
             }
-            Msg::Writer(field, version) => {
-                if field == "valkey-ver" {
-                    valkey_ver = true;
-                } else {
-                    redis_ver = Some(version);
-                }
-            }
+            Msg::Writer(field, version) => writer.note(&field, version),
             Msg::Batch(b) => {
                 let p = match profile {
                     Some(p) => p,
-                    None => {
-                        let h = header.ok_or_else(|| Error::sink("key before the header"))?;
-                        // Default: the server that wrote the file (Valkey
-                        // also writes `redis-ver`, so its own field wins).
-                        let t = cfg.target.unwrap_or_else(|| {
-                            let valkey = valkey_ver || h.flavor == Flavor::Valkey;
-                            Target::for_writer(
-                                h.version,
-                                valkey,
-                                redis_ver.as_deref().map(str::as_bytes),
-                            )
-                        });
-                        let mut p = Profile::new(t);
-                        cfg.thresholds.apply(&mut p);
-                        profile = Some(p);
-                        p
-                    }
+                    None => *profile.insert(writer.profile(cfg)?),
                 };
                 let alloc = cfg.alloc;
                 let sizes = &sizes;
@@ -345,12 +380,7 @@ where
                         || MemoryModel::new(p, alloc),
                         |m, j| {
                             let hint = sizes.get(&j.db).copied();
-                            let mut f = facts(m, j)?;
-                            if let Some((keys, expires)) = hint {
-                                f.mem.overhead =
-                                    m.overhead_in(Some(keys), Some(expires), f.expire_ms.is_some());
-                            }
-                            Ok(f)
+                            facts(m, j, hint)
                         },
                     )
                     .collect();
@@ -387,6 +417,11 @@ where
                 buf: Vec::new(),
             };
             let r = read(data, opts, &mut c);
+            if r.is_err() {
+                // The keys read before the error are counted (a bad value
+                // among them is the first error, as on the chunked pass).
+                let _ = c.flush();
+            }
             (r, c.file)
         });
         let consumed = consume(rx, cfg, &mut f);
@@ -398,4 +433,202 @@ where
         file.target = target;
         Ok(file)
     })
+}
+
+/// A consumer of [`scan_chunked`]: what it learns from the keys of one
+/// chunk (on a worker) goes into an accumulator, merged in file order, so
+/// the result is the one of counting every key in order.
+pub trait Analysis<'a> {
+    /// The per-chunk accumulator.
+    type Chunk: Send + 'a;
+    /// A fresh accumulator for the next chunk (called in file order on the
+    /// merging thread, so it may hand out reused buffers).
+    fn chunk(&mut self) -> Self::Chunk;
+    /// Counts one key into a chunk's accumulator (on a worker).
+    fn add(chunk: &mut Self::Chunk, k: &KeyFacts<'a>) -> Result<()>;
+    /// Merges a chunk's accumulator (in file order).
+    fn merge(&mut self, chunk: Self::Chunk) -> Result<()>;
+}
+
+/// What a chunk's worker starts from: the model's settings as they stand
+/// before the chunk's records (which it applies itself, in order).
+struct Start<C> {
+    cfg: ModelConfig,
+    writer: Writer,
+    profile: Option<Profile>,
+    sizes: BTreeMap<u64, (u64, u64)>,
+    chunk: C,
+}
+
+/// The in-order side of [`scan_chunked`].
+struct Pass<'x, A> {
+    analysis: &'x mut A,
+    cfg: ModelConfig,
+    file: FileFacts,
+    writer: Writer,
+    /// Settled at the first key (as the sequential pass does).
+    profile: Option<Profile>,
+    /// RESIZEDB hints: db → (keys, expires).
+    sizes: BTreeMap<u64, (u64, u64)>,
+    /// The db of the last key seen (to note each db once per run of keys).
+    last_db: Option<u64>,
+    buf: Vec<u8>,
+    progress: Option<&'x (dyn Fn(u64) + Sync)>,
+}
+
+/// Counts a chunk's keys; stops at the first error (the keys before it
+/// stay counted, as in the sequential pass).
+fn count_chunk<'a, A: Analysis<'a>>(
+    s: Start<A::Chunk>,
+    records: &[Record<'a>],
+) -> (A::Chunk, Option<Error>) {
+    let Start {
+        cfg,
+        mut writer,
+        mut profile,
+        mut sizes,
+        mut chunk,
+    } = s;
+    let mut model: Option<MemoryModel> = None;
+    let mut buf = Vec::new();
+    for r in records {
+        match r {
+            Record::Aux { key, value } if profile.is_none() => {
+                let (k, v) = aux_text(key, value, &mut buf);
+                if writer_field(&k) {
+                    writer.note(&k, v);
+                }
+            }
+            Record::ResizeDb { db, keys, expires } => {
+                sizes.insert(*db, (*keys, *expires));
+            }
+            Record::Key(k) => {
+                let p = match profile {
+                    Some(p) => p,
+                    None => match writer.profile(&cfg) {
+                        Ok(p) => *profile.insert(p),
+                        Err(e) => return (chunk, Some(e)),
+                    },
+                };
+                let m = model.get_or_insert_with(|| MemoryModel::new(p, cfg.alloc));
+                let res = Job::of(k)
+                    .map_err(|e| key_error(k, e))
+                    .and_then(|j| facts(m, j, sizes.get(&k.db).copied()))
+                    .and_then(|f| A::add(&mut chunk, &f));
+                if let Err(e) = res {
+                    return (chunk, Some(e));
+                }
+            }
+            _ => {}
+        }
+    }
+    (chunk, None)
+}
+
+impl<'a, A: Analysis<'a>> ChunkPass<'a> for Pass<'_, A> {
+    type Snapshot = Start<A::Chunk>;
+    type Out = (A::Chunk, Option<Error>);
+
+    fn header(&mut self, h: &Header) -> Result<()> {
+        self.file.header = Some(*h);
+        self.writer.header = Some(*h);
+        Ok(())
+    }
+
+    fn observe(&mut self, r: &Record<'a>) -> Result<()> {
+        match r {
+            Record::Key(k) => {
+                if self.last_db != Some(k.db) {
+                    self.file.dbs_announced.entry(k.db).or_insert(None);
+                    self.last_db = Some(k.db);
+                }
+                if self.profile.is_none() {
+                    self.profile = Some(self.writer.profile(&self.cfg)?);
+                }
+            }
+            Record::Aux { key, value } => {
+                if let Some((k, v)) = self.file.aux(key, value, &mut self.buf) {
+                    self.writer.note(&k, v);
+                }
+            }
+            Record::SelectDb { db } => {
+                self.file.dbs_announced.entry(*db).or_insert(None);
+            }
+            Record::ResizeDb { db, keys, expires } => {
+                self.file.dbs_announced.insert(*db, Some(*keys));
+                self.sizes.insert(*db, (*keys, *expires));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self) -> Start<A::Chunk> {
+        Start {
+            cfg: self.cfg,
+            writer: self.writer.clone(),
+            profile: self.profile,
+            sizes: self.sizes.clone(),
+            chunk: self.analysis.chunk(),
+        }
+    }
+
+    fn process(s: Start<A::Chunk>, records: &[Record<'a>]) -> Self::Out {
+        count_chunk::<A>(s, records)
+    }
+
+    fn absorb(&mut self, (chunk, err): Self::Out, end: u64) -> Result<()> {
+        if let Some(p) = self.progress {
+            p(end);
+        }
+        self.analysis.merge(chunk)?;
+        err.map_or(Ok(()), Err)
+    }
+
+    fn finish(&mut self, t: &Trailer) -> Result<()> {
+        self.file.trailer = Some(*t);
+        Ok(())
+    }
+}
+
+/// [`scan`] on several threads: the file is walked in chunks
+/// ([`crate::rdb::read::scan`]), each chunk's keys are estimated and counted
+/// by `analysis` into an accumulator of their own on the rayon pool, and
+/// the accumulators are merged in file order. The facts, the result and
+/// any error are those of [`scan`] (salvage mode aside: callers run that
+/// sequentially).
+pub fn scan_chunked<'a, A: Analysis<'a> + Send>(
+    data: &'a [u8],
+    opts: &ReadOptions,
+    cfg: &ModelConfig,
+    progress: Option<&(dyn Fn(u64) + Sync)>,
+    analysis: &mut A,
+) -> Result<FileFacts> {
+    scan_in_chunks(data, opts, cfg, progress, analysis, CHUNK)
+}
+
+/// [`scan_chunked`] with ranges of `chunk` bytes (tests use tiny ones).
+pub(crate) fn scan_in_chunks<'a, A: Analysis<'a> + Send>(
+    data: &'a [u8],
+    opts: &ReadOptions,
+    cfg: &ModelConfig,
+    progress: Option<&(dyn Fn(u64) + Sync)>,
+    analysis: &mut A,
+    chunk: usize,
+) -> Result<FileFacts> {
+    let mut pass = Pass {
+        analysis,
+        cfg: *cfg,
+        file: FileFacts::default(),
+        writer: Writer::default(),
+        profile: None,
+        sizes: BTreeMap::new(),
+        last_db: None,
+        buf: Vec::new(),
+        progress,
+    };
+    read_in_chunks(data, opts, &mut pass, chunk)?;
+    let mut file = pass.file;
+    file.target = pass.profile.map(|p| p.target).or(cfg.target);
+    Ok(file)
 }

@@ -135,6 +135,32 @@ impl HotCold {
 
     /// Counts one key.
     pub fn add(&mut self, k: &KeyFacts<'_>, prefix: &[u8]) {
+        if self.count(k) {
+            self.cold(prefix).add(k.mem.bytes);
+        }
+    }
+
+    /// The cold keys of `prefix` (or of the "other" bucket when full).
+    pub fn cold(&mut self, prefix: &[u8]) -> &mut PrefixCount {
+        self.cold.get(prefix)
+    }
+
+    /// Adds the counts of `o` (built by [`count`](Self::count) alone).
+    pub fn merge_counts(&mut self, o: &HotCold) {
+        self.lfu_keys += o.lfu_keys;
+        self.lru_keys += o.lru_keys;
+        for (a, b) in self.lfu.iter_mut().zip(&o.lfu) {
+            a.keys += b.keys;
+            a.bytes += b.bytes;
+        }
+        for (a, b) in self.idle.iter_mut().zip(&o.idle) {
+            a.keys += b.keys;
+            a.bytes += b.bytes;
+        }
+    }
+
+    /// Counts one key but for its prefix; true when it is cold.
+    pub fn count(&mut self, k: &KeyFacts<'_>) -> bool {
         let bytes = k.mem.bytes;
         let mut cold = false;
         if let Some(f) = k.freq {
@@ -155,11 +181,7 @@ impl HotCold {
             self.idle[i].bytes += bytes;
             cold |= s >= self.cold_idle_s;
         }
-        if cold {
-            let c = self.cold.get(prefix);
-            c.keys += 1;
-            c.bytes += bytes;
-        }
+        cold
     }
 
     /// The finished section.

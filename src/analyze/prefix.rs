@@ -102,22 +102,35 @@ impl Splitter {
     pub fn path(&self, key: &[u8], out: &mut Vec<u8>, cuts: &mut Vec<usize>) {
         out.clear();
         cuts.clear();
+        if self.depth == 0 {
+            return;
+        }
+        // The separators as a 256-bit set: one test per key byte, whatever
+        // their number (the per-byte `contains` was a profile line of its own).
+        let mut set = [0u64; 4];
+        for &s in &self.separators {
+            set[usize::from(s >> 6)] |= 1 << (s & 63);
+        }
+        let is_sep = |b: u8| set[usize::from(b >> 6)] & (1 << (b & 63)) != 0;
         let mut start = 0;
-        for (i, b) in key.iter().enumerate() {
+        // The last byte never cuts (it would name the key, not a prefix).
+        let end = key.len().saturating_sub(1);
+        for (i, &b) in key[..end].iter().enumerate() {
+            if !is_sep(b) {
+                continue;
+            }
+            let seg = &key[start..i];
+            if id_like(seg) {
+                out.push(b'*');
+            } else {
+                out.extend_from_slice(seg);
+            }
+            out.push(b);
+            cuts.push(out.len());
             if cuts.len() >= self.depth {
                 break;
             }
-            if self.separators.contains(b) && i + 1 < key.len() {
-                let seg = &key[start..i];
-                if id_like(seg) {
-                    out.push(b'*');
-                } else {
-                    out.extend_from_slice(seg);
-                }
-                out.push(*b);
-                cuts.push(out.len());
-                start = i + 1;
-            }
+            start = i + 1;
         }
     }
 }
@@ -151,12 +164,23 @@ pub struct NodeStats {
 }
 
 impl NodeStats {
-    fn add(&mut self, dtype: DataType, bytes: u64, ttl: bool) {
+    /// Counts one key.
+    pub fn add(&mut self, dtype: DataType, bytes: u64, ttl: bool) {
         self.keys += 1;
         self.bytes += bytes;
         self.ttl_keys += ttl as u64;
         let i = DataType::ALL.iter().position(|t| *t == dtype).unwrap_or(0);
         self.types[i] += 1;
+    }
+
+    /// Adds the counts of `o` (its depth aside).
+    pub fn merge(&mut self, o: &NodeStats) {
+        self.keys += o.keys;
+        self.bytes += o.bytes;
+        self.ttl_keys += o.ttl_keys;
+        for (a, b) in self.types.iter_mut().zip(o.types) {
+            *a += b;
+        }
     }
 }
 
@@ -211,14 +235,25 @@ impl PrefixTree {
 
     /// Counts one key, given its prefix path (see [`Splitter::path`]).
     pub fn add(&mut self, path: &[u8], cuts: &[usize], dtype: DataType, bytes: u64, ttl: bool) {
-        self.total.add(dtype, bytes, ttl);
+        let mut one = NodeStats::default();
+        one.add(dtype, bytes, ttl);
+        self.add_group(path, cuts, &one);
+    }
+
+    /// Counts keys that share one prefix path, as many calls of
+    /// [`add`](Self::add) in a row would: which nodes a path reaches is
+    /// settled by its first key (a node that exists stays, and once the
+    /// cap is reached no node is created but "other" buckets), so keys of
+    /// one path can be counted together at the place of the first one.
+    pub fn add_group(&mut self, path: &[u8], cuts: &[usize], keys: &NodeStats) {
+        self.total.merge(keys);
         if cuts.is_empty() {
-            self.bump(b"", 0, dtype, bytes, ttl);
+            self.bump(b"", 0, keys);
         }
         for (level, &c) in cuts.iter().enumerate() {
             let p = &path[..c];
             if self.nodes.contains_key(p) || self.nodes.len() < self.max_nodes {
-                self.bump(p, level + 1, dtype, bytes, ttl);
+                self.bump(p, level + 1, keys);
             } else {
                 // Fold into "<parent>…(other)" and stop descending.
                 let parent = if level == 0 { 0 } else { cuts[level - 1] };
@@ -226,22 +261,22 @@ impl PrefixTree {
                 name.clear();
                 name.extend_from_slice(&path[..parent]);
                 name.extend_from_slice(OTHER);
-                self.bump(&name, level + 1, dtype, bytes, ttl);
+                self.bump(&name, level + 1, keys);
                 self.scratch = name;
                 break;
             }
         }
     }
 
-    fn bump(&mut self, p: &[u8], depth: usize, dtype: DataType, bytes: u64, ttl: bool) {
+    fn bump(&mut self, p: &[u8], depth: usize, keys: &NodeStats) {
         if let Some(n) = self.nodes.get_mut(p) {
-            n.add(dtype, bytes, ttl);
+            n.merge(keys);
         } else {
             let mut n = NodeStats {
                 depth,
                 ..NodeStats::default()
             };
-            n.add(dtype, bytes, ttl);
+            n.merge(keys);
             self.nodes.insert(p.to_vec(), n);
         }
     }

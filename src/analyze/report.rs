@@ -9,11 +9,13 @@ use serde::Serialize;
 
 use super::bigkeys::{BigKeys, BigKeysReport};
 use super::dataloss::{DataLoss, DataLossReport};
-use super::facts::{FileFacts, KeyFacts};
+use super::facts::{Analysis, FileFacts, KeyFacts};
 use super::hotcold::{HotCold, HotColdReport};
 use super::inspect::human_bytes;
 use super::prefix::{PrefixNode, PrefixTree, Splitter, leaf};
+use super::report_par::{LeafCounts, Paths, ReportChunk};
 use super::ttl::{BUCKETS, TtlReport, TtlStats, Waves, WavesReport};
+use crate::error::Result;
 use crate::server::Target;
 
 /// The report sections.
@@ -232,6 +234,82 @@ impl ReportBuilder {
         }
     }
 
+    /// An empty accumulator for a chunk of keys, with this builder's
+    /// sections and settings (see [`super::report_par`]).
+    pub fn chunk(&self) -> ReportChunk {
+        let s = &self.s;
+        let (now, cap) = (self.reference_ms, s.max_nodes);
+        ReportChunk {
+            splitter: s.splitter.clone(),
+            keys: 0,
+            bytes: 0,
+            overhead: 0,
+            dbs: BTreeMap::new(),
+            paths: Paths::default(),
+            ttl: self
+                .ttl
+                .as_ref()
+                .map(|_| (TtlStats::new(now, s.top, cap), LeafCounts::default())),
+            waves: self.waves.as_ref().map(|_| (now, Vec::new())),
+            big: self.big.as_ref().map(|_| BigKeys::new(s.top)),
+            hot: self.hot.as_ref().map(|_| {
+                let h = HotCold::new(s.lfu_log_factor, s.cold_idle_s, s.cold_freq, s.top, cap);
+                (h, LeafCounts::default())
+            }),
+            loss: self.loss.as_ref().map(|_| {
+                let l = DataLoss::new(now, s.expected_dbs.clone(), s.top, cap);
+                (l, LeafCounts::default())
+            }),
+        }
+    }
+
+    /// Counts the keys of a chunk that follows those counted so far: the
+    /// same as [`add`](Self::add) of each of them in order.
+    pub fn merge(&mut self, c: ReportChunk) {
+        self.keys += c.keys;
+        self.bytes += c.bytes;
+        self.overhead += c.overhead;
+        for (db, n) in c.dbs {
+            *self.dbs.entry(db).or_default() += n;
+        }
+        let leaves = &c.paths.leaves;
+        let leaf = |l: u32| -> &[u8] { &leaves[l as usize] };
+        if let Some(t) = &mut self.tree {
+            for g in &c.paths.groups {
+                t.add_group(&g.path, &g.cuts, &g.keys);
+            }
+        }
+        if let (Some(t), Some((sums, per))) = (&mut self.ttl, &c.ttl) {
+            t.merge_counts(sums);
+            for (l, h) in &per.items {
+                t.prefix(leaf(*l)).merge(h);
+            }
+        }
+        if let (Some(w), Some((_, expiring))) = (&mut self.waves, &c.waves) {
+            // Chunk leaf numbers → the section's prefix numbers.
+            let mut ids = vec![None; leaves.len()];
+            for &(e, l, bytes) in expiring {
+                let id = *ids[l as usize].get_or_insert_with(|| w.id(leaf(l)));
+                w.add_at(e, id, bytes);
+            }
+        }
+        if let (Some(b), Some(cb)) = (&mut self.big, c.big) {
+            b.merge(cb);
+        }
+        if let (Some(h), Some((sums, cold))) = (&mut self.hot, &c.hot) {
+            h.merge_counts(sums);
+            for (l, p) in &cold.items {
+                h.cold(leaf(*l)).merge(p);
+            }
+        }
+        if let (Some(d), Some((sums, expired))) = (&mut self.loss, &c.loss) {
+            d.merge_counts(sums);
+            for (l, p) in &expired.items {
+                d.expired(leaf(*l)).merge(p);
+            }
+        }
+    }
+
     /// The finished report.
     pub fn finish(self, file_name: &str, file: &FileFacts) -> Report {
         let top = self.s.top;
@@ -271,6 +349,21 @@ impl ReportBuilder {
             hotcold: self.hot.map(HotCold::report),
             dataloss: self.loss.map(|l| l.report(file)),
         }
+    }
+}
+
+impl<'a> Analysis<'a> for ReportBuilder {
+    type Chunk = ReportChunk;
+    fn chunk(&mut self) -> ReportChunk {
+        ReportBuilder::chunk(self)
+    }
+    fn add(c: &mut ReportChunk, k: &KeyFacts<'a>) -> Result<()> {
+        c.add(k);
+        Ok(())
+    }
+    fn merge(&mut self, c: ReportChunk) -> Result<()> {
+        ReportBuilder::merge(self, c);
+        Ok(())
     }
 }
 

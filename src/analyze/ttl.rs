@@ -40,9 +40,18 @@ pub struct Histogram {
 }
 
 impl Histogram {
-    fn add(&mut self, b: usize, bytes: u64) {
+    /// Counts a key of `bytes` in bucket `b`.
+    pub fn add(&mut self, b: usize, bytes: u64) {
         self.keys[b] += 1;
         self.bytes[b] += bytes;
+    }
+
+    /// Adds the counts of `o`.
+    pub fn merge(&mut self, o: &Histogram) {
+        for i in 0..BUCKETS.len() {
+            self.keys[i] += o.keys[i];
+            self.bytes[i] += o.bytes[i];
+        }
     }
 }
 
@@ -76,6 +85,20 @@ pub struct PrefixCount {
     pub bytes: u64,
 }
 
+impl PrefixCount {
+    /// Counts a key of `bytes`.
+    pub fn add(&mut self, bytes: u64) {
+        self.keys += 1;
+        self.bytes += bytes;
+    }
+
+    /// Adds the counts of `o`.
+    pub fn merge(&mut self, o: &PrefixCount) {
+        self.keys += o.keys;
+        self.bytes += o.bytes;
+    }
+}
+
 /// Builds the TTL section.
 pub struct TtlStats {
     now_ms: i64,
@@ -101,6 +124,12 @@ impl TtlStats {
 
     /// Counts one key.
     pub fn add(&mut self, k: &KeyFacts<'_>, prefix: &[u8]) {
+        let b = self.count(k);
+        self.per_prefix.get(prefix).add(b, k.mem.bytes);
+    }
+
+    /// Counts one key but for its prefix; returns its bucket.
+    pub fn count(&mut self, k: &KeyFacts<'_>) -> usize {
         let b = bucket(k.expire_ms, self.now_ms);
         let bytes = k.mem.bytes;
         self.overall.add(b, bytes);
@@ -109,7 +138,23 @@ impl TtlStats {
             .entry(k.dtype.name())
             .or_default()
             .add(b, bytes);
-        self.per_prefix.get(prefix).add(b, bytes);
+        b
+    }
+
+    /// Adds the counts of `o` (built by [`count`](Self::count) alone).
+    pub fn merge_counts(&mut self, o: &TtlStats) {
+        self.overall.merge(&o.overall);
+        for (db, h) in &o.per_db {
+            self.per_db.entry(*db).or_default().merge(h);
+        }
+        for (t, h) in &o.per_type {
+            self.per_type.entry(t).or_default().merge(h);
+        }
+    }
+
+    /// The histogram of `prefix` (or of the "other" bucket when full).
+    pub fn prefix(&mut self, prefix: &[u8]) -> &mut Histogram {
+        self.per_prefix.get(prefix)
     }
 
     /// The finished section.
@@ -157,25 +202,41 @@ const WAVE_TRACKED: usize = 50_000;
 struct Window {
     keys: u64,
     bytes: u64,
-    prefixes: Vec<(Vec<u8>, u64)>,
+    /// (prefix id, count): the summary's first `held` entries.
+    prefixes: [(u32, u64); WAVE_PREFIXES],
+    held: usize,
 }
 
 impl Window {
-    fn add(&mut self, prefix: &[u8], bytes: u64, track: bool) {
-        self.keys += 1;
-        self.bytes += bytes;
-        if !track {
-            return;
-        }
-        if let Some(p) = self.prefixes.iter_mut().find(|(p, _)| p == prefix) {
-            p.1 += 1;
-        } else if self.prefixes.len() < WAVE_PREFIXES {
-            self.prefixes.push((prefix.to_vec(), 1));
-        } else {
-            for p in &mut self.prefixes {
-                p.1 -= 1;
+    /// Counts `n` keys of prefix `id` in a row into the summary (as `n`
+    /// single steps would).
+    fn track(&mut self, id: u32, mut n: u64) {
+        while n > 0 {
+            let held = &mut self.prefixes[..self.held];
+            if let Some(p) = held.iter_mut().find(|p| p.0 == id) {
+                p.1 += n;
+                return;
             }
-            self.prefixes.retain(|p| p.1 > 0);
+            if self.held < WAVE_PREFIXES {
+                self.prefixes[self.held] = (id, n);
+                self.held += 1;
+                return;
+            }
+            // Full: every step decrements all counters; those reaching 0
+            // leave, which makes room.
+            let d = held.iter().map(|p| p.1).min().unwrap_or(0).min(n);
+            for p in held.iter_mut() {
+                p.1 -= d;
+            }
+            n -= d;
+            let mut kept = 0;
+            for i in 0..self.held {
+                if self.prefixes[i].1 > 0 {
+                    self.prefixes[kept] = self.prefixes[i];
+                    kept += 1;
+                }
+            }
+            self.held = kept;
         }
     }
 }
@@ -225,6 +286,9 @@ pub struct Waves {
     burst_factor: f64,
     seconds: FxMap<i64, Window>,
     minutes: FxMap<i64, Window>,
+    /// Prefixes seen, numbered (windows hold numbers).
+    ids: FxMap<Vec<u8>, u32>,
+    names: Vec<Vec<u8>>,
 }
 
 impl Waves {
@@ -237,25 +301,38 @@ impl Waves {
             burst_factor,
             seconds: FxMap::default(),
             minutes: FxMap::default(),
+            ids: FxMap::default(),
+            names: Vec::new(),
         }
+    }
+
+    /// The number of `prefix` (numbered on first sight).
+    pub fn id(&mut self, prefix: &[u8]) -> u32 {
+        if let Some(&id) = self.ids.get(prefix) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(prefix.to_vec());
+        self.ids.insert(prefix.to_vec(), id);
+        id
     }
 
     /// Counts one key.
     pub fn add(&mut self, k: &KeyFacts<'_>, prefix: &[u8]) {
         let Some(e) = k.expire_ms else { return };
-        let left = e - self.now_ms;
-        if left <= 0 || left >= 30 * 86_400_000 {
-            return;
+        if in_waves(self.now_ms, e) {
+            let id = self.id(prefix);
+            self.add_at(e, id, k.mem.bytes);
         }
-        let bytes = k.mem.bytes;
-        if left < 86_400_000 {
-            let s = e.div_euclid(1000);
-            let track = self.seconds.len() < WAVE_TRACKED || self.seconds.contains_key(&s);
-            self.seconds.entry(s).or_default().add(prefix, bytes, track);
+    }
+
+    /// Counts a key of `bytes` expiring at `e` (which is [`in_waves`]), of
+    /// the prefix numbered `id`.
+    pub fn add_at(&mut self, e: i64, id: u32, bytes: u64) {
+        if e.saturating_sub(self.now_ms) < 86_400_000 {
+            add_to(&mut self.seconds, e.div_euclid(1000), id, bytes);
         }
-        let m = e.div_euclid(60_000);
-        let track = self.minutes.len() < WAVE_TRACKED || self.minutes.contains_key(&m);
-        self.minutes.entry(m).or_default().add(prefix, bytes, track);
+        add_to(&mut self.minutes, e.div_euclid(60_000), id, bytes);
     }
 
     fn top(&self, map: &FxMap<i64, Window>, unit_ms: i64) -> (Vec<Wave>, u64) {
@@ -269,12 +346,14 @@ impl Waves {
             .into_iter()
             .take(self.top)
             .map(|(t, w)| {
-                let mut prefixes: Vec<PrefixCount> = w
-                    .prefixes
+                let mut prefixes: Vec<PrefixCount> = w.prefixes[..w.held]
                     .iter()
-                    .map(|(p, c)| PrefixCount {
-                        prefix: label(p),
-                        keys: *c,
+                    .map(|&(p, c)| PrefixCount {
+                        prefix: self
+                            .names
+                            .get(p as usize)
+                            .map_or_else(String::new, |n| label(n)),
+                        keys: c,
                         bytes: 0,
                     })
                     .collect();
@@ -311,6 +390,25 @@ impl Waves {
             burst_seconds,
             burst_minutes,
         }
+    }
+}
+
+/// True when a key expiring at `e` (Unix ms) falls in a wave window:
+/// after the reference time `now_ms`, within 30 days.
+pub fn in_waves(now_ms: i64, e: i64) -> bool {
+    let left = e.saturating_sub(now_ms);
+    left > 0 && left < 30 * 86_400_000
+}
+
+/// Counts a key in window `t` of `map`: its prefix is tracked when the
+/// window is, or when fewer than [`WAVE_TRACKED`] windows exist.
+fn add_to(map: &mut FxMap<i64, Window>, t: i64, id: u32, bytes: u64) {
+    let track = map.len() < WAVE_TRACKED || map.contains_key(&t);
+    let w = map.entry(t).or_default();
+    w.keys += 1;
+    w.bytes += bytes;
+    if track {
+        w.track(id, 1);
     }
 }
 

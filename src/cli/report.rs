@@ -10,14 +10,15 @@ use clap::ValueEnum;
 use super::args::ReadArgs;
 use super::output::Output;
 use crate::analyze::diff::{Change, Differ};
-use crate::analyze::facts::{FileFacts, KeyFacts, ModelConfig, Thresholds, scan};
+use crate::analyze::facts::{
+    Analysis, FileFacts, KeyFacts, ModelConfig, Thresholds, scan, scan_chunked,
+};
 use crate::analyze::html;
+use crate::analyze::listing::{Listing, ListingFormat};
 use crate::analyze::memory::alloc::Alloc;
 use crate::analyze::prefix::Splitter;
-use crate::analyze::report::{Report, ReportBuilder, Section, Settings, clip, iso_ms};
-use crate::cluster::slot::key_slot;
+use crate::analyze::report::{Report, ReportBuilder, Section, Settings, clip};
 use crate::error::{Error, Result};
-use crate::export::json::write_bytes;
 use crate::rdb::read::ReadOptions;
 
 /// The allocator of the server build the model targets.
@@ -253,6 +254,25 @@ pub(crate) fn progress_bar(len: u64) -> Option<indicatif::ProgressBar> {
     Some(pb)
 }
 
+/// Runs `analysis` over every key of `data` on the chunked parallel pass
+/// ([`scan_chunked`]; not in salvage mode), with a progress bar on big
+/// files.
+pub(crate) fn chunked<'a, A: Analysis<'a> + Send>(
+    data: &'a [u8],
+    read: &ReadArgs,
+    cfg: &ModelConfig,
+    pb: Option<&indicatif::ProgressBar>,
+    analysis: &mut A,
+) -> Result<FileFacts> {
+    let tick = pb.map(|p| move |off: u64| p.set_position(off));
+    let cb: Option<&(dyn Fn(u64) + Sync)> = tick.as_ref().map(|t| t as &(dyn Fn(u64) + Sync));
+    let r = scan_chunked(data, &read_options(read), cfg, cb, analysis);
+    if let Some(p) = pb {
+        p.finish_and_clear();
+    }
+    r
+}
+
 /// Runs `f` over every key of `file`, with a progress bar on big files.
 pub(crate) fn pass<'a, F>(
     data: &'a [u8],
@@ -273,33 +293,6 @@ where
     r
 }
 
-/// Expiry the way redis-rdb-tools prints it (Python `isoformat()`).
-fn rdbtools_expiry(ms: i64) -> String {
-    let mut s = iso_ms(ms);
-    s.pop(); // 'Z'
-    if ms.rem_euclid(1000) != 0 {
-        s.push_str(&format!(".{:03}000", ms.rem_euclid(1000)));
-    }
-    s
-}
-
-/// Printable key text: UTF-8 as is, other bytes as `\xNN`.
-fn key_text(k: &[u8]) -> String {
-    match std::str::from_utf8(k) {
-        Ok(s) => s.to_string(),
-        Err(_) => k
-            .iter()
-            .map(|&b| {
-                if b.is_ascii_graphic() || b == b' ' {
-                    (b as char).to_string()
-                } else {
-                    format!("\\x{b:02x}")
-                }
-            })
-            .collect(),
-    }
-}
-
 /// `rdbtool memory`.
 pub fn memory(a: MemoryArgs) -> Result<()> {
     let src = super::aof_input::open_source(&a.file)?;
@@ -307,16 +300,21 @@ pub fn memory(a: MemoryArgs) -> Result<()> {
     let mut out = Output::create(a.output.as_deref(), &[&a.file])?;
     let cfg = a.model.config(&a.read);
     let pb = progress_bar(data.len() as u64);
-    let res = {
-        let mut w = MemoryWriter::new(&mut out, a.format)?;
-        let r = pass(data, &a.read, &cfg, pb.as_ref(), |k| w.key(k));
-        match r {
-            Ok(file) => w.finish(&file).map(|_| file),
-            Err(e) => Err(e),
-        }
+    let format = match a.format {
+        MemoryFormat::Table => ListingFormat::Table,
+        MemoryFormat::Jsonl => ListingFormat::Jsonl,
+        MemoryFormat::Csv => ListingFormat::Csv,
     };
+    let res = Listing::new(&mut out, format).and_then(|mut w| {
+        let file = if a.read.salvage {
+            pass(data, &a.read, &cfg, pb.as_ref(), |k| w.key(k))
+        } else {
+            chunked(data, &a.read, &cfg, pb.as_ref(), &mut w)
+        }?;
+        w.finish(&file)
+    });
     match res {
-        Ok(_) => out.commit(),
+        Ok(()) => out.commit(),
         Err(e) => {
             out.abort();
             Err(e.with_path(&a.file))
@@ -324,131 +322,8 @@ pub fn memory(a: MemoryArgs) -> Result<()> {
     }
 }
 
-/// Writes the per-key memory listing in one of the formats.
-enum MemoryWriter<'o> {
-    Table(&'o mut Output, u64, u64),
-    Jsonl(&'o mut Output),
-    Csv(Box<csv::Writer<&'o mut Output>>),
-}
-
 fn csv_err(e: csv::Error) -> Error {
     Error::sink(e.to_string())
-}
-
-impl<'o> MemoryWriter<'o> {
-    fn new(out: &'o mut Output, f: MemoryFormat) -> Result<Self> {
-        Ok(match f {
-            MemoryFormat::Table => {
-                writeln!(
-                    out,
-                    "{:>3} {:>5} {:<6} {:<10} {:>12} {:>9} {:>10} {:>10} {:<20} key",
-                    "db",
-                    "slot",
-                    "type",
-                    "encoding",
-                    "bytes",
-                    "overhead",
-                    "elements",
-                    "largest",
-                    "expiry"
-                )?;
-                MemoryWriter::Table(out, 0, 0)
-            }
-            MemoryFormat::Jsonl => MemoryWriter::Jsonl(out),
-            MemoryFormat::Csv => {
-                let mut w = csv::Writer::from_writer(out);
-                w.write_record([
-                    "database",
-                    "type",
-                    "key",
-                    "size_in_bytes",
-                    "encoding",
-                    "num_elements",
-                    "len_largest_element",
-                    "expiry",
-                    "slot",
-                ])
-                .map_err(csv_err)?;
-                MemoryWriter::Csv(Box::new(w))
-            }
-        })
-    }
-
-    fn key(&mut self, k: &KeyFacts<'_>) -> Result<()> {
-        let m = &k.mem;
-        let slot = key_slot(&k.key);
-        match self {
-            MemoryWriter::Table(out, keys, bytes) => {
-                *keys += 1;
-                *bytes += m.bytes;
-                writeln!(
-                    out,
-                    "{:>3} {:>5} {:<6} {:<10} {:>12} {:>9} {:>10} {:>10} {:<20} {}",
-                    k.db,
-                    slot,
-                    k.dtype.name(),
-                    m.encoding.name(),
-                    m.bytes,
-                    m.overhead,
-                    m.elements,
-                    m.largest_element,
-                    k.expire_ms.map(iso_ms).unwrap_or_default(),
-                    key_text(&k.key)
-                )?;
-            }
-            MemoryWriter::Jsonl(out) => {
-                write!(out, "{{\"db\":{},\"key\":", k.db)?;
-                write_bytes(out, &k.key)?;
-                write!(
-                    out,
-                    ",\"slot\":{slot},\"type\":\"{}\",\"encoding\":\"{}\",\"bytes\":{},\"overhead\":{},\"elements\":{},\"largest_element\":{},\"expire_at_ms\":",
-                    k.dtype.name(),
-                    m.encoding.name(),
-                    m.bytes,
-                    m.overhead,
-                    m.elements,
-                    m.largest_element
-                )?;
-                match k.expire_ms {
-                    Some(e) => writeln!(out, "{e}}}")?,
-                    None => writeln!(out, "null}}")?,
-                }
-            }
-            MemoryWriter::Csv(w) => {
-                w.write_record([
-                    k.db.to_string().as_bytes(),
-                    k.dtype.name().as_bytes(),
-                    &k.key,
-                    m.bytes.to_string().as_bytes(),
-                    m.encoding.name().as_bytes(),
-                    m.elements.to_string().as_bytes(),
-                    m.largest_element.to_string().as_bytes(),
-                    k.expire_ms
-                        .map(rdbtools_expiry)
-                        .unwrap_or_default()
-                        .as_bytes(),
-                    itoa::Buffer::new().format(slot).as_bytes(),
-                ])
-                .map_err(csv_err)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(self, file: &FileFacts) -> Result<()> {
-        match self {
-            MemoryWriter::Table(out, keys, bytes) => {
-                writeln!(
-                    out,
-                    "total: {keys} keys, {bytes} bytes (target {})",
-                    crate::analyze::report::target_name(file.target)
-                )?;
-            }
-            MemoryWriter::Jsonl(_) => {}
-            MemoryWriter::Csv(mut w) => w.flush()?,
-        }
-        Ok(())
-    }
 }
 
 fn splitter(separators: &str, depth: usize) -> Splitter {
@@ -472,10 +347,14 @@ pub fn build_report(
     // any key: a cheap first look finds it.
     let ctime = snapshot_ctime(data, read);
     let mut b = ReportBuilder::new(settings, ctime);
-    let facts = pass(data, read, cfg, pb.as_ref(), |k| {
-        b.add(k);
-        Ok(())
-    })
+    let facts = if read.salvage {
+        pass(data, read, cfg, pb.as_ref(), |k| {
+            b.add(k);
+            Ok(())
+        })
+    } else {
+        chunked(data, read, cfg, pb.as_ref(), &mut b)
+    }
     .map_err(|e| e.with_path(file))?;
     Ok(b.finish(&file.display().to_string(), &facts))
 }

@@ -159,6 +159,11 @@ fn rebase<'d>(data: &'d [u8], r: &Record<'_>) -> Option<Record<'d>> {
 struct Collect<'d> {
     data: &'d [u8],
     records: Vec<Record<'d>>,
+    /// Key record starts (ascending) where the walk is to stop: those of a
+    /// speculative walk it joins there (see [`Resolver::rewalk`]).
+    join: Vec<u64>,
+    /// The one it stopped at.
+    joined: Option<u64>,
 }
 
 /// Record vectors kept for reuse: a chunk's worth is megabytes, which the
@@ -171,6 +176,8 @@ impl<'d> Collect<'d> {
         Collect {
             data,
             records: records.unwrap_or_default(),
+            join: Vec::new(),
+            joined: None,
         }
     }
 }
@@ -187,6 +194,12 @@ fn give_back<'d>(spare: &Spare<'d>, mut v: Vec<Record<'d>>) {
 
 impl RecordSink for Collect<'_> {
     fn record(&mut self, r: &Record<'_>) -> Result<Flow> {
+        if let Record::Key(k) = r
+            && self.join.binary_search(&k.offset).is_ok()
+        {
+            self.joined = Some(k.offset);
+            return Ok(Flow::Stop);
+        }
         let Some(r) = rebase(self.data, r) else {
             return Err(Error::sink("a record outside the input"));
         };
@@ -305,32 +318,60 @@ struct Walked<'d> {
     outcome: Result<Trailer>,
 }
 
+/// Starts tried per range: a start found inside a big value (whose
+/// elements look like records: quicklist nodes, runs of zero bytes) mostly
+/// ends in an error, a stray EOF opcode or a record that swallows the
+/// range; a start past the value falls in step, and the resolver joins
+/// such a walk where it meets it, walking only the stretch before.
+const SPECULATE_TRIES: usize = 16;
+/// After a doubtful walk the next start is looked for at least this far
+/// on: big values are crossed in a few tries.
+const SPECULATE_STEP: usize = 64 << 10;
+
 /// Walks the range `from..limit`: from its first plausible boundary, with
-/// the db unknown (records before a SELECTDB are fixed when accepted).
+/// the db unknown (records before a SELECTDB are fixed when accepted); a
+/// walk that fails, or reads fewer than [`SYNC_RECORDS`] records to the
+/// range's end, is tried again from the next plausible boundary.
 fn speculate<'d>(
     data: &'d [u8],
     h: &Header,
-    from: usize,
+    opts: &ReadOptions,
+    mut from: usize,
     limit: usize,
     spare: &Spare<'d>,
 ) -> Walked<'d> {
-    let Some(sync) = find_sync(data, h, from, limit) else {
-        return Walked {
-            sync: None,
-            records: Vec::new(),
-            outcome: Err(Error::sink("no record boundary found")),
-        };
-    };
     let opts = ReadOptions {
         verify_checksum: false,
-        ..ReadOptions::default()
+        ..opts.clone()
     };
-    let mut c = Collect::new(data, spare);
-    let outcome = walk(data, h, sync, 0, &opts, &mut c, &mut Resync::none(), limit);
+    for tries in 1.. {
+        let Some(sync) = find_sync(data, h, from, limit) else {
+            break;
+        };
+        let mut c = Collect::new(data, spare);
+        let outcome = walk(data, h, sync, 0, &opts, &mut c, &mut Resync::none(), limit);
+        // Where to look again when the walk is doubtful: past the bytes a
+        // false start read before it failed (its records were not there).
+        let again = match &outcome {
+            Ok(t) if t.stopped => (c.records.len() < SYNC_RECORDS).then_some(sync + 1),
+            // An EOF opcode before the end of the data: likely a 0xFF byte.
+            Ok(t) => (t.end_offset as usize != data.len()).then_some(t.end_offset as usize),
+            Err(e) => Some(e.location().offset.map_or(sync + 1, |o| o as usize + 1)),
+        };
+        let Some(again) = again.filter(|_| tries < SPECULATE_TRIES) else {
+            return Walked {
+                sync: Some(sync),
+                records: c.records,
+                outcome,
+            };
+        };
+        give_back(spare, c.records);
+        from = again.max(sync + SPECULATE_STEP);
+    }
     Walked {
-        sync: Some(sync),
-        records: c.records,
-        outcome,
+        sync: None,
+        records: Vec::new(),
+        outcome: Err(Error::sink("no record boundary found")),
     }
 }
 
@@ -496,6 +537,80 @@ struct Resolver<'d, 'a> {
     stop: &'a AtomicBool,
 }
 
+impl<'d> Resolver<'d, '_> {
+    /// Walks a range whose speculative walk `w` did not begin on the
+    /// accepted chain: from the accepted end, with the db, until `limit`
+    /// or until it meets a key record that `w` also read (from a record's
+    /// first byte both read the same bytes alike: `w`'s records from there
+    /// on are the sequential walk's, their db aside). A start found inside
+    /// a big value usually falls back in step after it, so only the stretch
+    /// before is walked twice.
+    fn rewalk(
+        &mut self,
+        w: Option<Walked<'d>>,
+        limit: usize,
+    ) -> (Vec<Record<'d>>, Result<Trailer>) {
+        let mut c = Collect::new(self.data, self.spare);
+        let w = w.filter(|w| w.outcome.is_ok());
+        if let Some(w) = &w {
+            c.join.extend(w.records.iter().filter_map(|r| match r {
+                Record::Key(k) if k.offset as usize > self.pos => Some(k.offset),
+                _ => None,
+            }));
+        }
+        let opts = ReadOptions {
+            verify_checksum: false,
+            ..self.opts.clone()
+        };
+        let outcome = walk(
+            self.data,
+            &self.header,
+            self.pos,
+            self.db,
+            &opts,
+            &mut c,
+            &mut self.resync,
+            limit,
+        );
+        let (Some(at), Some(w)) = (c.joined, w) else {
+            return (c.records, outcome);
+        };
+        let mut records = c.records;
+        let mut db = records
+            .iter()
+            .rev()
+            .find_map(|r| match r {
+                Record::SelectDb { db } => Some(*db),
+                _ => None,
+            })
+            .unwrap_or(self.db);
+        let from = w
+            .records
+            .iter()
+            .position(|r| matches!(r, Record::Key(k) if k.offset == at))
+            .unwrap_or(w.records.len());
+        let mut rest = w.records;
+        for r in rest.drain(from..) {
+            match r {
+                Record::Key(mut k) => {
+                    k.db = db;
+                    records.push(Record::Key(k));
+                }
+                Record::ResizeDb { keys, expires, .. } => {
+                    records.push(Record::ResizeDb { db, keys, expires })
+                }
+                Record::SelectDb { db: d } => {
+                    db = d;
+                    records.push(r);
+                }
+                other => records.push(other),
+            }
+        }
+        give_back(self.spare, rest);
+        (records, w.outcome)
+    }
+}
+
 /// A processed chunk waiting to be absorbed (or the error that ends the
 /// pass after it).
 struct Done<O> {
@@ -534,10 +649,10 @@ impl<'d, 'a> Resolver<'d, 'a> {
                 let (from, limit) = (bound(next), bound(next + 1));
                 let slot: Slot<Walked<'d>> = Arc::new(Mutex::new(None));
                 let (sl, sig, stop) = (Arc::clone(&slot), self.signal, self.stop);
-                let spare = self.spare;
+                let (spare, opts) = (self.spare, self.opts);
                 s.spawn(move |_| {
                     if !stop.load(Ordering::Relaxed) {
-                        let w = speculate(data, &h, from, limit, spare);
+                        let w = speculate(data, &h, opts, from, limit, spare);
                         if let Ok(mut g) = sl.lock() {
                             *g = Some(w);
                         }
@@ -597,33 +712,14 @@ impl<'d, 'a> Resolver<'d, 'a> {
                 // Already covered by the walk before.
                 continue;
             }
-            let accepted = w.and_then(|w| {
-                let from = accepted_from(&w, self.pos)?;
-                let mut records = w.records;
-                records.drain(..from);
-                Some((records, w.outcome))
-            });
-            let (mut records, outcome) = match accepted {
-                Some(a) => a,
-                None => {
-                    // Walk it here, from the accepted end, with the db.
-                    let mut c = Collect::new(data, self.spare);
-                    let opts = ReadOptions {
-                        verify_checksum: false,
-                        ..self.opts.clone()
-                    };
-                    let outcome = walk(
-                        data,
-                        &h,
-                        self.pos,
-                        self.db,
-                        &opts,
-                        &mut c,
-                        &mut self.resync,
-                        limit,
-                    );
-                    (c.records, outcome)
+            let joins = w.as_ref().and_then(|w| accepted_from(w, self.pos));
+            let (mut records, outcome) = match (w, joins) {
+                (Some(w), Some(from)) => {
+                    let mut records = w.records;
+                    records.drain(..from);
+                    (records, w.outcome)
                 }
+                (w, _) => self.rewalk(w, limit),
             };
             // Records before the first SELECTDB belong to the db selected
             // at the start.
@@ -766,29 +862,12 @@ mod tests {
         }
     }
 
-    fn rdb_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                rdb_files(&p, out);
-            } else if p.extension().is_some_and(|x| x == "rdb") {
-                out.push(p);
-            }
-        }
-    }
-
     /// Every RDB of the shared corpus (many dbs, functions, module aux,
     /// streams, other writers) reads the same in chunks as sequentially,
     /// with ranges starting everywhere.
     #[test]
     fn chunks_read_what_the_sequential_reader_reads() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut files = Vec::new();
-        rdb_files(&root.join("../shared/corpus/rdb"), &mut files);
-        rdb_files(&root.join("corpus"), &mut files);
+        let files = crate::testutil::corpus_rdb_files();
         assert!(files.len() >= 10, "corpus files not found");
         for f in &files {
             let data = std::fs::read(f).unwrap();
