@@ -599,6 +599,12 @@ pub fn replay_parts(
                         t.0 += 1;
                         drop(t);
                         turn.1.notify_all();
+                        if next.load(Ordering::SeqCst) >= count {
+                            // No part is left to reuse its memory, and the
+                            // process ends soon: freeing millions of small
+                            // allocations would only cost time.
+                            std::mem::forget(r);
+                        }
                         done
                     });
                     if let Err(e) = res {
