@@ -82,13 +82,41 @@ enum Run {
     Split,
 }
 
+/// Drops the mapped pages of the log behind a reader that goes forward
+/// ([`Source::release_before`]): a pass over a large mapping otherwise keeps
+/// all of it resident. Records are applied (or copied) before the next one
+/// is read, so nothing before the current one is needed again.
+struct Releaser<'s> {
+    srcs: &'s [Source],
+    /// (file, offset) released up to.
+    at: (usize, u64),
+}
+
+impl<'s> Releaser<'s> {
+    fn new(srcs: &'s [Source]) -> Self {
+        Releaser { srcs, at: (0, 0) }
+    }
+
+    /// The reader is at `offset` of file `file`.
+    fn advance(&mut self, file: usize, offset: u64) {
+        if file != self.at.0 || offset >= self.at.1 + RELEASE_EVERY {
+            if file != self.at.0
+                && let Some(prev) = self.srcs.get(self.at.0)
+            {
+                prev.release_before(usize::MAX);
+            }
+            if let Some(s) = self.srcs.get(file) {
+                s.release_before(offset as usize);
+            }
+            self.at = (file, offset);
+        }
+    }
+}
+
 /// The replay of one part of the keyspace (or the whole of it): commands in
 /// log order into a [`Replayer`].
 struct PartReplay<'s> {
-    /// The files, to release what was replayed (see [`Source::release_before`]).
-    srcs: &'s [Source],
-    /// (file, offset) released up to.
-    released: (usize, u64),
+    released: Releaser<'s>,
     /// Where keys go.
     assign: &'s Assign,
     /// This part.
@@ -110,8 +138,7 @@ impl<'s> PartReplay<'s> {
         now_ms: i64,
     ) -> Self {
         PartReplay {
-            srcs,
-            released: (0, 0),
+            released: Releaser::new(srcs),
             assign,
             index,
             r: Replayer::new(now_ms),
@@ -158,23 +185,6 @@ impl<'s> PartReplay<'s> {
             e.location_mut().db = Some(db);
             e.with_path(&self.paths[file])
         })
-    }
-
-    /// Drops the mapped pages before a command about to run: commands are
-    /// applied (or copied, inside MULTI) before the next one is read, so
-    /// nothing before it is needed again.
-    fn release(&mut self, file: usize, offset: u64) {
-        if file != self.released.0 || offset >= self.released.1 + RELEASE_EVERY {
-            if file != self.released.0
-                && let Some(prev) = self.srcs.get(self.released.0)
-            {
-                prev.release_before(usize::MAX);
-            }
-            if let Some(s) = self.srcs.get(file) {
-                s.release_before(offset as usize);
-            }
-            self.released = (file, offset);
-        }
     }
 
     /// Runs one command of the log (queues it inside MULTI).
@@ -229,8 +239,12 @@ impl<'s> PartReplay<'s> {
         Ok(())
     }
 
-    /// A record of an RDB part: this part's keys go into the keyspace.
-    fn rdb_record(&mut self, r: &Record<'_>) -> Result<Flow> {
+    /// A record of an RDB part of file `file`: this part's keys go into
+    /// the keyspace.
+    fn rdb_record(&mut self, file: usize, r: &Record<'_>) -> Result<Flow> {
+        if let Record::Key(k) = r {
+            self.released.advance(file, k.offset);
+        }
         match r {
             Record::Key(k) if self.assign.count > 1 => {
                 let key = k.key.to_vec().map_err(|p| Error::parse(p, k.offset))?;
@@ -252,13 +266,13 @@ impl<'s> PartReplay<'s> {
 }
 
 impl<'a> AofSink<'a> for PartReplay<'_> {
-    fn rdb_record(&mut self, _file: usize, r: &Record<'_>) -> Result<Flow> {
-        PartReplay::rdb_record(self, r)
+    fn rdb_record(&mut self, file: usize, r: &Record<'_>) -> Result<Flow> {
+        PartReplay::rdb_record(self, file, r)
     }
 
     fn command(&mut self, c: &Command<'a>) -> Result<Flow> {
         self.stats.commands += 1;
-        self.release(c.file, c.offset);
+        self.released.advance(c.file, c.offset);
         self.run(c.file, c.offset, c.db, &c.argv, Run::All { keys: true })?;
         Ok(Flow::Continue)
     }
@@ -330,8 +344,7 @@ struct Plan {
 }
 
 struct Planner<'s> {
-    srcs: &'s [Source],
-    released: (usize, u64),
+    released: Releaser<'s>,
     ops: Vec<Vec<Op>>,
     /// Key hash of every op, for [`KEYED`] ones (in step with `ops`).
     hashes: Vec<Vec<u64>>,
@@ -344,21 +357,16 @@ struct Planner<'s> {
 }
 
 impl<'a> AofSink<'a> for Planner<'_> {
+    fn rdb_record(&mut self, file: usize, r: &Record<'_>) -> Result<Flow> {
+        if let Record::Key(k) = r {
+            self.released.advance(file, k.offset);
+        }
+        Ok(Flow::Continue)
+    }
+
     fn command(&mut self, c: &Command<'a>) -> Result<Flow> {
         self.commands += 1;
-        if c.file != self.released.0 || c.offset >= self.released.1 + RELEASE_EVERY {
-            if let Some(s) = self.srcs.get(self.released.0) {
-                s.release_before(if c.file != self.released.0 {
-                    usize::MAX
-                } else {
-                    0
-                });
-            }
-            if let Some(s) = self.srcs.get(c.file) {
-                s.release_before(c.offset as usize);
-            }
-            self.released = (c.file, c.offset);
-        }
+        self.released.advance(c.file, c.offset);
         let db = match self.dbs.iter().rposition(|&d| d == c.db) {
             Some(i) => i,
             None => {
@@ -410,8 +418,7 @@ impl<'a> AofSink<'a> for Planner<'_> {
 fn plan(set: &AofSet, opts: &ReadOptions, parts: usize) -> Result<Plan> {
     let srcs = open_sources(set)?;
     let mut p = Planner {
-        srcs: &srcs,
-        released: (0, 0),
+        released: Releaser::new(&srcs),
         ops: Vec::new(),
         hashes: Vec::new(),
         dbs: Vec::new(),
@@ -471,11 +478,11 @@ fn reframe<'a>(rec: &'a [u8], opts: &ReadOptions) -> Option<Item<'a>> {
 }
 
 /// Forwards the records of an RDB part to a [`PartReplay`].
-struct RdbInto<'p, 's>(&'p mut PartReplay<'s>);
+struct RdbInto<'p, 's>(&'p mut PartReplay<'s>, usize);
 
 impl RecordSink for RdbInto<'_, '_> {
     fn record(&mut self, r: &Record<'_>) -> Result<Flow> {
-        self.0.rdb_record(r)
+        self.0.rdb_record(self.1, r)
     }
 }
 
@@ -495,7 +502,7 @@ fn replay_planned(
     for (file, src) in srcs.iter().enumerate() {
         let data = src.bytes();
         if plan.rdb.get(file).copied().unwrap_or(false) {
-            rdb::read(data, &opts.rdb, &mut RdbInto(&mut pr))
+            rdb::read(data, &opts.rdb, &mut RdbInto(&mut pr, file))
                 .map_err(|e| e.with_path(&paths[file]))?;
         }
         for op in plan.ops.get(file).map_or(&[][..], Vec::as_slice) {
@@ -505,7 +512,7 @@ fn replay_planned(
                 p if p == me => Run::All { keys: true },
                 _ => continue,
             };
-            pr.release(file, op.offset);
+            pr.released.advance(file, op.offset);
             let at = usize::try_from(op.offset).unwrap_or(usize::MAX);
             let Some(Item::Command(argv)) = data
                 .get(at..at.saturating_add(op.len as usize))
