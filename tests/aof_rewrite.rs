@@ -203,6 +203,65 @@ fn random_command(r: &mut Rng) -> Vec<String> {
     }
 }
 
+/// Commands tying keys together over a wider key space (200 keys of each
+/// type), so a partitioned rewrite has groups of tied keys in every part,
+/// a third of them in MULTI/EXEC blocks.
+fn random_spanning_command(r: &mut Rng) -> Vec<String> {
+    let n = |r: &mut Rng, p: &str| format!("{p}:{}", r.below(200));
+    let v = |r: &mut Rng| format!("v{}", r.below(40));
+    let mut c: Vec<String> = match r.below(16) {
+        0 => vec!["SET".into(), n(r, "s"), v(r)],
+        1 => vec!["SADD".into(), n(r, "t"), v(r), v(r)],
+        2 => vec!["RPUSH".into(), n(r, "l"), v(r), v(r)],
+        3 => vec!["ZADD".into(), n(r, "z"), r.below(9).to_string(), v(r)],
+        4 => {
+            let p = r.pick(&["s", "t", "l", "z"]);
+            vec![r.pick(&["RENAME", "RENAMENX"]).into(), n(r, p), n(r, p)]
+        }
+        5 => vec!["SMOVE".into(), n(r, "t"), n(r, "t"), v(r)],
+        6 => vec![
+            "LMOVE".into(),
+            n(r, "l"),
+            n(r, "l"),
+            "LEFT".into(),
+            "RIGHT".into(),
+        ],
+        7 => vec!["RPOPLPUSH".into(), n(r, "l"), n(r, "l")],
+        8 => {
+            let p = r.pick(&["s", "t", "l", "z"]);
+            vec!["COPY".into(), n(r, p), n(r, p), "REPLACE".into()]
+        }
+        9 => vec![
+            r.pick(&["SUNIONSTORE", "SINTERSTORE", "SDIFFSTORE"]).into(),
+            n(r, "t"),
+            n(r, "t"),
+            n(r, "t"),
+        ],
+        10 => vec![
+            "ZUNIONSTORE".into(),
+            n(r, "z"),
+            "2".into(),
+            n(r, "z"),
+            n(r, "t"),
+        ],
+        11 => vec!["MSETNX".into(), n(r, "s"), v(r), n(r, "s"), v(r)],
+        12 => vec![
+            "MSET".into(),
+            n(r, "s"),
+            v(r),
+            n(r, "s"),
+            v(r),
+            n(r, "s"),
+            v(r),
+        ],
+        13 => vec!["DEL".into(), n(r, "s"), n(r, "t"), n(r, "l")],
+        14 => vec!["SELECT".into(), r.below(2).to_string()],
+        _ => vec!["APPEND".into(), n(r, "s"), v(r)],
+    };
+    c.shrink_to_fit();
+    c
+}
+
 /// DEBUG DIGEST: 40 hex digits (all zeros for an empty keyspace).
 fn digest(c: &mut Client) -> String {
     match c.cmd(&["DEBUG", "DIGEST"]) {
@@ -301,8 +360,10 @@ struct Cfg {
     /// Mix in hash field TTL commands (7.4+).
     hfe: bool,
     /// Leave out the commands that tie two keys together (RENAME, SMOVE,
-    /// STORE forms, …), so a partitioned rewrite really partitions.
+    /// STORE forms, …): no key changes part.
     single_key: bool,
+    /// Mostly [`random_spanning_command`]s over a wide key space.
+    spanning: bool,
 }
 
 /// Commands of [`random_command`] whose keys can fall in different parts
@@ -328,6 +389,7 @@ const REDIS_70: Cfg = Cfg {
     bin: "redis-server",
     hfe: false,
     single_key: false,
+    spanning: false,
 };
 
 /// `preamble`: whether the mid-run BGREWRITEAOF writes an RDB BASE (else RESP).
@@ -364,12 +426,14 @@ fn run_seed_on(cfg: &Cfg, seed: u64, commands: usize, preamble: bool) -> BTreeSe
             c.cmd(&["BGREWRITEAOF"]);
             wait_rewrite(&mut c);
         }
-        if tx == 0 && r.below(20) == 0 {
+        if tx == 0 && r.below(if cfg.spanning { 3 } else { 20 }) == 0 {
             c.cmd(&["MULTI"]);
             tx = 2 + r.below(3);
         }
         let mut cmd = if cfg.hfe && r.below(8) == 0 {
             random_hfe_command(&mut r)
+        } else if cfg.spanning && r.below(4) != 0 {
+            random_spanning_command(&mut r)
         } else {
             random_command(&mut r)
         };
@@ -468,10 +532,9 @@ fn run_seed_on(cfg: &Cfg, seed: u64, commands: usize, preamble: bool) -> BTreeSe
     state_matches_server(cfg, seed, &aofdir, &mut oc, &original.dir, &live);
 
     let work = temp_dir("rw-out");
-    // A directory, a single file, and a directory written in three parts
-    // by key hash (which falls back to one part when a command ties keys
-    // of different parts together).
-    for (single, parts) in [(false, 1), (true, 1), (false, 3)] {
+    // A directory, a single file, and a directory written in four parts
+    // (keys tied by a command share a part), two at a time.
+    for (single, parts) in [(false, 1), (true, 1), (false, 4)] {
         let out = work.join(format!(
             "{}-{parts}",
             if single { "single.aof" } else { "dir" }
@@ -482,16 +545,17 @@ fn run_seed_on(cfg: &Cfg, seed: u64, commands: usize, preamble: bool) -> BTreeSe
             .arg("-o")
             .arg(&out)
             .arg("--partitions")
-            .arg(parts.to_string());
+            .arg(parts.to_string())
+            .args(["--jobs", "2"]);
         if single {
             cmd.arg("--single");
         }
         let o = cmd.output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "seed {seed}: {err}");
-        if parts > 1 && cfg.single_key {
+        if parts > 1 {
             assert!(
-                err.contains("; 3 parts;"),
+                err.contains("; 4 parts;"),
                 "seed {seed}: not partitioned: {err}"
             );
         }
@@ -715,16 +779,40 @@ fn rewrite_matches_the_server_on_random_histories() {
     }
 }
 
-/// A log without commands that tie keys together: the rewrite in three
-/// parts by key hash really partitions, and loads with the same digest.
+/// Two seeds of `cfg`: one with a RESP BASE, one with an RDB BASE.
+fn two_seeds(cfg: Cfg, seeds: [u64; 2]) {
+    run_seed_on(&cfg, seeds[0], 3000, false);
+    run_seed_on(&cfg, seeds[1], 3000, true);
+}
+
+/// A log without commands that tie keys together: every key stays in its
+/// hash's part, and the rewrite in four parts loads with the same digest.
 #[test]
 fn partitioned_rewrite_matches_the_server() {
-    let cfg = Cfg {
-        single_key: true,
-        ..REDIS_70
-    };
-    run_seed_on(&cfg, 0x5eed_0003, 3000, false);
-    run_seed_on(&cfg, 0x5eed_0004, 3000, true);
+    let single_key = true;
+    two_seeds(
+        Cfg {
+            single_key,
+            ..REDIS_70
+        },
+        [0x5eed_0003, 0x5eed_0004],
+    );
+}
+
+/// A log dense in commands that tie keys of different hash parts together
+/// (RENAME, SMOVE, LMOVE, COPY, SUNIONSTORE, MSETNX, …, many inside
+/// MULTI/EXEC), with MSET/DEL split across parts: the rewrite in four parts,
+/// two replayed at once, matches the server key for key and by digest.
+#[test]
+fn partitioned_parallel_rewrite_with_commands_across_parts() {
+    let spanning = true;
+    two_seeds(
+        Cfg {
+            spanning,
+            ..REDIS_70
+        },
+        [0x5eed_0005, 0x5eed_0006],
+    );
 }
 
 /// Redis 8.2 (from scripts/install-redis.sh, linked as .cache/redis82),
@@ -740,7 +828,7 @@ fn rewrite_matches_redis_8_2_with_hash_field_ttls() {
     let cfg = Cfg {
         bin: Box::leak(bin.display().to_string().into_boxed_str()),
         hfe: true,
-        single_key: false,
+        ..REDIS_70
     };
     let mut logged = run_seed_on(&cfg, 42, 3000, true);
     let extra: u64 = std::env::var("RDBTOOL_REWRITE_SEEDS")

@@ -124,12 +124,14 @@ pub enum AofCommand {
         /// Accept inline (non-RESP) command lines.
         #[arg(long)]
         inline: bool,
-        /// Replay the keyspace in this many parts by key hash, one at a
-        /// time, reading the log once per part (less memory, more time).
-        /// 0: one part per 128 MiB of log. A log with a command that ties
-        /// keys of different parts together is replayed in one part.
+        /// Replay the keyspace in this many parts by key hash (keys that
+        /// commands tie together share a part), --jobs at a time: memory
+        /// for --jobs parts. 0: one part per 128 MiB of log per job.
         #[arg(long, default_value_t = 0)]
         partitions: usize,
+        /// Parts replayed at once (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        jobs: usize,
     },
 }
 
@@ -225,6 +227,7 @@ pub fn run(cmd: AofCommand) -> Result<()> {
             now,
             inline,
             partitions,
+            jobs,
         } => rewrite(
             &path,
             &output,
@@ -234,6 +237,7 @@ pub fn run(cmd: AofCommand) -> Result<()> {
             now,
             inline,
             partitions,
+            jobs,
         ),
         AofCommand::Truncate {
             path,
@@ -346,6 +350,7 @@ fn rewrite(
     now: Option<i64>,
     inline: bool,
     partitions: usize,
+    jobs: usize,
 ) -> Result<()> {
     let set = AofSet::open(path)?;
     let now = now.unwrap_or_else(super::commands::now_ms);
@@ -353,8 +358,13 @@ fn rewrite(
         inline,
         ..ReadOptions::default()
     };
+    let jobs = if jobs > 0 {
+        jobs
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    };
     let parts = if partitions > 0 {
-        partitions
+        partitions.min(rewrite::MAX_PARTS)
     } else {
         let bytes: u64 = set
             .files
@@ -362,15 +372,18 @@ fn rewrite(
             .filter_map(|f| std::fs::metadata(&f.path).ok())
             .map(|m| m.len())
             .sum();
-        bytes.div_ceil(128 << 20).clamp(1, 64) as usize
+        // Memory for `jobs` parts at once: as much as one part of 128 MiB.
+        bytes.div_ceil((128 << 20) / jobs as u64).clamp(1, 256) as usize
     };
     let t0 = std::time::Instant::now();
     let cut = (!keep_expired).then_some(now);
     let inputs: Vec<&Path> = set.files.iter().map(|f| f.path.as_path()).collect();
-    // What the parts held, for the summary.
+    // What the parts held and wrote, for the summary.
     let (mut keys, mut dbs, mut functions) = (0usize, std::collections::BTreeSet::new(), 0usize);
-    let mut write_parts = |w: &mut RespWriter<_>| {
-        rewrite::replay_parts(&set, now, &opts, parts, |part, r| {
+    let (mut commands, mut bytes) = (0u64, 0u64);
+    let mut write_parts = |o: &mut Output| {
+        let mut w = RespWriter::new(o);
+        let res = rewrite::replay_parts(&set, now, &opts, parts, jobs, |part, r| {
             keys += r.ks.keys();
             dbs.extend(
                 r.ks.dbs
@@ -382,24 +395,23 @@ fn rewrite(
                 functions = r.ks.functions.len();
             }
             // Every part replays the functions; the first writes them.
-            write_keyspace(&r.ks, w, cut, part.index == 0)
-        })
+            write_keyspace(&r.ks, &mut w, cut, part.index == 0)
+        })?;
+        (commands, bytes) = (w.commands, w.bytes);
+        w.finish()?;
+        Ok::<_, Error>(res)
     };
-    let (commands, bytes, stats, used) = if single {
-        let o = Output::create(Some(output), &inputs)?;
-        let mut w = RespWriter::new(o);
-        let (stats, used) = match write_parts(&mut w) {
+    let (stats, used) = if single {
+        let mut o = Output::create(Some(output), &inputs)?;
+        let (stats, used) = match write_parts(&mut o) {
             Ok(s) => s,
             Err(e) => {
-                if let Ok(o) = w.finish() {
-                    o.abort();
-                }
+                o.abort();
                 return Err(e);
             }
         };
-        let (c, b) = (w.commands, w.bytes);
-        w.finish()?.commit()?;
-        (c, b, stats, used)
+        o.commit()?;
+        (stats, used)
     } else {
         if output.exists() {
             return Err(Error::usage(format!(
@@ -412,10 +424,9 @@ fn rewrite(
             std::fs::create_dir_all(&tmp).map_err(|e| Error::from(e).with_path(&tmp))?;
             let base = format!("{appendfilename}.1.base.aof");
             let incr = format!("{appendfilename}.1.incr.aof");
-            let mut w = RespWriter::new(Output::create(Some(&tmp.join(&base)), &[])?);
-            let (stats, used) = write_parts(&mut w)?;
-            let (c, b) = (w.commands, w.bytes);
-            w.finish()?.commit()?;
+            let mut o = Output::create(Some(&tmp.join(&base)), &[])?;
+            let (stats, used) = write_parts(&mut o)?;
+            o.commit()?;
             Output::create(Some(&tmp.join(&incr)), &[])?.commit()?;
             let mut m = Vec::new();
             manifest::format_entry(base.as_bytes(), 1, manifest::FileType::Base, &mut m);
@@ -424,7 +435,7 @@ fn rewrite(
             o.write_all(&m)?;
             o.commit()?;
             std::fs::rename(&tmp, output).map_err(|e| Error::from(e).with_path(output))?;
-            Ok((c, b, stats, used))
+            Ok((stats, used))
         })();
         if res.is_err() {
             let _ = std::fs::remove_dir_all(&tmp);

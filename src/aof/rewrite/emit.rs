@@ -230,19 +230,14 @@ pub fn write_keyspace<W: Write>(
         w.command_args(&[&b"FUNCTION"[..], b"LOAD", code])?;
     }
     for (db, keys) in &ks.dbs {
-        let names: Vec<&Bytes> = keys
-            .iter()
-            .filter(|(_, e)| live(e.expire))
-            .map(|(k, _)| k)
-            .collect();
-        if names.is_empty() {
+        let mut entries = keys.iter().filter(|(_, e)| live(e.expire)).peekable();
+        if entries.peek().is_none() {
             continue;
         }
         // Hash order, as the server writes (sorting millions of keys would
         // cost more than the rest of the output).
         w.command_args(&[&b"SELECT"[..], &int_text(*db)])?;
-        for k in names {
-            let e = &keys[k];
+        for (k, e) in entries {
             let k = k.as_slice();
             match &e.val {
                 Val::Str(s) => w.command_args(&[&b"SET"[..], k, s])?,
@@ -279,7 +274,8 @@ pub fn write_keyspace<W: Write>(
                 Val::Stream(s) => write_stream(w, k, s)?,
             }
             if let Some(t) = e.expire {
-                w.command_args(&[&b"PEXPIREAT"[..], k, &int_text(t)])?;
+                let mut n = itoa::Buffer::new();
+                w.command_args(&[&b"PEXPIREAT"[..], k, n.format(t).as_bytes()])?;
             }
         }
     }
