@@ -2,11 +2,14 @@
 //! semantics of the commands servers propagate ([`replay`]), then write the
 //! minimal command set ([`emit`]).
 
+pub mod bitfield;
 pub mod emit;
+pub mod hll;
 pub mod keyspace;
 pub mod load;
 pub mod partition;
 pub mod replay;
+pub mod sort;
 
 use std::path::PathBuf;
 
