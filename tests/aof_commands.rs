@@ -218,6 +218,77 @@ fn random_command(r: &mut Rng) -> Vec<String> {
     }
 }
 
+/// Redis 8.2 stream commands with deletion policies (XDELEX, XACKDEL,
+/// XADD and XTRIM with KEEPREF/DELREF/ACKED) on streams with two
+/// consumer groups. IDs are `n-1` for a rising `n`, so the generator
+/// knows them.
+fn stream_command(r: &mut Rng, next_id: &mut u64) -> Vec<String> {
+    let x = format!("x{}", r.below(2));
+    let policy = |r: &mut Rng| r.pick(&["KEEPREF", "DELREF", "ACKED"]).to_string();
+    let old = |r: &mut Rng, n: u64| format!("{}-1", 1 + r.below(n.max(1) as usize));
+    match r.below(9) {
+        0..=2 => {
+            *next_id += 1;
+            let mut c = vec!["XADD".to_string(), x];
+            if r.below(3) == 0 {
+                c.extend(["MAXLEN".to_string(), r.below(12).to_string(), policy(r)]);
+            }
+            c.extend([format!("{next_id}-1"), "f".into(), r.below(9).to_string()]);
+            c
+        }
+        3 => vec![
+            "XGROUP".into(),
+            "CREATE".into(),
+            x,
+            format!("g{}", r.below(2)),
+            r.pick(&["0", "$"]).to_string(),
+            "MKSTREAM".into(),
+        ],
+        4 => vec![
+            "XREADGROUP".into(),
+            "GROUP".into(),
+            format!("g{}", r.below(2)),
+            "c".into(),
+            "COUNT".into(),
+            "3".into(),
+            "STREAMS".into(),
+            x,
+            ">".into(),
+        ],
+        5 => vec![
+            "XACK".into(),
+            x,
+            format!("g{}", r.below(2)),
+            old(r, *next_id),
+        ],
+        6 => vec![
+            "XDELEX".into(),
+            x,
+            policy(r),
+            "IDS".into(),
+            "2".into(),
+            old(r, *next_id),
+            old(r, *next_id),
+        ],
+        7 => vec![
+            "XACKDEL".into(),
+            x,
+            format!("g{}", r.below(2)),
+            policy(r),
+            "IDS".into(),
+            "1".into(),
+            old(r, *next_id),
+        ],
+        _ => vec![
+            "XTRIM".into(),
+            x,
+            "MAXLEN".into(),
+            r.below(10).to_string(),
+            policy(r),
+        ],
+    }
+}
+
 /// (key, TYPE, PEXPIRETIME, DEBUG DIGEST-VALUE) of db 0, by key.
 fn key_facts(c: &mut Client) -> Vec<(Vec<u8>, Reply, Reply, Reply)> {
     let Reply::Array(Some(keys)) = c.cmd(&["KEYS", "*"]) else {
@@ -248,7 +319,8 @@ fn rdbtool(args: &[&std::ffi::OsStr]) -> String {
 }
 
 /// The key lines of a JSONL export by key, set members and hash fields
-/// sorted (their order carries no meaning). Without `encodings`, the
+/// sorted (their order carries no meaning), stream consumers without
+/// their times. Without `encodings`, the
 /// `encoding` and `rdb_type` fields are left out: a log without an RDB
 /// part does not say which server wrote it, and the replay follows the
 /// encoding histories of Redis 7.0 only.
@@ -264,6 +336,17 @@ fn export_keys(path: &Path, encodings: bool) -> BTreeMap<String, serde_json::Val
         if !encodings && let Some(o) = v.as_object_mut() {
             o.remove("encoding");
             o.remove("rdb_type");
+        }
+        // A log does not carry consumers' seen/active times (a loading
+        // server sets them to its clock).
+        let groups = v["value"].get_mut("groups").and_then(|g| g.as_array_mut());
+        for g in groups.into_iter().flatten() {
+            for c in g["consumers"].as_array_mut().into_iter().flatten() {
+                if let Some(c) = c.as_object_mut() {
+                    c.remove("seen_time_ms");
+                    c.remove("active_time_ms");
+                }
+            }
         }
         if matches!(v["type"].as_str(), Some("set" | "hash"))
             && let Value::Array(a) = &mut v["value"]
@@ -285,8 +368,22 @@ struct Seen {
     logged: BTreeMap<String, u64>,
 }
 
-/// `encodings`: compare the exports' encodings too (Redis 7.0).
-fn run_seed(bin: &str, seed: u64, commands: usize, preamble: bool, encodings: bool) -> Seen {
+/// How a history is made and checked.
+struct Mode {
+    /// Take the RDB preamble at the mid-run BGREWRITEAOF.
+    preamble: bool,
+    /// Compare the exports' encodings too (Redis 7.0).
+    encodings: bool,
+    /// Mix in Redis 8.2's stream deletion commands.
+    streams: bool,
+}
+
+fn run_seed(bin: &str, seed: u64, commands: usize, m: Mode) -> Seen {
+    let Mode {
+        preamble,
+        encodings,
+        streams,
+    } = m;
     let dir = temp_dir("cmd-src");
     let pre = if preamble { "yes" } else { "no" };
     let src = Server::start_bin(
@@ -297,12 +394,17 @@ fn run_seed(bin: &str, seed: u64, commands: usize, preamble: bool, encodings: bo
     .unwrap();
     let mut c = src.client();
     let mut r = Rng::new(seed);
+    let mut next_id = 0;
     for i in 0..commands {
         if i == commands / 2 {
             c.cmd(&["BGREWRITEAOF"]);
             wait_rewrite(&mut c);
         }
-        let cmd = random_command(&mut r);
+        let cmd = if streams && r.below(4) == 0 {
+            stream_command(&mut r, &mut next_id)
+        } else {
+            random_command(&mut r)
+        };
         c.cmd(&cmd);
     }
     let mut seen = Seen::default();
@@ -349,7 +451,12 @@ fn run_seed(bin: &str, seed: u64, commands: usize, preamble: bool, encodings: bo
     let differ: Vec<String> = b
         .iter()
         .filter(|(k, v)| a.get(*k) != Some(v))
-        .map(|(k, v)| format!("{k}:\n  server {v}\n  aof    {:?}", a.get(k)))
+        .map(|(k, v)| {
+            format!(
+                "{k}:\n  server {v}\n  aof    {}",
+                a.get(k).map_or("-".into(), |w| w.to_string())
+            )
+        })
         .chain(
             a.keys()
                 .filter(|k| !b.contains_key(*k))
@@ -426,7 +533,16 @@ fn assert_logged(bin: &str, logged: &BTreeMap<String, u64>) {
 fn hll_bitfield_sort_histories_match_redis_7_0() {
     let (mut dense, mut sparse, mut logged) = (0, 0, BTreeMap::new());
     for (i, seed) in seeds(&[1, 0x5eed_cafe, 77]).into_iter().enumerate() {
-        let seen = run_seed("redis-server", seed, 4000, i % 2 == 0, true);
+        let seen = run_seed(
+            "redis-server",
+            seed,
+            4000,
+            Mode {
+                preamble: i % 2 == 0,
+                encodings: true,
+                streams: false,
+            },
+        );
         assert!(seen.keys > 30, "seed {seed}: {} keys", seen.keys);
         eprintln!(
             "redis 7.0 seed {seed}: {} keys, {} dense and {} sparse HLLs",
@@ -456,7 +572,16 @@ fn hll_bitfield_sort_histories_match_redis_8_2() {
     let bin = bin.display().to_string();
     let mut logged = BTreeMap::new();
     for (i, seed) in seeds(&[82, 0x8282]).into_iter().enumerate() {
-        let seen = run_seed(&bin, seed, 4000, i % 2 == 1, false);
+        let seen = run_seed(
+            &bin,
+            seed,
+            4000,
+            Mode {
+                preamble: i % 2 == 1,
+                encodings: false,
+                streams: true,
+            },
+        );
         assert!(seen.keys > 30, "seed {seed}: {} keys", seen.keys);
         eprintln!(
             "redis 8.2 seed {seed}: {} keys, {} dense and {} sparse HLLs",
@@ -467,4 +592,10 @@ fn hll_bitfield_sort_histories_match_redis_8_2() {
         }
     }
     assert_logged("redis 8.2", &logged);
+    for c in ["xdelex", "xackdel", "xtrim"] {
+        assert!(
+            logged.get(c).is_some_and(|&n| n > 0),
+            "no {c} logged: {logged:?}"
+        );
+    }
 }

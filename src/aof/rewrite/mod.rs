@@ -10,6 +10,7 @@ pub mod load;
 pub mod partition;
 pub mod replay;
 pub mod sort;
+pub mod stream_refs;
 
 use std::path::PathBuf;
 

@@ -15,6 +15,7 @@ use super::keyspace::{
 };
 use super::load::{dump_payload, function_payload, library_name};
 use super::sort::{Sort, Sorted};
+use super::stream_refs::{self, RefPolicy};
 
 /// Why a command did not apply.
 #[derive(Debug)]
@@ -72,7 +73,7 @@ fn arg<'a>(a: &[&'a [u8]], i: usize) -> R<&'a [u8]> {
 }
 
 /// A stream ID `ms-seq` (or `ms`, seq = `missing_seq`).
-fn parse_id(b: &[u8], missing_seq: u64) -> R<Id> {
+pub fn parse_id(b: &[u8], missing_seq: u64) -> R<Id> {
     if b == b"-" {
         return Ok((0, 0));
     }
@@ -807,17 +808,15 @@ impl Replayer {
             "xadd" => self.xadd(db, a),
             "xtrim" => {
                 let k = arg(a, 1)?;
-                let (trim, _) = parse_trim(a, 2)?;
-                let Some(Entry {
-                    val: Val::Stream(s),
-                    ..
-                }) = self.get(db, k)
-                else {
-                    return self
-                        .check(db, k, |v| matches!(v, Val::Stream(_)))
-                        .map(|_| ());
+                let (trim, next) = parse_trim(a, 2)?;
+                let policy = match a.get(next) {
+                    None => RefPolicy::default(),
+                    Some(p) => RefPolicy::parse(p).ok_or(Fail::Err)?,
                 };
-                trim_stream(s, trim.ok_or(Fail::Err)?);
+                let trim = trim.ok_or(Fail::Err)?;
+                if let Some(s) = self.stream_mut(db, k)? {
+                    stream_refs::trim(s, trim, policy);
+                }
                 Ok(())
             }
             "xdel" => {
@@ -900,6 +899,16 @@ impl Replayer {
                 Ok(())
             }
             "xclaim" => self.xclaim(db, a),
+            "xdelex" | "xackdel" => {
+                let Some(s) = self.stream_mut(db, arg(a, 1)?)? else {
+                    return Ok(());
+                };
+                if name == "xdelex" {
+                    stream_refs::xdelex(s, a)
+                } else {
+                    stream_refs::xackdel(s, a)
+                }
+            }
             "georadius" | "georadiusbymember" | "geosearchstore"
                 if name == "geosearchstore"
                     || a.iter().any(|x| eq(x, "store") || eq(x, "storedist")) =>
@@ -1538,10 +1547,14 @@ impl Replayer {
         let mut i = 2;
         let mut nomk = false;
         let mut trim = None;
+        let mut policy = RefPolicy::default();
         loop {
             let o = arg(a, i)?;
             if eq(o, "nomkstream") {
                 nomk = true;
+                i += 1;
+            } else if let Some(p) = RefPolicy::parse(o) {
+                policy = p;
                 i += 1;
             } else if eq(o, "maxlen") || eq(o, "minid") {
                 let (t, next) = parse_trim(a, i)?;
@@ -1606,7 +1619,7 @@ impl Replayer {
         s.last_id = id;
         s.entries_added += 1;
         if let Some(t) = trim {
-            trim_stream(s, t);
+            stream_refs::trim(s, t, policy);
         }
         Ok(())
     }
@@ -1824,21 +1837,6 @@ fn parse_trim(a: &[&[u8]], mut i: usize) -> R<(Option<Trim>, usize)> {
     Ok((Some(trim), i))
 }
 
-fn trim_stream(s: &mut Stream, t: Trim) {
-    match t {
-        Trim::MaxLen(n) => {
-            while s.entries.len() as u64 > n {
-                s.entries.pop_first();
-            }
-        }
-        Trim::MinId(id) => {
-            while s.entries.first_key_value().is_some_and(|(k, _)| *k < id) {
-                s.entries.pop_first();
-            }
-        }
-    }
-}
-
 /// Members of a zset range, in order (reversed when `rev`).
 fn select_range(z: &ZSet, kind: &str, min: &[u8], max: &[u8], rev: bool) -> R<Vec<Bytes>> {
     let order = z.ordered();
@@ -1937,6 +1935,16 @@ fn logged_as(name: &str) -> &'static str {
 
 /// HyperLogLog commands and SORT … STORE (see [`hll`] and [`sort`]).
 impl Replayer {
+    /// The stream at `k`: `None` when missing, an error when the key holds
+    /// something else.
+    fn stream_mut(&mut self, db: u64, k: &[u8]) -> R<Option<&mut Stream>> {
+        match self.ks.db(db).get_mut(k).map(|e| &mut e.val) {
+            Some(Val::Stream(s)) => Ok(Some(s)),
+            Some(_) => Err(Fail::Err),
+            None => Ok(None),
+        }
+    }
+
     /// The HLL string at `k`: `None` when missing, an error when the key
     /// holds something else.
     fn hll_mut(&mut self, db: u64, k: &[u8]) -> R<Option<&mut Vec<u8>>> {
