@@ -141,6 +141,9 @@ pub fn route(argv: &Argv<'_>, p: Part) -> Route {
             Route::Skip
         };
     }
+    if argv.is("sort") && super::sort::reads_pattern_keys(argv.iter()) {
+        return Route::Spans;
+    }
     let Lookup::Known(info) = lookup(argv) else {
         // Unknown: every pass applies it, and so names it as an error.
         return Route::Apply { keys: false };

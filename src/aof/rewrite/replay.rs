@@ -921,8 +921,8 @@ impl Replayer {
             // Without STORE they only read (and are never logged).
             "georadius" | "georadiusbymember" => Ok(()),
             "spop" | "srandmember" => unmodelled(format!(
-                "command '{name}' picks members at random: servers log the SREM it did \
-                 instead, so a log holding it cannot be replayed to one state"
+                "command '{name}' picks members at random: servers log the SREM (or DEL) \
+                 it did instead, so a log holding it cannot be replayed to one state"
             )),
             "blpop" | "brpop" | "brpoplpush" | "blmove" | "blmpop" | "lmpop" | "bzpopmin"
             | "bzpopmax" | "bzmpop" | "zmpop" | "getex" | "incrbyfloat" | "hincrbyfloat"

@@ -39,6 +39,23 @@ pub struct Sort<'a> {
     store: Option<&'a [u8]>,
 }
 
+/// Whether a SORT (its arguments in order, name first) reads keys named
+/// by its elements: a BY pattern with `*`, or a GET pattern other than
+/// `#`. No part of a keyspace partitioned by key hash can be sure to hold
+/// those, so such a SORT ties the parts together.
+pub fn reads_pattern_keys<'a>(args: impl Iterator<Item = &'a [u8]>) -> bool {
+    let mut prev: Option<&[u8]> = None;
+    for a in args {
+        match prev {
+            Some(p) if p.eq_ignore_ascii_case(b"by") && a.contains(&b'*') => return true,
+            Some(p) if p.eq_ignore_ascii_case(b"get") && a != b"#" => return true,
+            _ => {}
+        }
+        prev = Some(a);
+    }
+    false
+}
+
 fn unmodelled(what: &str) -> Fail {
     Fail::Unmodelled(format!("SORT … STORE {what}"))
 }
@@ -229,5 +246,24 @@ impl<'a> Sort<'a> {
             }
         }
         Ok(Sorted::Store(dst.to_vec(), out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reads_pattern_keys;
+
+    #[test]
+    fn patterns_that_read_other_keys_are_found() {
+        let reads = |a: &[&str]| reads_pattern_keys(a.iter().map(|x| x.as_bytes()));
+        assert!(reads(&["SORT", "l", "BY", "w_*", "STORE", "d"]));
+        assert!(reads(&[
+            "SORT", "l", "GET", "#", "GET", "h_*->f", "STORE", "d"
+        ]));
+        assert!(!reads(&[
+            "SORT", "l", "BY", "nosort", "GET", "#", "STORE", "d"
+        ]));
+        // A key named "by" is not the BY option's pattern.
+        assert!(!reads(&["SORT", "by", "STORE", "d"]));
     }
 }
