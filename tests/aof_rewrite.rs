@@ -12,11 +12,10 @@ mod aof_redis;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use std::collections::BTreeSet;
 
-use aof_redis::{Client, Reply, Server, temp_dir};
+use aof_redis::{Client, Reply, Server, digest, load_dir, temp_dir, wait_rewrite};
 use rdbtool::aof::check::check;
 use rdbtool::aof::read::AofSet;
 
@@ -262,14 +261,6 @@ fn random_spanning_command(r: &mut Rng) -> Vec<String> {
     c
 }
 
-/// DEBUG DIGEST: 40 hex digits (all zeros for an empty keyspace).
-fn digest(c: &mut Client) -> String {
-    match c.cmd(&["DEBUG", "DIGEST"]) {
-        Reply::Status(d) if d.len() == 40 && d.bytes().all(|b| b.is_ascii_hexdigit()) => d,
-        other => panic!("DEBUG DIGEST: {other:?}"),
-    }
-}
-
 /// Per db: every key with TYPE, PEXPIRETIME, its value digest and, for
 /// streams, XINFO GROUPS.
 /// (db, key, TYPE, PEXPIRETIME, XINFO GROUPS, DEBUG DIGEST-VALUE).
@@ -318,39 +309,6 @@ fn show_facts(f: &Facts) -> String {
         show(&f.4),
         show(&f.5)
     )
-}
-
-fn wait_rewrite(c: &mut Client) {
-    let t0 = Instant::now();
-    loop {
-        let Reply::Bulk(Some(info)) = c.cmd(&["INFO", "persistence"]) else {
-            panic!()
-        };
-        let info = String::from_utf8_lossy(&info).into_owned();
-        if info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0") {
-            return;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "rewrite never finished"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-    }
-}
-
-fn load_dir(bin: &str, aofdir: &Path) -> Server {
-    let dir = temp_dir("rw-load");
-    copy_dir(aofdir, &dir.join("appendonlydir"));
-    Server::start_bin(bin, &dir, &["--aof-load-truncated", "no"])
-        .unwrap_or_else(|log| panic!("refused:\n{log}"))
 }
 
 /// The server under test.
@@ -858,7 +816,7 @@ fn an_unmodelled_command_is_an_error_naming_it() {
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("'pfadd'") && err.contains("offset 1540"),
+        err.contains("'eval'") && err.contains("offset 2396"),
         "{err}"
     );
     assert!(!out.exists());

@@ -209,3 +209,44 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// DEBUG DIGEST: 40 hex digits (all zeros for an empty keyspace).
+pub fn digest(c: &mut Client) -> String {
+    match c.cmd(&["DEBUG", "DIGEST"]) {
+        Reply::Status(d) if d.len() == 40 && d.bytes().all(|b| b.is_ascii_hexdigit()) => d,
+        other => panic!("DEBUG DIGEST: {other:?}"),
+    }
+}
+
+/// Waits for a BGREWRITEAOF (started or scheduled) to finish.
+pub fn wait_rewrite(c: &mut Client) {
+    let t0 = Instant::now();
+    loop {
+        let Reply::Bulk(Some(info)) = c.cmd(&["INFO", "persistence"]) else {
+            panic!("INFO persistence")
+        };
+        let info = String::from_utf8_lossy(&info).into_owned();
+        if info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0") {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "rewrite never finished"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A fresh server (binary `bin`) loading a copy of the AOF directory
+/// `aofdir`, refusing a truncated one.
+pub fn load_dir(bin: &str, aofdir: &Path) -> Server {
+    let dir = temp_dir("rw-load");
+    let to = dir.join("appendonlydir");
+    std::fs::create_dir_all(&to).unwrap();
+    for e in std::fs::read_dir(aofdir).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+    Server::start_bin(bin, &dir, &["--aof-load-truncated", "no"])
+        .unwrap_or_else(|log| panic!("refused:\n{log}"))
+}

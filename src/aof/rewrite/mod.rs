@@ -2,11 +2,15 @@
 //! semantics of the commands servers propagate ([`replay`]), then write the
 //! minimal command set ([`emit`]).
 
+pub mod bitfield;
 pub mod emit;
+pub mod hll;
 pub mod keyspace;
 pub mod load;
 pub mod partition;
 pub mod replay;
+pub mod sort;
+pub mod stream_refs;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -229,20 +229,6 @@ fn first_arg_only_key(name: &[u8]) -> bool {
     FIRST_ARG_KEY.contains(&&b[..name.len()])
 }
 
-/// Whether a SORT reads keys named by patterns: a BY or GET pattern with a
-/// `*` (without one the server looks nothing up).
-fn sort_reads_patterns(argv: &Argv<'_>) -> bool {
-    let mut it = argv.iter().skip(2);
-    while let Some(a) = it.next() {
-        if (a.eq_ignore_ascii_case(b"by") || a.eq_ignore_ascii_case(b"get"))
-            && it.next().is_some_and(|p| p.contains(&b'*'))
-        {
-            return true;
-        }
-    }
-    false
-}
-
 /// Classifies a command for the plan, tying the keys of a multi-key
 /// command together in `ties`.
 pub fn classify(argv: &Argv<'_>, ties: &mut Ties) -> Class {
@@ -255,7 +241,7 @@ pub fn classify(argv: &Argv<'_>, ties: &mut Ties) -> Class {
     let Lookup::Known(info) = lookup(argv) else {
         return Class::Keyless;
     };
-    if matches!(info.name, "sort" | "sort_ro") && sort_reads_patterns(argv) {
+    if info.name == "sort" && super::sort::reads_pattern_keys(argv.iter()) {
         return Class::Global;
     }
     let keys = key_positions(info, argv);
