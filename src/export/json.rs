@@ -180,7 +180,9 @@ pub struct JsonExporter<W: Write> {
     profile: Profile,
     scratch: Scratch,
     kbuf: Vec<u8>,
-    pairs: Vec<(Vec<u8>, f64)>,
+    /// A zset's (member start, member end, score), members in `members`.
+    pairs: Vec<(usize, usize, f64)>,
+    members: Vec<u8>,
     line: Vec<u8>,
     /// The header, written once the aux fields that precede the keys are
     /// seen: `redis-ver` refines the encoding target.
@@ -203,6 +205,7 @@ impl<W: Write> JsonExporter<W> {
             scratch: Scratch::default(),
             kbuf: Vec::new(),
             pairs: Vec::new(),
+            members: Vec::new(),
             line: Vec::with_capacity(4096),
             pending_header: None,
             held: Vec::new(),
@@ -332,30 +335,43 @@ impl<W: Write> JsonExporter<W> {
                 l.push(b']');
             }
             DataType::Zset => {
+                // Members go into one reused buffer (a Vec per member was
+                // an allocation per element), sorted as ranges of it.
                 let mut pairs = std::mem::take(&mut self.pairs);
+                let mut members = std::mem::take(&mut self.members);
                 pairs.clear();
+                members.clear();
                 v.for_each_scored(&mut self.scratch, |m, s| {
-                    pairs.push((m.to_vec(), s));
+                    let start = members.len();
+                    m.append_to(&mut members);
+                    pairs.push((start, members.len(), s));
                     Ok(())
                 })?;
                 // ZRANGE order: score, then member bytes. The skiplist
                 // compares scores numerically, so -0 and 0 tie and the
                 // member decides; `total_cmp` alone would put -0 first.
                 let num = |s: f64| if s == 0.0 { 0.0 } else { s };
-                pairs.sort_by(|a, b| num(a.1).total_cmp(&num(b.1)).then_with(|| a.0.cmp(&b.0)));
+                let member =
+                    |&(a, b, _): &(usize, usize, f64)| members.get(a..b).unwrap_or_default();
+                pairs.sort_by(|a, b| {
+                    num(a.2)
+                        .total_cmp(&num(b.2))
+                        .then_with(|| member(a).cmp(member(b)))
+                });
                 l.push(b'[');
-                for (i, (m, s)) in pairs.iter().enumerate() {
+                for (i, p) in pairs.iter().enumerate() {
                     if i > 0 {
                         l.push(b',');
                     }
                     l.push(b'[');
-                    write_bytes(l, m)?;
+                    write_bytes(l, member(p))?;
                     l.push(b',');
-                    write_score(l, *s)?;
+                    write_score(l, p.2)?;
                     l.push(b']');
                 }
                 l.push(b']');
                 self.pairs = pairs;
+                self.members = members;
             }
             DataType::Hash => {
                 l.push(b'[');
