@@ -41,6 +41,14 @@ const RESYNC_DEPTH: u8 = 2;
 /// Plausible records in a row inside a key whose successor is implausible
 /// that prove the key swallowed real records (see [`Check::passes_over`]).
 const SWALLOWED_CHAIN: usize = 4;
+/// Records a [`Check::swallowed`] chain follows at most.
+const MAX_CHAIN: usize = 64;
+/// Work [`Check::swallowed`] may do in one salvage pass: this plus
+/// [`SWALLOW_BUDGET_PER_BYTE`] per input byte (bounds what a hostile file
+/// costs).
+const SWALLOW_BUDGET_BASE: usize = 64 << 20;
+/// See [`SWALLOW_BUDGET_BASE`].
+const SWALLOW_BUDGET_PER_BYTE: usize = 64;
 /// Prefix opcodes (expire, idle, freq) accepted before one key.
 const MAX_PREFIXES: usize = 4;
 /// Largest db number a resync accepts in a SELECTDB.
@@ -58,6 +66,8 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
         last_key: None,
         last_end: header.len,
         prefixes_seen: 0,
+        budget: SWALLOW_BUDGET_BASE
+            .saturating_add(data.len().saturating_mul(SWALLOW_BUDGET_PER_BYTE)),
         scratch: Scratch::default(),
     };
     let mut pos = header.len;
@@ -116,6 +126,9 @@ struct Tracker<'d, S> {
     last_end: usize,
     /// Prefix opcodes the keys delivered carried ([`Check::prefixes_seen`]).
     prefixes_seen: u8,
+    /// Work left for [`Check::swallowed`] (bytes its false records span
+    /// plus one per record tried); when spent, keys are taken unchecked.
+    budget: usize,
     scratch: Scratch,
 }
 
@@ -151,7 +164,11 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 let successor_ok = c.successor_ok(self.data, end, RESYNC_DEPTH);
                 c.no_int_keys = true;
                 let landing = !entries_read_as_records(k.value.layout);
-                if (start + 1..end).any(|q| c.swallowed(self.data, q, end, successor_ok, landing)) {
+                let mut budget = self.budget;
+                let swallowed = (start + 1..end)
+                    .any(|q| c.swallowed(self.data, q, end, successor_ok, landing, &mut budget));
+                self.budget = budget;
+                if swallowed {
                     // Real records run across or up to this key's end: its
                     // lengths were damaged and it swallowed them. Skip it;
                     // the resync scan finds them.
@@ -382,11 +399,17 @@ impl Check<'_> {
         end: usize,
         successor_ok: bool,
         landing: bool,
+        budget: &mut usize,
     ) -> bool {
         let mut s = Scratch::default();
         let (mut p, mut beyond) = (q, 0);
-        // Each step moves forward; the bound only caps the work per start.
-        for step in 0..100_000 {
+        // Each step moves forward; the bound caps the work per start (a
+        // swallowed run is a few records; a value of tiny false records
+        // would otherwise cost quadratic time).
+        for step in 0..MAX_CHAIN {
+            if *budget == 0 {
+                return false;
+            }
             // Prefix opcodes in the key's last bytes that lead to the
             // record at its end are no sign of swallowing.
             let body = if p < end {
@@ -412,7 +435,9 @@ impl Check<'_> {
                     return true;
                 }
             }
-            match self.record(data, p, 0, step == 0, &mut s) {
+            let next = self.record(data, p, 0, step == 0, &mut s);
+            *budget = budget.saturating_sub(1 + next.map_or(0, |e| e.saturating_sub(p)));
+            match next {
                 Some(e) if e > p => p = e,
                 _ => return false,
             }
