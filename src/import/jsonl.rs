@@ -231,7 +231,10 @@ fn key_fields(l: &Line<'_>, flavor: Flavor, version: u32) -> Result<OwnedKey> {
             let whole =
                 |layout| matches!(value::skip(&raw, layout), Ok((rest, ())) if rest.is_empty());
             if ty == "module" {
-                if rdb_type != Some(6) && !whole(RdbLayout::Module2) {
+                // Type 6 still opens with its module id (a length), which
+                // the reader needs before it looks for the value's end.
+                let pre_ga = rdb_type == Some(6) && crate::rdb::read::prim::length(&raw).is_ok();
+                if !pre_ga && !whole(RdbLayout::Module2) {
                     return Err(
                         l.err("value.raw: expected a module value (module id, typed items, EOF)")
                     );
