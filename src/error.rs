@@ -184,6 +184,11 @@ pub enum ErrorKind {
     /// Invalid input given by the user (options, import lines).
     #[error("{0}")]
     Usage(String),
+    /// A malformed line or row of a JSONL or CSV import (bad data: the
+    /// message names the line, the field or column, what was expected and
+    /// what was found).
+    #[error("{0}")]
+    Import(String),
     /// A damaged or inconsistent AOF (framing, manifest, transaction) or a
     /// command the AOF tools cannot replay.
     #[error("{0}")]
@@ -226,6 +231,10 @@ impl Error {
     /// A usage error with a message.
     pub fn usage(msg: impl Into<String>) -> Self {
         Self::new(ErrorKind::Usage(msg.into()))
+    }
+    /// A malformed import line or row (see [`ErrorKind::Import`]).
+    pub fn import(msg: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Import(msg.into()))
     }
     /// What failed.
     pub fn kind(&self) -> &ErrorKind {

@@ -153,6 +153,7 @@ fn every_truncation_is_located_and_names_the_key_inside_key_records() {
         let e = read_err(&data[..cut]).unwrap_or_else(|| panic!("truncated at {cut} but read"));
         let loc = e.location();
         let msg = e.to_string();
+        assert!(matches!(e.kind(), ErrorKind::Parse(_)), "cut {cut}: {msg}");
         assert!(
             loc.offset.is_some_and(|o| o as usize <= cut),
             "cut {cut}: {msg}"

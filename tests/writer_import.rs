@@ -144,11 +144,11 @@ fn csv_minimal_columns() {
     // Rows of one key must be consecutive.
     std::fs::write(&csv, "key,value,field\nh,1,a\ns,2,\nh,3,b\n").unwrap();
     let (code, err) = rdbtool_status(&["import", p(&csv), "-o", p(&dir.path().join("bad.rdb"))]);
-    assert_eq!(code, 2, "{err}");
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("consecutive"), "{err}");
 }
 
-/// Malformed import lines are usage errors (exit 2) naming the line, and
+/// Malformed import lines are bad data (exit 1) naming the line, and
 /// leave no output file.
 #[test]
 fn bad_jsonl_lines_are_reported() {
@@ -167,7 +167,7 @@ fn bad_jsonl_lines_are_reported() {
         std::fs::write(&inp, format!("{head}\n{bad}\n")).unwrap();
         let out = dir.path().join("o.rdb");
         let (code, err) = rdbtool_status(&["import", p(&inp), "-o", p(&out)]);
-        assert_eq!(code, 2, "{bad}: {err}");
+        assert_eq!(code, 1, "{bad}: {err}");
         assert!(err.contains("line 2"), "{bad}: {err}");
         assert!(!out.exists());
     }

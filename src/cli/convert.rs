@@ -352,7 +352,7 @@ pub(super) fn open_input(path: &Path, from: Option<InFormat>) -> Result<Input> {
                     ..RdbSinkOptions::default()
                 },
             );
-            import_into(fmt, src.bytes(), &mut sink, None)?;
+            import_into(fmt, src.bytes(), &mut sink, None).map_err(|e| e.with_path(path))?;
             Ok(Input::Built(sink.into_inner().unwrap_or_default()))
         }
     }
@@ -631,7 +631,7 @@ pub fn import(a: ImportArgs) -> Result<()> {
         },
     );
     let t0 = Instant::now();
-    let r = import_into(fmt, src.bytes(), &mut sink, version);
+    let r = import_into(fmt, src.bytes(), &mut sink, version).map_err(|e| e.with_path(&a.input));
     print_refused(&sink.refused);
     match (r, sink.into_inner()) {
         (Ok(keys), Some(out)) => {

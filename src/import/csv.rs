@@ -26,18 +26,45 @@ struct Cols {
     field_expire: Option<usize>,
 }
 
-fn num<T: std::str::FromStr>(b: &[u8], what: &str, row: u64) -> Result<T> {
+/// Where a row is: its line in the file (a quoted field may span lines:
+/// the row's first) and its record number (the header is record 1).
+#[derive(Clone, Copy)]
+struct At {
+    line: u64,
+    record: u64,
+}
+
+impl At {
+    /// An import error at this row, in column `col`: `expected`, and what
+    /// was found (cut at 40 bytes).
+    fn err(self, col: &str, expected: &str, found: &[u8]) -> Error {
+        let cut = &found[..found.len().min(40)];
+        Error::import(format!(
+            "line {} (record {}), column \"{col}\": expected {expected}, found \"{}\"",
+            self.line,
+            self.record,
+            cut.escape_ascii()
+        ))
+    }
+}
+
+fn num<T: std::str::FromStr>(b: &[u8], col: &str, expected: &str, at: At) -> Result<T> {
     std::str::from_utf8(b)
         .ok()
         .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| Error::usage(format!("row {row}: {what}: not a number")))
+        .ok_or_else(|| at.err(col, expected, b))
 }
 
-fn opt_num<T: std::str::FromStr>(b: Option<&[u8]>, what: &str, row: u64) -> Result<Option<T>> {
+fn opt_num<T: std::str::FromStr>(
+    b: Option<&[u8]>,
+    col: &str,
+    expected: &str,
+    at: At,
+) -> Result<Option<T>> {
     match b {
         None => Ok(None),
         Some([]) => Ok(None),
-        Some(b) => num(b, what, row).map(Some),
+        Some(b) => num(b, col, expected, at).map(Some),
     }
 }
 
@@ -49,7 +76,7 @@ pub fn import<R: Read, W: Write>(input: R, sink: &mut RdbSink<W>, version: u32) 
         .from_reader(input);
     let headers = rd
         .byte_headers()
-        .map_err(|e| Error::usage(format!("CSV header: {e}")))?
+        .map_err(|e| Error::import(format!("line 1 (CSV header): {e}")))?
         .clone();
     let mut c = Cols::default();
     let (mut has_key, mut has_value) = (false, false);
@@ -65,17 +92,24 @@ pub fn import<R: Read, W: Write>(input: R, sink: &mut RdbSink<W>, version: u32) 
             // Derived from the key (written by `convert --to csv`).
             b"slot" => {}
             other => {
-                return Err(Error::usage(format!(
-                    "CSV header: unknown column {:?}",
-                    String::from_utf8_lossy(other)
+                return Err(Error::import(format!(
+                    "line 1 (CSV header), column {}: expected db, key, type, field, value, \
+                     expire_at_ms, field_expire_at_ms or slot, found \"{}\"",
+                    i + 1,
+                    other.escape_ascii()
                 )));
             }
         }
     }
     if !has_key || !has_value {
-        return Err(Error::usage(
-            "CSV header: columns \"key\" and \"value\" are required",
-        ));
+        return Err(Error::import(format!(
+            "line 1 (CSV header): expected columns \"key\" and \"value\", found {}",
+            headers
+                .iter()
+                .map(|h| format!("\"{}\"", h.escape_ascii()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     }
     sink.start(&Header {
         flavor: if version >= 80 {
@@ -90,14 +124,22 @@ pub fn import<R: Read, W: Write>(input: R, sink: &mut RdbSink<W>, version: u32) 
     let mut keys = 0u64;
     let mut seen = std::collections::HashSet::new();
     let mut rec = csv::ByteRecord::new();
-    let mut row = 1u64;
-    while rd
-        .read_byte_record(&mut rec)
-        .map_err(|e| Error::usage(format!("CSV row {row}: {e}")))?
-    {
-        row += 1;
+    let mut record = 1u64;
+    loop {
+        let more = rd.read_byte_record(&mut rec).map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            Error::import(format!("line {line} (record {}): {e}", record + 1))
+        })?;
+        if !more {
+            break;
+        }
+        record += 1;
+        let at = At {
+            line: rec.position().map_or(0, |p| p.line()),
+            record,
+        };
         let get = |i: Option<usize>| i.and_then(|i| rec.get(i));
-        let db: u64 = opt_num(get(c.db), "db", row)?.unwrap_or(0);
+        let db: u64 = opt_num(get(c.db), "db", "a db number", at)?.unwrap_or(0);
         let key = rec.get(c.key).unwrap_or_default();
         let value = rec.get(c.value).unwrap_or_default().to_vec();
         let field = get(c.field).unwrap_or_default();
@@ -113,10 +155,11 @@ pub fn import<R: Read, W: Write>(input: R, sink: &mut RdbSink<W>, version: u32) 
                 sink.owned_key(&mut k)?;
             }
             if !seen.insert((db, key.to_vec())) {
-                return Err(Error::usage(format!(
-                    "row {row}: rows of key \"{}\" are not consecutive",
-                    key.escape_ascii()
-                )));
+                return Err(at.err(
+                    "key",
+                    "the rows of one key to be consecutive, a key met before",
+                    key,
+                ));
             }
             let empty = match ty {
                 b"string" => OwnedValue::String(Vec::new()),
@@ -125,16 +168,13 @@ pub fn import<R: Read, W: Write>(input: R, sink: &mut RdbSink<W>, version: u32) 
                 b"set" => OwnedValue::Set(Vec::new()),
                 b"zset" => OwnedValue::Zset(Vec::new()),
                 other => {
-                    return Err(Error::usage(format!(
-                        "row {row}: type {:?}: expected string, hash, list, set or zset",
-                        String::from_utf8_lossy(other)
-                    )));
+                    return Err(at.err("type", "string, hash, list, set or zset", other));
                 }
             };
             cur = Some(OwnedKey {
                 db,
                 key: key.to_vec(),
-                expire_ms: opt_num(get(c.expire), "expire_at_ms", row)?,
+                expire_ms: opt_num(get(c.expire), "expire_at_ms", "a Unix time in ms", at)?,
                 idle_s: None,
                 freq: None,
                 value: empty,
@@ -147,17 +187,21 @@ pub fn import<R: Read, W: Write>(input: R, sink: &mut RdbSink<W>, version: u32) 
             OwnedValue::Hash(f) => f.push(HashField {
                 field: field.to_vec(),
                 value,
-                expire_ms: opt_num(get(c.field_expire), "field_expire_at_ms", row)?,
+                expire_ms: opt_num(
+                    get(c.field_expire),
+                    "field_expire_at_ms",
+                    "a Unix time in ms",
+                    at,
+                )?,
             }),
             OwnedValue::List(v) | OwnedValue::Set(v) => v.push(value),
             OwnedValue::Zset(v) => {
-                let s = parse_double(&value).ok_or_else(|| {
-                    Error::usage(format!("row {row}: zset score is not a number"))
-                })?;
+                let s = parse_double(&value)
+                    .ok_or_else(|| at.err("value", "a zset score (a double)", &value))?;
                 v.push((field.to_vec(), s));
             }
             _ => {
-                return Err(Error::usage(format!("row {row}: a string key has one row")));
+                return Err(at.err("key", "one row for a string key, a second row of", key));
             }
         }
     }

@@ -19,6 +19,20 @@ use crate::rdb::read::{Checksum, Header, RdbStr, Record, StreamId, Trailer, valu
 use crate::rdb::write::RdbSink;
 use crate::sink::RecordSink;
 
+/// What a JSON value is, for "found ..." in errors (strings and numbers
+/// with their text, cut at 40 characters).
+fn found(v: &J) -> String {
+    let cut = |s: &str| s.chars().take(40).collect::<String>();
+    match v {
+        J::Null => "null".into(),
+        J::Bool(b) => b.to_string(),
+        J::Number(n) => format!("the number {n}"),
+        J::String(s) => format!("the string {:?}", cut(s)),
+        J::Array(a) => format!("an array of {} items", a.len()),
+        J::Object(_) => "an object".into(),
+    }
+}
+
 struct Line<'a> {
     no: usize,
     v: &'a J,
@@ -26,7 +40,7 @@ struct Line<'a> {
 
 impl Line<'_> {
     fn err(&self, msg: impl std::fmt::Display) -> Error {
-        Error::usage(format!("line {}: {msg}", self.no))
+        Error::import(format!("line {}: {msg}", self.no))
     }
     fn get(&self, name: &str) -> Result<&J> {
         self.v
@@ -34,12 +48,20 @@ impl Line<'_> {
             .ok_or_else(|| self.err(format!("missing field \"{name}\"")))
     }
     fn u64(&self, v: &J, what: &str) -> Result<u64> {
-        v.as_u64()
-            .ok_or_else(|| self.err(format!("{what}: expected an unsigned integer")))
+        v.as_u64().ok_or_else(|| {
+            self.err(format!(
+                "field \"{what}\": expected an unsigned integer, found {}",
+                found(v)
+            ))
+        })
     }
     fn i64(&self, v: &J, what: &str) -> Result<i64> {
-        v.as_i64()
-            .ok_or_else(|| self.err(format!("{what}: expected an integer")))
+        v.as_i64().ok_or_else(|| {
+            self.err(format!(
+                "field \"{what}\": expected an integer, found {}",
+                found(v)
+            ))
+        })
     }
     fn opt_i64(&self, v: Option<&J>, what: &str) -> Result<Option<i64>> {
         match v {
@@ -53,21 +75,42 @@ impl Line<'_> {
             J::Object(o) => match o.get("b64").and_then(J::as_str) {
                 Some(b) => base64::engine::general_purpose::STANDARD
                     .decode(b)
-                    .map_err(|e| self.err(format!("{what}: bad base64: {e}"))),
-                None => Err(self.err(format!("{what}: expected a string or {{\"b64\": ...}}"))),
+                    .map_err(|e| {
+                        self.err(format!(
+                            "field \"{what}\": expected base64, found {b:?} ({e})"
+                        ))
+                    }),
+                None => Err(self.err(format!(
+                    "field \"{what}\": expected a string or {{\"b64\": ...}}, found {}",
+                    found(v)
+                ))),
             },
-            _ => Err(self.err(format!("{what}: expected a string or {{\"b64\": ...}}"))),
+            _ => Err(self.err(format!(
+                "field \"{what}\": expected a string or {{\"b64\": ...}}, found {}",
+                found(v)
+            ))),
         }
     }
     fn array<'b>(&self, v: &'b J, what: &str) -> Result<&'b Vec<J>> {
-        v.as_array()
-            .ok_or_else(|| self.err(format!("{what}: expected an array")))
+        v.as_array().ok_or_else(|| {
+            self.err(format!(
+                "field \"{what}\": expected an array, found {}",
+                found(v)
+            ))
+        })
     }
     fn id(&self, v: &J, what: &str) -> Result<StreamId> {
-        let s = v
-            .as_str()
-            .ok_or_else(|| self.err(format!("{what}: expected \"ms-seq\"")))?;
-        let bad = || self.err(format!("{what}: expected \"ms-seq\", got {s:?}"));
+        let s = v.as_str().ok_or_else(|| {
+            self.err(format!(
+                "field \"{what}\": expected \"ms-seq\", found {}",
+                found(v)
+            ))
+        })?;
+        let bad = || {
+            self.err(format!(
+                "field \"{what}\": expected \"ms-seq\", found {s:?}"
+            ))
+        };
         let (a, b) = s.split_once('-').ok_or_else(bad)?;
         Ok(StreamId {
             ms: a.parse().map_err(|_| bad())?,
@@ -82,25 +125,45 @@ impl Line<'_> {
     }
     fn score(&self, v: &J) -> Result<f64> {
         match v {
-            J::Number(n) => n.as_f64().ok_or_else(|| self.err("bad score")),
+            J::Number(n) => n
+                .as_f64()
+                .ok_or_else(|| self.err(format!("score: expected a double, found {n}"))),
             J::String(s) if s == "inf" => Ok(f64::INFINITY),
             J::String(s) if s == "-inf" => Ok(f64::NEG_INFINITY),
             J::String(s) if s == "nan" => Ok(f64::NAN),
-            _ => Err(self.err("score: expected a number, \"inf\", \"-inf\" or \"nan\"")),
+            _ => Err(self.err(format!(
+                "score: expected a number, \"inf\", \"-inf\" or \"nan\", found {}",
+                found(v)
+            ))),
         }
     }
 }
 
-/// Parses one key line into an owned key.
+/// Parses one key line into an owned key; an error names the key when the
+/// line's `db` and `key` fields read.
 fn key_line(l: &Line<'_>, flavor: Flavor, version: u32) -> Result<OwnedKey> {
-    let ty = l
-        .get("type")?
-        .as_str()
-        .ok_or_else(|| l.err("type: expected a string"))?;
-    let rdb_type = match l.v.get("rdb_type") {
-        Some(t) => {
-            Some(u8::try_from(l.u64(t, "rdb_type")?).map_err(|_| l.err("rdb_type out of range"))?)
+    key_fields(l, flavor, version).map_err(|e| {
+        let db = l.v.get("db").and_then(J::as_u64);
+        let key = l.v.get("key").and_then(|k| l.bytes(k, "key").ok());
+        match (db, key) {
+            (Some(db), Some(k)) => e.with_key(db, Some(&k)),
+            _ => e,
         }
+    })
+}
+
+fn key_fields(l: &Line<'_>, flavor: Flavor, version: u32) -> Result<OwnedKey> {
+    let ty = l.get("type")?.as_str().ok_or_else(|| {
+        l.err(format!(
+            "field \"type\": expected a string, found {}",
+            found(&l.v["type"])
+        ))
+    })?;
+    let rdb_type = match l.v.get("rdb_type") {
+        Some(t) => Some(
+            u8::try_from(l.u64(t, "rdb_type")?)
+                .map_err(|_| l.err(format!("field \"rdb_type\": expected 0-255, found {t}")))?,
+        ),
         None => None,
     };
     let v = l.get("value")?;
@@ -127,7 +190,10 @@ fn key_line(l: &Line<'_>, flavor: Flavor, version: u32) -> Result<OwnedKey> {
             for p in l.array(v, "value")? {
                 let p = l.array(p, "zset pair")?;
                 if p.len() != 2 {
-                    return Err(l.err("zset pair: expected [member, score]"));
+                    return Err(l.err(format!(
+                        "zset pair: expected [member, score], found an array of {} items",
+                        p.len()
+                    )));
                 }
                 items.push((l.bytes(&p[0], "member")?, l.score(&p[1])?));
             }
@@ -138,7 +204,10 @@ fn key_line(l: &Line<'_>, flavor: Flavor, version: u32) -> Result<OwnedKey> {
             for p in l.array(v, "value")? {
                 let p = l.array(p, "hash field")?;
                 if !(2..=3).contains(&p.len()) {
-                    return Err(l.err("hash field: expected [field, value] or [field, value, ttl]"));
+                    return Err(l.err(format!(
+                        "hash field: expected [field, value] or [field, value, ttl], found an array of {} items",
+                        p.len()
+                    )));
                 }
                 fields.push(HashField {
                     field: l.bytes(&p[0], "field")?,
@@ -162,7 +231,10 @@ fn key_line(l: &Line<'_>, flavor: Flavor, version: u32) -> Result<OwnedKey> {
             let whole =
                 |layout| matches!(value::skip(&raw, layout), Ok((rest, ())) if rest.is_empty());
             if ty == "module" {
-                if rdb_type != Some(6) && !whole(RdbLayout::Module2) {
+                // Type 6 still opens with its module id (a length), which
+                // the reader needs before it looks for the value's end.
+                let pre_ga = rdb_type == Some(6) && crate::rdb::read::prim::length(&raw).is_ok();
+                if !pre_ga && !whole(RdbLayout::Module2) {
                     return Err(
                         l.err("value.raw: expected a module value (module id, typed items, EOF)")
                     );
@@ -187,7 +259,11 @@ fn key_line(l: &Line<'_>, flavor: Flavor, version: u32) -> Result<OwnedKey> {
                 }
             }
         }
-        other => return Err(l.err(format!("unknown type {other:?}"))),
+        other => {
+            return Err(l.err(format!(
+                "field \"type\": expected string, list, set, zset, hash, stream or module, found {other:?}"
+            )));
+        }
     };
     Ok(OwnedKey {
         db: l.u64(l.get("db")?, "db")?,
@@ -199,7 +275,8 @@ fn key_line(l: &Line<'_>, flavor: Flavor, version: u32) -> Result<OwnedKey> {
         },
         freq: match l.v.get("lfu_freq") {
             Some(x) => Some(
-                u8::try_from(l.u64(x, "lfu_freq")?).map_err(|_| l.err("lfu_freq out of range"))?,
+                u8::try_from(l.u64(x, "lfu_freq")?)
+                    .map_err(|_| l.err(format!("field \"lfu_freq\": expected 0-255, found {x}")))?,
             ),
             None => None,
         },
@@ -219,7 +296,10 @@ fn stream(l: &Line<'_>, v: &J) -> Result<StreamValue> {
         for p in l.array(e.get("fields").unwrap_or(&J::Null), "entry fields")? {
             let p = l.array(p, "entry field")?;
             if p.len() != 2 {
-                return Err(l.err("stream entry field: expected [field, value]"));
+                return Err(l.err(format!(
+                    "stream entry field: expected [field, value], found an array of {} items",
+                    p.len()
+                )));
             }
             fields.push((l.bytes(&p[0], "field")?, l.bytes(&p[1], "value")?));
         }
@@ -363,8 +443,11 @@ pub fn import<R: BufRead, W: Write>(
             continue;
         }
         stats.lines += 1;
-        let v: J = serde_json::from_str(t)
-            .map_err(|e| Error::usage(format!("line {no}: not JSON: {e}")))?;
+        let v: J = serde_json::from_str(t).map_err(|e| {
+            Error::import(format!(
+                "line {no}: expected a JSON object, found invalid JSON: {e}"
+            ))
+        })?;
         let l = Line { no, v: &v };
         let rec = v.get("record").and_then(J::as_str);
         if header.is_none() {
@@ -401,7 +484,7 @@ pub fn import<R: BufRead, W: Write>(
                 continue;
             }
         }
-        let h = header.ok_or_else(|| l.err("no header"))?;
+        let h = header.ok_or_else(|| l.err("expected a header line first"))?;
         match rec {
             None => {
                 let mut k = key_line(&l, h.flavor, h.version)?;
@@ -457,7 +540,9 @@ pub fn import<R: BufRead, W: Write>(
                     raw: &raw,
                 })?;
             }
-            Some("header") => return Err(l.err("a second header line")),
+            Some("header") => {
+                return Err(l.err("expected a key or trailer line, found a second header line"));
+            }
             Some("trailer") => {
                 let status = l.get("checksum")?.get("status").and_then(J::as_str);
                 if status == Some("disabled") {
@@ -469,7 +554,9 @@ pub fn import<R: BufRead, W: Write>(
         }
     }
     if header.is_none() {
-        return Err(Error::usage("empty input: no header and no keys"));
+        return Err(Error::import(
+            "empty input: expected a header line and key lines, found none",
+        ));
     }
     sink.finish(&Trailer {
         checksum,

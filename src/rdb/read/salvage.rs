@@ -2,21 +2,28 @@
 //!
 //! The normal opcode loop runs until it meets damage. The damaged record is
 //! then skipped and the data scanned byte by byte for the next *plausible*
-//! record: a known type byte, a key string, a value that both walks and
-//! decodes completely, followed by another plausible record (or the EOF
-//! opcode exactly where the trailer belongs). Expire/idle/freq prefixes,
-//! SELECTDB, RESIZEDB, AUX and FUNCTION2 records are recognised too. Every
-//! skipped range is reported to the sink as a [`Record::Skipped`] with the
-//! last key read intact before it.
+//! record: a type byte the file's server writes, a key string, a value that
+//! both walks and decodes completely, followed by more plausible records
+//! (or the EOF opcode exactly where the trailer belongs). A candidate with
+//! two plausible successors is preferred, but an earlier one with fewer is
+//! taken (down to a key whose own bytes parse and check and whose next
+//! byte opens a record): that is the intact key right before more damage.
+//! Expire/idle/freq prefixes, SELECTDB, RESIZEDB, AUX and FUNCTION2 records
+//! are recognised too, where and as a server writes them (AUX and functions
+//! before the first key, dbs in increasing order, RESIZEDB after SELECTDB,
+//! idle/freq only when the keys read carry them, expiries in a sane range).
+//! Every skipped range is reported to the sink as a [`Record::Skipped`]
+//! with the last key read intact before it.
 //!
 //! Every key record is decoded in full before the sink sees it, so a key
-//! whose damage its structure reveals is skipped, not delivered. When what
-//! follows a key is implausible and a chain of plausible records runs across
-//! the key's end, the key's lengths were damaged and it swallowed them: it
-//! is skipped and the scan for the next record starts inside it. Damage that
-//! leaves a value self-consistent (a changed byte inside a string, a length
-//! that still lands on a record boundary) cannot be detected: RDB has no
-//! per-record checksum, only the file's CRC, which is reported as mismatched.
+//! whose damage its structure reveals is skipped, not delivered. A key is
+//! also skipped when a chain of plausible records inside it shows that its
+//! lengths were damaged and it swallowed real records (see
+//! [`Check::swallowed`]); the scan for the next record then starts inside
+//! it. Damage that leaves a value self-consistent (a changed byte inside a
+//! string, a length that still lands on a record boundary) cannot always
+//! be detected: RDB has no per-record checksum, only the file's CRC, which
+//! is reported as mismatched.
 
 use super::prim::{RdbStr, length, string};
 use super::reader::{ReadOptions, parse_header, read_body};
@@ -34,6 +41,14 @@ const RESYNC_DEPTH: u8 = 2;
 /// Plausible records in a row inside a key whose successor is implausible
 /// that prove the key swallowed real records (see [`Check::passes_over`]).
 const SWALLOWED_CHAIN: usize = 4;
+/// Records a [`Check::swallowed`] chain follows at most.
+const MAX_CHAIN: usize = 64;
+/// Work [`Check::swallowed`] may do in one salvage pass: this plus
+/// [`SWALLOW_BUDGET_PER_BYTE`] per input byte (bounds what a hostile file
+/// costs).
+const SWALLOW_BUDGET_BASE: usize = 64 << 20;
+/// See [`SWALLOW_BUDGET_BASE`].
+const SWALLOW_BUDGET_PER_BYTE: usize = 64;
 /// Prefix opcodes (expire, idle, freq) accepted before one key.
 const MAX_PREFIXES: usize = 4;
 /// Largest db number a resync accepts in a SELECTDB.
@@ -50,6 +65,9 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
         db: 0,
         last_key: None,
         last_end: header.len,
+        prefixes_seen: 0,
+        budget: SWALLOW_BUDGET_BASE
+            .saturating_add(data.len().saturating_mul(SWALLOW_BUDGET_PER_BYTE)),
         scratch: Scratch::default(),
     };
     let mut pos = header.len;
@@ -67,7 +85,7 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
             .map_or(pos, |o| o as usize)
             .max(t.last_end)
             .max(pos);
-        let resume = find_resync(data, &header, start + 1, data.len());
+        let resume = find_resync(t.check(), data, start + 1);
         let end = resume.unwrap_or(data.len());
         let skipped = Record::Skipped {
             start: start as u64,
@@ -106,12 +124,29 @@ struct Tracker<'d, S> {
     last_key: Option<Vec<u8>>,
     /// End offset of the last key delivered.
     last_end: usize,
+    /// Prefix opcodes the keys delivered carried ([`Check::prefixes_seen`]).
+    prefixes_seen: u8,
+    /// Work left for [`Check::swallowed`] (bytes its false records span
+    /// plus one per record tried); when spent, keys are taken unchecked.
+    budget: usize,
     scratch: Scratch,
 }
 
 impl<S: RecordSink> RecordSink for Tracker<'_, S> {
     fn record(&mut self, r: &Record<'_>) -> Result<Flow> {
+        let keys_seen = self.last_key.is_some();
         match r {
+            // A server writes AUX fields and functions before the keyspace
+            // and dbs in increasing order: after a key, one of these is a
+            // damaged record (whose length may run over real records).
+            Record::Aux { .. } | Record::Function { .. } | Record::FunctionPreGa { .. }
+                if keys_seen =>
+            {
+                return Err(self.out_of_place("AUX field or function", "a key record"));
+            }
+            Record::SelectDb { db } if keys_seen && *db <= self.db => {
+                return Err(self.out_of_place("SELECTDB", "a db above the current one"));
+            }
             Record::SelectDb { db } => self.db = *db,
             Record::Key(k) => {
                 let key_err = |e: Error| {
@@ -119,28 +154,41 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                     e.with_key(k.db, kb.as_deref()).with_record_start(k.offset)
                 };
                 validate(&k.value, &mut self.scratch).map_err(key_err)?;
+                let key = k
+                    .key
+                    .to_vec()
+                    .map_err(|p| key_err(Error::parse(p, k.offset)))?;
                 let (start, end) = (k.offset as usize, k.end as usize);
-                let mut c = Check {
-                    h: &self.header,
-                    strict: true,
-                };
-                if !c.successor_ok(self.data, end, RESYNC_DEPTH)
-                    && (start + 1..end).any(|q| c.passes_over(self.data, q, end))
-                {
-                    // Real records run across this key's end: its lengths
-                    // were damaged and it swallowed them. Skip it; the
-                    // resync scan finds them.
+                let mut c = self.check();
+                c.keys_seen = true;
+                let successor_ok = c.successor_ok(self.data, end, RESYNC_DEPTH);
+                c.no_int_keys = true;
+                let landing = !entries_read_as_records(k.value.layout);
+                let mut budget = self.budget;
+                let swallowed = (start + 1..end)
+                    .any(|q| c.swallowed(self.data, q, end, successor_ok, landing, &mut budget));
+                self.budget = budget;
+                if swallowed {
+                    // Real records run across or up to this key's end: its
+                    // lengths were damaged and it swallowed them. Skip it;
+                    // the resync scan finds them.
                     return Err(key_err(Error::parse(
                         Problem::Invalid {
                             what: "key record",
-                            expected: "a value ending on a record boundary",
+                            expected: "a value that does not span other records",
                             found: end as u64,
                         },
                         k.end,
                     )));
                 }
                 let flow = self.inner.record(r)?;
-                self.last_key = k.key.to_vec().ok();
+                self.last_key = Some(key);
+                if k.idle_s.is_some() {
+                    self.prefixes_seen |= IDLE_SEEN;
+                }
+                if k.freq.is_some() {
+                    self.prefixes_seen |= FREQ_SEEN;
+                }
                 self.last_end = end;
                 return Ok(flow);
             }
@@ -154,28 +202,60 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
     }
 }
 
-/// The first offset in `from..to` where a plausible record starts: first
-/// looking only for records a server of the file's version writes, then,
-/// if there is none, for any record this reader knows.
-fn find_resync(data: &[u8], h: &Header, from: usize, to: usize) -> Option<usize> {
-    find_strict(data, h, from, to).or_else(|| {
+impl<S> Tracker<'_, S> {
+    /// Strict checks in the state the records read so far left.
+    fn check(&self) -> Check<'_> {
+        Check {
+            h: &self.header,
+            strict: true,
+            db: self.db,
+            keys_seen: self.last_key.is_some(),
+            prefixes_seen: self.prefixes_seen,
+            binary_keys: false,
+            no_int_keys: false,
+        }
+    }
+
+    /// The error for a record a server does not write where it was found
+    /// (located just past the last key, where the record starts).
+    fn out_of_place(&self, what: &'static str, expected: &'static str) -> Error {
+        Error::parse(
+            Problem::Invalid {
+                what,
+                expected,
+                found: self.last_end as u64,
+            },
+            self.last_end as u64,
+        )
+        .with_record_start(self.last_end as u64)
+    }
+}
+
+/// The first offset from `from` on where a plausible record starts: first
+/// looking only for records a server of the file's version writes where it
+/// writes them (`c`, strict), then, if there is none, for any record this
+/// reader knows.
+fn find_resync(mut c: Check<'_>, data: &[u8], from: usize) -> Option<usize> {
+    find_strict(&mut c, data, from).or_else(|| {
         let mut s = Scratch::default();
-        let mut c = Check { h, strict: false };
-        (from..to.min(data.len())).find(|&p| c.plausible(data, p, RESYNC_DEPTH, &mut s).is_some())
+        c.strict = false;
+        (from..data.len()).find(|&p| c.plausible(data, p, RESYNC_DEPTH, &mut s).is_some())
     })
 }
 
 /// [`find_resync`]'s strict pass. The first candidate with
 /// [`RESYNC_DEPTH`] plausible successors is taken, unless a record with
-/// one successor fewer (but at least one) starts before it: then the chain
-/// ran into more damage, and the keys before that damage are still worth
-/// reading.
-fn find_strict(data: &[u8], h: &Header, from: usize, to: usize) -> Option<usize> {
+/// fewer starts before it (down to a record that only parses itself and is
+/// followed by a byte that opens a record): then the chain ran into more
+/// damage, and the keys before that damage are still worth reading. A
+/// weak candidate that is in fact a false record spanning real ones is
+/// caught when it is read ([`Check::swallowed`]), and the scan resumes
+/// inside it. Candidates with binary keys come last.
+fn find_strict(c: &mut Check<'_>, data: &[u8], from: usize) -> Option<usize> {
     let mut s = Scratch::default();
-    let mut c = Check { h, strict: true };
-    let mut to = to.min(data.len());
+    let mut to = data.len();
     let mut found = None;
-    for depth in (1..=RESYNC_DEPTH).rev() {
+    for depth in (0..=RESYNC_DEPTH).rev() {
         match (from..to).find(|&p| c.plausible(data, p, depth, &mut s).is_some()) {
             Some(q) => {
                 found = Some(q);
@@ -185,7 +265,38 @@ fn find_strict(data: &[u8], h: &Header, from: usize, to: usize) -> Option<usize>
             None => return None,
         }
     }
-    found
+    // Last, a key with binary bytes right after the damage, with a full
+    // chain after it. A false candidate a byte or two before a real record
+    // reads that record's type and length bytes as its key and runs over
+    // its start: one is not taken when a record with printable key starts
+    // inside it.
+    let mut binary = None;
+    for p in from..to {
+        c.binary_keys = true;
+        let end = c.plausible(data, p, RESYNC_DEPTH, &mut s);
+        c.binary_keys = false;
+        if let Some(e) = end
+            && !(p + 1..e).any(|q| c.plausible(data, q, 1, &mut s).is_some())
+        {
+            binary = Some(p);
+            break;
+        }
+    }
+    binary.or(found)
+}
+
+/// Whether a value's entries read as key records one after the other
+/// (expiry, field string, value string: hashes with field TTLs), so a chain
+/// of plausible records that ends with the value is no sign of damage.
+fn entries_read_as_records(layout: RdbLayout) -> bool {
+    matches!(
+        layout,
+        RdbLayout::HashMetadata
+            | RdbLayout::HashMetadataPreGa
+            | RdbLayout::ValkeyHash2
+            | RdbLayout::DragonflyHashWithExpiry
+            | RdbLayout::DragonflySetWithExpiry
+    )
 }
 
 /// Whether servers writing RDB `version` emit type byte `t` (older layouts
@@ -219,18 +330,24 @@ fn plain_key(k: &RdbStr<'_>) -> bool {
                 && b.iter().all(|&c| c >= 0x20 && c != 0x7f)
         }
         RdbStr::Int(_) => true,
-        RdbStr::Lzf { len, .. } => len <= STRICT_MAX_KEY,
+        RdbStr::Lzf { len, .. } => {
+            len <= STRICT_MAX_KEY
+                && k.to_vec()
+                    .is_ok_and(|b| b.iter().all(|&c| c >= 0x20 && c != 0x7f))
+        }
     }
 }
 
 /// Whether a key may follow a plausible record in a strict resync: 1 to
 /// [`STRICT_MAX_KEY`] bytes, any bytes (an empty key is legal but rare,
-/// and zero bytes would otherwise chain as empty strings under empty keys).
+/// and zero bytes, as in binary doubles, would otherwise chain as empty
+/// strings under empty keys; the reader itself takes empty keys, so one
+/// is lost only as the first record after damage).
 fn short_key(k: &RdbStr<'_>) -> bool {
     match *k {
         RdbStr::Raw(b) => !b.is_empty() && b.len() as u64 <= STRICT_MAX_KEY,
         RdbStr::Int(_) => true,
-        RdbStr::Lzf { len, .. } => len <= STRICT_MAX_KEY,
+        RdbStr::Lzf { len, .. } => len <= STRICT_MAX_KEY && k.to_vec().is_ok(),
     }
 }
 
@@ -240,37 +357,87 @@ fn eof_at(data: &[u8], h: &Header) -> usize {
     data.len().saturating_sub(trailer)
 }
 
-/// Record plausibility tests, strict (only what the file's server writes,
-/// short keys) or lenient.
+/// Record plausibility tests, strict (only what the file's server writes
+/// where it writes it, short keys) or lenient.
 struct Check<'h> {
     h: &'h Header,
     strict: bool,
+    /// The db selected where the check starts.
+    db: u64,
+    /// Whether a key was read before: a server writes AUX fields and
+    /// functions before the first key only, and dbs in increasing order.
+    keys_seen: bool,
+    /// Prefixes the keys read carried: [`IDLE_SEEN`], [`FREQ_SEEN`].
+    prefixes_seen: u8,
+    /// Whether a candidate's key may hold any bytes (see [`find_strict`]).
+    binary_keys: bool,
+    /// Whether integer-encoded keys are refused: a chain inside a value
+    /// ([`Check::swallowed`]) is taken as real records only with string
+    /// keys, since sets of integers read as chains of integer-keyed records.
+    no_int_keys: bool,
 }
 
+/// [`Check::prefixes_seen`] bit for the IDLE opcode (0xF8).
+const IDLE_SEEN: u8 = 1;
+/// [`Check::prefixes_seen`] bit for the FREQ opcode (0xF9).
+const FREQ_SEEN: u8 = 2;
+
 impl Check<'_> {
-    /// Whether a chain of plausible records from `q` runs across `end`
-    /// without a boundary there and goes on for [`RESYNC_DEPTH`] records,
-    /// or holds [`SWALLOWED_CHAIN`] records before `end`: the sign that
-    /// the record ending at `end` (whose successor is implausible) swallowed
-    /// real records, even when more damage cuts the chain short of `end`.
-    fn passes_over(&mut self, data: &[u8], q: usize, end: usize) -> bool {
+    /// Whether a chain of plausible records from `q` (inside the key record
+    /// that ends at `end`) shows that this record swallowed real ones: the
+    /// chain reaches `end` exactly after two records or more (a damaged
+    /// length that happens to land on a real boundary; only if `landing`,
+    /// see [`entries_read_as_records`]), or, when what
+    /// follows `end` is implausible (`successor_ok` false), it runs across
+    /// `end` without a boundary there and goes on for [`RESYNC_DEPTH`]
+    /// records, or holds [`SWALLOWED_CHAIN`] records before `end` even when
+    /// more damage cuts it short.
+    fn swallowed(
+        &mut self,
+        data: &[u8],
+        q: usize,
+        end: usize,
+        successor_ok: bool,
+        landing: bool,
+        budget: &mut usize,
+    ) -> bool {
         let mut s = Scratch::default();
         let (mut p, mut beyond) = (q, 0);
-        // Each step moves forward; the bound only caps the work per start.
-        for step in 0..100_000 {
-            if p == end {
+        // Each step moves forward; the bound caps the work per start (a
+        // swallowed run is a few records; a value of tiny false records
+        // would otherwise cost quadratic time).
+        for step in 0..MAX_CHAIN {
+            if *budget == 0 {
                 return false;
             }
-            if p < end && step >= SWALLOWED_CHAIN {
+            // Prefix opcodes in the key's last bytes that lead to the
+            // record at its end are no sign of swallowing.
+            let body = if p < end {
+                self.prefixes_end(data, p).unwrap_or(p)
+            } else {
+                p
+            };
+            if p == end || body == end {
+                return landing && step >= 2;
+            }
+            if p < end && step >= SWALLOWED_CHAIN && !successor_ok {
                 return true;
             }
             if p > end {
+                if successor_ok {
+                    // A chain across the end of a key whose successors
+                    // are plausible is most likely false records inside
+                    // its value that merge with the real ones after it.
+                    return false;
+                }
                 beyond += 1;
                 if beyond > RESYNC_DEPTH as usize {
                     return true;
                 }
             }
-            match self.record(data, p, 0, true, &mut s) {
+            let next = self.record(data, p, 0, step == 0, &mut s);
+            *budget = budget.saturating_sub(1 + next.map_or(0, |e| e.saturating_sub(p)));
+            match next {
                 Some(e) if e > p => p = e,
                 _ => return false,
             }
@@ -282,14 +449,27 @@ impl Check<'_> {
     }
 
     /// Whether what starts at `p` can follow a record: the end of the data, or
-    /// (`depth` 0) a byte that opens a record, or a plausible record.
+    /// (`depth` 0) a byte that opens a record (strict: one the file's server
+    /// writes there), or a plausible record.
     fn successor_ok(&mut self, data: &[u8], p: usize, depth: u8) -> bool {
         let h = self.h;
         let Some(&b) = data.get(p) else {
             return p == data.len();
         };
-        if depth == 0 {
+        if depth == 0 && !self.strict {
             return b >= 0xf3 || RdbLayout::from_type_byte(b, h.flavor, h.version).is_some();
+        }
+        if depth == 0 {
+            // Strict: what the file's server writes where a record starts.
+            return match b {
+                0xff => p == eof_at(data, h),
+                0xfc | 0xfe | 0xf7 => true,
+                0xf8 => self.prefixes_seen & IDLE_SEEN != 0 || !self.keys_seen,
+                0xf9 => self.prefixes_seen & FREQ_SEEN != 0 || !self.keys_seen,
+                _ => {
+                    native_type(b, h) && RdbLayout::from_type_byte(b, h.flavor, h.version).is_some()
+                }
+            };
         }
         self.record(data, p, depth - 1, false, &mut Scratch::default())
             .is_some()
@@ -299,6 +479,50 @@ impl Check<'_> {
     /// after it must be plausible too.
     fn plausible(&mut self, data: &[u8], p: usize, depth: u8, s: &mut Scratch) -> Option<usize> {
         self.record(data, p, depth, true, s)
+    }
+
+    /// Where the record at `p` starts once its prefix opcodes (expire,
+    /// idle, freq) are read; `None` if they are implausible. Strict: an
+    /// expiry is a time between 1970 and year 6400, idle and freq only when
+    /// the keys read before carry them (a server writes the one its
+    /// eviction policy needs on every key, or neither).
+    fn prefixes_end(&self, data: &[u8], p: usize) -> Option<usize> {
+        let mut q = p;
+        for _ in 0..=MAX_PREFIXES {
+            let op = *data.get(q)?;
+            let body = data.get(q + 1..)?;
+            let n = match op {
+                0xfc => {
+                    let ms = i64::from_le_bytes(body.get(..8)?.try_into().ok()?);
+                    if self.strict && !(0..1 << 47).contains(&ms) {
+                        return None;
+                    }
+                    8
+                }
+                // Seconds expiries: RDB 1 and 2 only.
+                0xfd if self.strict && self.h.version >= 3 => return None,
+                0xfd => 4,
+                0xf8 | 0xf9 if self.strict && self.keys_seen => {
+                    let bit = if op == 0xf8 { IDLE_SEEN } else { FREQ_SEEN };
+                    if self.prefixes_seen & bit == 0 {
+                        return None;
+                    }
+                    if op == 0xf9 {
+                        1
+                    } else {
+                        body.len() - length(body).ok()?.0.len()
+                    }
+                }
+                0xf9 => 1,
+                0xf8 => body.len() - length(body).ok()?.0.len(),
+                _ => return Some(q),
+            };
+            if body.len() < n {
+                return None;
+            }
+            q += 1 + n;
+        }
+        None
     }
 
     /// [`Check::plausible`]; `first`: `p` is a candidate start rather than
@@ -317,39 +541,28 @@ impl Check<'_> {
         s: &mut Scratch,
     ) -> Option<usize> {
         let h = self.h;
-        let mut q = p;
-        let mut prefixes = 0;
-        // Prefix opcodes must lead to a key record.
-        loop {
-            let op = *data.get(q)?;
-            let body = &data[q + 1..];
-            let n = match op {
-                0xfc => 8,
-                0xfd => 4,
-                0xf9 => 1,
-                0xf8 => body.len() - length(body).ok()?.0.len(),
-                _ => break,
-            };
-            if body.len() < n || prefixes == MAX_PREFIXES {
-                return None;
-            }
-            q += 1 + n;
-            prefixes += 1;
-        }
-        let op = data[q];
+        let q = self.prefixes_end(data, p)?;
+        let prefixes = q > p;
+        let op = *data.get(q)?;
         let body = &data[q + 1..];
         let end_of = |r: &[u8]| data.len() - r.len();
         let after = match op {
-            0xff => return (q == eof_at(data, h) && prefixes == 0).then_some(data.len()),
-            _ if prefixes > 0 && op >= 0xf3 => return None,
+            0xff => return (q == eof_at(data, h) && !prefixes).then_some(data.len()),
+            _ if prefixes && op >= 0xf3 => return None,
             0xfe => {
                 let (r, db) = length(body).ok()?;
-                (db < MAX_DB).then_some(end_of(r))?
+                let order_ok = !self.strict || db > self.db || (db == self.db && !self.keys_seen);
+                // Servers writing RDB 7 and later follow it with RESIZEDB.
+                let resize_ok = !self.strict || h.version < 7 || r.first() == Some(&0xfb);
+                (db < MAX_DB && order_ok && resize_ok).then_some(end_of(r))?
             }
+            // A server writes RESIZEDB right after SELECTDB only.
+            0xfb if self.strict && first => return None,
             0xfb => {
                 let (r, _) = length(body).ok()?;
                 end_of(length(r).ok()?.0)
             }
+            0xfa | 0xf5 if self.strict && self.keys_seen => return None,
             0xfa => {
                 let (r, k) = string(body).ok()?;
                 let k = k.as_raw()?;
@@ -358,15 +571,25 @@ impl Check<'_> {
                 }
                 end_of(string(r).ok()?.0)
             }
-            0xf5 => end_of(string(body).ok()?.0),
+            0xf5 => {
+                let (r, code) = string(body).ok()?;
+                // A library's code opens with its shebang (`#!lua ...`).
+                let mut buf = Vec::new();
+                let shebang =
+                    !self.strict || code.bytes(&mut buf).is_ok_and(|b| b.starts_with(b"#!"));
+                shebang.then_some(end_of(r))?
+            }
             t => {
                 let layout = RdbLayout::from_type_byte(t, h.flavor, h.version)?;
                 if self.strict && !native_type(t, h) {
                     return None;
                 }
                 let (r, key) = string(body).ok()?;
+                if self.strict && self.no_int_keys && matches!(key, RdbStr::Int(_)) {
+                    return None;
+                }
                 if self.strict
-                    && !(if first {
+                    && !(if first && !self.binary_keys {
                         plain_key(&key)
                     } else {
                         short_key(&key)
