@@ -212,6 +212,7 @@ impl<S> Tracker<'_, S> {
             keys_seen: self.last_key.is_some(),
             prefixes_seen: self.prefixes_seen,
             binary_keys: false,
+            empty_keys: false,
             no_int_keys: false,
         }
     }
@@ -250,19 +251,44 @@ fn find_resync(mut c: Check<'_>, data: &[u8], from: usize) -> Option<usize> {
 /// damage, and the keys before that damage are still worth reading. A
 /// weak candidate that is in fact a false record spanning real ones is
 /// caught when it is read ([`Check::swallowed`]), and the scan resumes
-/// inside it. Candidates with binary keys come last.
+/// inside it. An empty key one byte before the candidate, then binary
+/// keys (with a full chain, or chaining into the candidate: see
+/// [`chain_back`]) come last.
 fn find_strict(c: &mut Check<'_>, data: &[u8], from: usize) -> Option<usize> {
     let mut s = Scratch::default();
     let mut to = data.len();
     let mut found = None;
+    let mut found_depth = 0;
     for depth in (0..=RESYNC_DEPTH).rev() {
         match (from..to).find(|&p| c.plausible(data, p, depth, &mut s).is_some()) {
             Some(q) => {
                 found = Some(q);
+                found_depth = depth;
                 to = q;
             }
             None if found.is_some() => {}
             None => return None,
+        }
+    }
+    // A key with an empty name: its length byte (0, the string type) and
+    // name-as-key read as a candidate one byte into it. When the record one
+    // byte earlier reads with an empty key and as long a chain (one record
+    // at least: a 0 byte before a real key is common, and the key string
+    // then reads as its value), it is the real one.
+    if let Some(q) = found
+        && q > from
+        && data.get(q) == Some(&0)
+    {
+        c.binary_keys = true;
+        c.empty_keys = true;
+        let real = c
+            .plausible(data, q - 1, found_depth.max(1), &mut s)
+            .is_some();
+        c.binary_keys = false;
+        c.empty_keys = false;
+        if real {
+            found = Some(q - 1);
+            to = q - 1;
         }
     }
     // Last, a key with binary bytes right after the damage, with a full
@@ -282,7 +308,33 @@ fn find_strict(c: &mut Check<'_>, data: &[u8], from: usize) -> Option<usize> {
             break;
         }
     }
-    binary.or(found)
+    binary.or_else(|| chain_back(c, data, from, to)).or(found)
+}
+
+/// The first of the records with binary (or empty) keys that chain, each
+/// ending exactly where the next starts, into the candidate at `to`: keys
+/// right after damage and before the damage that cuts the candidate's own
+/// chain short. Landing exactly on a plausible record is what random bytes
+/// rarely do; each offset is read once (linear in `to - from`).
+fn chain_back(c: &mut Check<'_>, data: &[u8], from: usize, to: usize) -> Option<usize> {
+    if to >= data.len() || from >= to {
+        return None;
+    }
+    let mut s = Scratch::default();
+    c.binary_keys = true;
+    c.empty_keys = true;
+    let ends: Vec<Option<usize>> = (from..to)
+        .map(|p| c.plausible(data, p, 0, &mut s))
+        .collect();
+    c.binary_keys = false;
+    c.empty_keys = false;
+    let mut start = to;
+    for (i, e) in ends.iter().enumerate().rev() {
+        if *e == Some(start) {
+            start = from + i;
+        }
+    }
+    (start < to).then_some(start)
 }
 
 /// Whether a value's entries read as key records one after the other
@@ -371,6 +423,9 @@ struct Check<'h> {
     prefixes_seen: u8,
     /// Whether a candidate's key may hold any bytes (see [`find_strict`]).
     binary_keys: bool,
+    /// Whether a candidate's key may be empty (with [`Check::binary_keys`];
+    /// see [`find_strict`]).
+    empty_keys: bool,
     /// Whether integer-encoded keys are refused: a chain inside a value
     /// ([`Check::swallowed`]) is taken as real records only with string
     /// keys, since sets of integers read as chains of integer-keyed records.
@@ -591,6 +646,8 @@ impl Check<'_> {
                 if self.strict
                     && !(if first && !self.binary_keys {
                         plain_key(&key)
+                    } else if first && self.empty_keys && key.is_empty() {
+                        true
                     } else {
                         short_key(&key)
                     })
