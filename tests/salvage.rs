@@ -442,6 +442,10 @@ fn salvage_recovers_every_intact_key_of_fresh_redis_files() {
         damage_and_recover(&name, &data, copies(150), 0x5eed_0003 + 2 * i, &mut t);
     }
     // Measured over 1,000 copies of each of the two files: 5,995,406 /
-    // 5,995,431 intact keys (99.9996 %).
-    report(&t, 2);
+    // 5,995,431 intact keys (99.9996 %). The server writes its keys in a
+    // different order on every start, so these files (unlike the corpus
+    // files) change from run to run: 1–5 of the 300 copies lost a key in
+    // six runs, a mean near 3; 4 % (12) keeps chance failures below 1 in
+    // 10,000 runs while a regression (tens of copies) still fails.
+    report(&t, 4);
 }
