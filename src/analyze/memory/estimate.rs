@@ -251,6 +251,9 @@ pub fn zset(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
     // listpack: skip formatting scores of sets too large for one.
     let from_pairs = matches!(v.layout, RdbLayout::ZsetV1 | RdbLayout::ZsetV2)
         && v.element_count(c.scratch)? <= p.zset_max_listpack_entries;
+    // A listpack or ziplist in the file is sized from its blob below: the
+    // per-member listpack sum serves only the layouts stored as pairs.
+    let sum_lp = !matches!(v.layout, RdbLayout::ZsetListpack | RdbLayout::ZsetZiplist);
     v.for_each_scored(c.scratch, |m, score| {
         let len = m.len() as u64;
         largest = largest.max(len);
@@ -260,7 +263,9 @@ pub fn zset(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
         } else {
             node_plain
         };
-        lp += lp_entry(&m);
+        if sum_lp {
+            lp += lp_entry(&m);
+        }
         if from_pairs {
             let t = score_text(score, target);
             lp += lp_entry(&Elem::Bytes(t.as_bytes()));
@@ -326,6 +331,9 @@ pub fn hash(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
     let l = c.layout;
     let (mut n, mut largest, mut sds, mut lp) = (0u64, 0u64, 0u64, LP_EMPTY);
     let mut first_long: Option<u64> = None;
+    // The listpack size is rebuilt entry by entry only for the layouts the
+    // loader re-encodes; a listpack in the file is sized from its header.
+    let sum_lp = matches!(v.layout, HashZiplist | HashZipmap | HashHashtable);
     v.for_each_field(c.scratch, |f, val, ttl| {
         let (fl, vl) = (f.len() as u64, val.len() as u64);
         largest = largest.max(fl).max(vl);
@@ -335,7 +343,9 @@ pub fn hash(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
             a.sds(fl)
         };
         sds += field + a.sds(vl);
-        lp += lp_entry(&f) + lp_entry(&val);
+        if sum_lp {
+            lp += lp_entry(&f) + lp_entry(&val);
+        }
         if fl.max(vl) > p.hash_max_listpack_value {
             first_long.get_or_insert(n);
         }
