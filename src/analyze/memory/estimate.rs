@@ -167,11 +167,16 @@ pub fn set(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
     let (mut min, mut max) = (i64::MAX, i64::MIN);
     let mut first_str: Option<u64> = None;
     let mut lp = LP_EMPTY;
+    // The listpack sum sizes only sets of plain members loaded by 7.2+;
+    // intsets and listpacks in the file are sized from their blob.
+    let sum_lp = lp_sets && !matches!(v.layout, RdbLayout::SetIntset | RdbLayout::SetListpack);
     v.for_each_elem(c.scratch, |e, _| {
         let len = e.len() as u64;
         largest = largest.max(len);
         sds += a.sds(len);
-        lp += lp_entry(&e);
+        if sum_lp {
+            lp += lp_entry(&e);
+        }
         match e.as_int() {
             Some(x) => {
                 min = min.min(x);
