@@ -167,11 +167,16 @@ pub fn set(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
     let (mut min, mut max) = (i64::MAX, i64::MIN);
     let mut first_str: Option<u64> = None;
     let mut lp = LP_EMPTY;
+    // The listpack sum sizes only sets of plain members loaded by 7.2+;
+    // intsets and listpacks in the file are sized from their blob.
+    let sum_lp = lp_sets && !matches!(v.layout, RdbLayout::SetIntset | RdbLayout::SetListpack);
     v.for_each_elem(c.scratch, |e, _| {
         let len = e.len() as u64;
         largest = largest.max(len);
         sds += a.sds(len);
-        lp += lp_entry(&e);
+        if sum_lp {
+            lp += lp_entry(&e);
+        }
         match e.as_int() {
             Some(x) => {
                 min = min.min(x);
@@ -251,6 +256,9 @@ pub fn zset(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
     // listpack: skip formatting scores of sets too large for one.
     let from_pairs = matches!(v.layout, RdbLayout::ZsetV1 | RdbLayout::ZsetV2)
         && v.element_count(c.scratch)? <= p.zset_max_listpack_entries;
+    // A listpack or ziplist in the file is sized from its blob below: the
+    // per-member listpack sum serves only the layouts stored as pairs.
+    let sum_lp = !matches!(v.layout, RdbLayout::ZsetListpack | RdbLayout::ZsetZiplist);
     v.for_each_scored(c.scratch, |m, score| {
         let len = m.len() as u64;
         largest = largest.max(len);
@@ -260,7 +268,9 @@ pub fn zset(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
         } else {
             node_plain
         };
-        lp += lp_entry(&m);
+        if sum_lp {
+            lp += lp_entry(&m);
+        }
         if from_pairs {
             let t = score_text(score, target);
             lp += lp_entry(&Elem::Bytes(t.as_bytes()));
@@ -326,6 +336,9 @@ pub fn hash(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
     let l = c.layout;
     let (mut n, mut largest, mut sds, mut lp) = (0u64, 0u64, 0u64, LP_EMPTY);
     let mut first_long: Option<u64> = None;
+    // The listpack size is rebuilt entry by entry only for the layouts the
+    // loader re-encodes; a listpack in the file is sized from its header.
+    let sum_lp = matches!(v.layout, HashZiplist | HashZipmap | HashHashtable);
     v.for_each_field(c.scratch, |f, val, ttl| {
         let (fl, vl) = (f.len() as u64, val.len() as u64);
         largest = largest.max(fl).max(vl);
@@ -335,7 +348,9 @@ pub fn hash(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
             a.sds(fl)
         };
         sds += field + a.sds(vl);
-        lp += lp_entry(&f) + lp_entry(&val);
+        if sum_lp {
+            lp += lp_entry(&f) + lp_entry(&val);
+        }
         if fl.max(vl) > p.hash_max_listpack_value {
             first_long.get_or_insert(n);
         }
