@@ -509,14 +509,10 @@ fn run_seed(bin: &str, seed: u64, commands: usize, m: Mode) -> Seen {
             "{bin} seed {seed} parts {parts}: DEBUG DIGEST"
         );
         drop(rc);
-        let d = rewritten.dir.clone();
-        drop(rewritten);
-        let _ = std::fs::remove_dir_all(d);
+        rewritten.remove();
     }
     drop(oc);
-    let d = original.dir.clone();
-    drop(original);
-    let _ = std::fs::remove_dir_all(d);
+    original.remove();
     for d in [dir, work] {
         let _ = std::fs::remove_dir_all(d);
     }

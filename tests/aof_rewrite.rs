@@ -557,14 +557,10 @@ fn run_seed_on(cfg: &Cfg, seed: u64, commands: usize, preamble: bool) -> BTreeSe
             "seed {seed}: functions differ"
         );
         drop(rc);
-        let d = rewritten.dir.clone();
-        drop(rewritten);
-        let _ = std::fs::remove_dir_all(d);
+        rewritten.remove();
     }
     drop(oc);
-    let d = original.dir.clone();
-    drop(original);
-    let _ = std::fs::remove_dir_all(d);
+    original.remove();
     for d in [dir, work] {
         let _ = std::fs::remove_dir_all(d);
     }

@@ -113,6 +113,13 @@ fn free_port() -> u16 {
 }
 
 impl Server {
+    /// Stops the server and removes its working directory.
+    pub fn remove(self) {
+        let dir = self.dir.clone();
+        drop(self);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     /// Starts redis-server in `dir` with AOF on (`appendonlydir/` or an
     /// old-style `appendonly.aof` already placed there) and `extra` options.
     /// Err carries the server log when it does not come up.
