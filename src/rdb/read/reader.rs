@@ -251,8 +251,10 @@ pub(crate) fn walk<S: RecordSink>(
     let mut rest = data.get(start..).unwrap_or_default();
     let mut db = db;
     let mut pend = Pending::default();
+    let mut ahead = Ahead::default();
     loop {
         let off = off_of(rest);
+        ahead.advance(data, off as usize);
         // A boundary: no prefix opcode waits for its key.
         if off as usize >= limit && pend.start.is_none() {
             return stop(sink, off);
@@ -535,6 +537,34 @@ pub(crate) fn walk<S: RecordSink>(
             return stop(sink, off_of(next));
         }
         rest = next;
+    }
+}
+
+/// How far ahead of the walk its bytes are prefetched.
+const AHEAD: usize = 4096;
+
+/// Software prefetch of the bytes ahead of the walk. The walk's next address
+/// is only known once the current record is parsed, so every record start
+/// was a cache miss: with records of ~500 bytes that was half of the walk's
+/// time on a 1M-key file. Asking for the next [`AHEAD`] bytes lets memory
+/// deliver them while the current records are parsed. A longer value is
+/// jumped over: only its first [`AHEAD`] bytes are fetched in vain.
+#[derive(Default)]
+struct Ahead {
+    /// Byte offset (cache-line aligned) up to which bytes were prefetched.
+    next: usize,
+}
+
+impl Ahead {
+    /// Prefetches up to [`AHEAD`] bytes past `at`.
+    #[inline(always)]
+    fn advance(&mut self, data: &[u8], at: usize) {
+        let from = self.next.max(at & !63);
+        let to = at.saturating_add(AHEAD);
+        if from < to {
+            super::prim::prefetch(data, from, to);
+            self.next = to;
+        }
     }
 }
 
