@@ -1,8 +1,6 @@
 //! Primitive RDB encodings as `nom` parsers over borrowed bytes: lengths,
 //! strings (raw, INT8/16/32, LZF), times, doubles and stream IDs.
 
-use nom::Parser;
-use nom::bytes::complete::take;
 use nom::number::complete::{be_u32, be_u64, le_f64, le_i64, le_u8};
 
 use super::lzf;
@@ -96,7 +94,9 @@ pub fn take_n<'a>(i: &'a [u8], n: u64, what: &'static str) -> PResult<'a, &'a [u
             },
         )));
     }
-    take(n as usize).parse(i)
+    // In range: `n <= i.len()` was checked above.
+    let (b, r) = i.split_at(n as usize);
+    Ok((r, b))
 }
 
 /// An RDB string as stored: described first, decoded on request.
@@ -171,6 +171,22 @@ impl<'a> RdbStr<'a> {
 /// Reads an RDB `str`.
 #[inline]
 pub fn string(i: &[u8]) -> PResult<'_, RdbStr<'_>> {
+    // Keys, small values and elements are raw strings with a 6- or 14-bit
+    // length: read those here, inline in the walks; everything else
+    // (including every error) in `string_full`.
+    let (n, head) = match i {
+        [b @ 0..=0x3f, ..] => (*b as usize, 1),
+        [b @ 0x40..=0x7f, c, ..] => ((((*b & 0x3f) as usize) << 8) | *c as usize, 2),
+        _ => return string_full(i),
+    };
+    match i[head..].split_at_checked(n) {
+        Some((b, r)) => Ok((r, RdbStr::Raw(b))),
+        None => string_full(i),
+    }
+}
+
+/// [`string`] for every encoding.
+fn string_full(i: &[u8]) -> PResult<'_, RdbStr<'_>> {
     let (r, l) = len_or_special(i)?;
     match l {
         Len::Plain(n) => {
