@@ -100,7 +100,7 @@ pub fn run(cmd: Command) -> Result<()> {
                 let res = read(data, &opts, &mut crate::sink::Tee(&mut sink, &mut log));
                 (sink.report, res)
             } else {
-                inspect_par::inspect_with(data, &opts, &make)
+                inspect_par::inspect_releasing(data, &opts, &make, &|r| src.release(r))
             };
             report.parse_seconds = t0.elapsed().as_secs_f64();
             // A checksum mismatch still prints the report, then fails.
