@@ -122,12 +122,6 @@ impl TtlStats {
         }
     }
 
-    /// Counts one key.
-    pub fn add(&mut self, k: &KeyFacts<'_>, prefix: &[u8]) {
-        let b = self.count(k);
-        self.per_prefix.get(prefix).add(b, k.mem.bytes);
-    }
-
     /// Counts one key but for its prefix; returns its bucket.
     pub fn count(&mut self, k: &KeyFacts<'_>) -> usize {
         let b = bucket(k.expire_ms, self.now_ms);
@@ -315,15 +309,6 @@ impl Waves {
         self.names.push(prefix.to_vec());
         self.ids.insert(prefix.to_vec(), id);
         id
-    }
-
-    /// Counts one key.
-    pub fn add(&mut self, k: &KeyFacts<'_>, prefix: &[u8]) {
-        let Some(e) = k.expire_ms else { return };
-        if in_waves(self.now_ms, e) {
-            let id = self.id(prefix);
-            self.add_at(e, id, k.mem.bytes);
-        }
     }
 
     /// Counts a key of `bytes` expiring at `e` (which is [`in_waves`]), of
