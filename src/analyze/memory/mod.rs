@@ -51,7 +51,14 @@ pub struct MemoryModel {
     scratch: Scratch,
     ids: Vec<[u8; 16]>,
     lazy_largest: bool,
+    /// Keyspace overhead without and with a TTL, without size hints ...
+    overhead_default: [u64; 2],
+    /// ... and for the last sizes asked for: the same for every key of a db.
+    overhead_sized: Option<(DbSizes, [u64; 2])>,
 }
+
+/// A db's key and expire counts (RESIZEDB hints), when known.
+type DbSizes = (Option<u64>, Option<u64>);
 
 /// Bytes of a Redis 8 key object (`kvobjCreate`): header, optional expire
 /// field (reserved for keys of 128+ bytes or when the block has room),
@@ -66,9 +73,13 @@ impl MemoryModel {
     /// A model of `profile.target` with `profile`'s thresholds, for a
     /// server build whose allocator is `alloc`.
     pub fn new(profile: Profile, alloc: Alloc) -> Self {
+        let layout = Layout::of(profile.target);
+        let o = |ttl| keyspace::overhead(&layout, alloc, None, None, ttl);
         MemoryModel {
             alloc,
-            layout: Layout::of(profile.target),
+            overhead_default: [o(false), o(true)],
+            overhead_sized: None,
+            layout,
             profile,
             scratch: Scratch::default(),
             ids: Vec::new(),
@@ -182,12 +193,22 @@ impl MemoryModel {
 
     /// Keyspace overhead of a key in a db of `keys` keys, `expires` of
     /// them with a TTL (RESIZEDB hints; `None`: a 0.75 load factor).
-    pub fn overhead_in(&self, keys: Option<u64>, expires: Option<u64>, has_ttl: bool) -> u64 {
-        keyspace::overhead(&self.layout, self.alloc, keys, expires, has_ttl)
+    pub fn overhead_in(&mut self, keys: Option<u64>, expires: Option<u64>, has_ttl: bool) -> u64 {
+        let sizes = (keys, expires);
+        let pair = match self.overhead_sized {
+            Some((s, pair)) if s == sizes => pair,
+            _ => {
+                let o = |ttl| keyspace::overhead(&self.layout, self.alloc, keys, expires, ttl);
+                let pair = [o(false), o(true)];
+                self.overhead_sized = Some((sizes, pair));
+                pair
+            }
+        };
+        pair[has_ttl as usize]
     }
 
     fn overhead(&self, has_ttl: bool) -> u64 {
-        self.overhead_in(None, None, has_ttl)
+        self.overhead_default[has_ttl as usize]
     }
 }
 
