@@ -133,11 +133,7 @@ fn report(file: &Path, s: Settings, alloc: Alloc) -> Report {
         ..ModelConfig::default()
     };
     let mut b = ReportBuilder::new(s, None);
-    let facts = scan(&data, &ReadOptions::default(), &cfg, None, |k| {
-        b.add(k);
-        Ok(())
-    })
-    .expect("scan");
+    let facts = scan(&data, &ReadOptions::default(), &cfg, None, |k| b.add(k)).expect("scan");
     b.finish(&file.display().to_string(), &facts)
 }
 

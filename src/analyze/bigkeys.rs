@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, BinaryHeap};
 use serde::Serialize;
 
 use super::facts::KeyFacts;
+use crate::error::Result;
+use crate::rdb::read::Scratch;
 
 /// One key in a top list.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -38,6 +40,8 @@ pub struct BigKey {
 struct Top {
     n: usize,
     heap: BinaryHeap<Reverse<BigKey>>,
+    /// Ranks up to this cannot enter (see [`BigKeys::chunk`]).
+    floor: Option<u64>,
 }
 
 impl Top {
@@ -45,11 +49,26 @@ impl Top {
         Top {
             n,
             heap: BinaryHeap::new(),
+            floor: None,
         }
+    }
+    /// An empty list for keys that come after this list's: when it is
+    /// full, a later key must rank above its last to enter the merged list
+    /// (file order breaks ties), so lower ranks are not kept.
+    fn after(&self) -> Top {
+        Top {
+            floor: self.full_min().or(self.floor),
+            ..Top::new(self.n)
+        }
+    }
+    fn full_min(&self) -> Option<u64> {
+        let min = self.heap.peek().map(|Reverse(m)| m.rank);
+        if self.heap.len() < self.n { None } else { min }
     }
     /// True when a key ranked `rank`, `seq`-th in file order, enters.
     fn admits(&self, rank: u64, seq: u64) -> bool {
         self.n > 0
+            && self.floor.is_none_or(|f| rank > f)
             && (self.heap.len() < self.n
                 || self
                     .heap
@@ -62,10 +81,18 @@ impl Top {
             self.heap.pop();
         }
     }
-    fn offer(&mut self, rank: u64, seq: u64, k: &KeyFacts<'_>) {
+    /// Offers key `k` (its largest element is walked for only if it enters).
+    fn offer(
+        &mut self,
+        rank: u64,
+        seq: u64,
+        k: &KeyFacts<'_>,
+        scratch: &mut Scratch,
+    ) -> Result<()> {
         if !self.admits(rank, seq) {
-            return;
+            return Ok(());
         }
+        let largest_element = k.largest_element(scratch)?;
         self.push(BigKey {
             rank,
             seq: u64::MAX - seq,
@@ -75,8 +102,9 @@ impl Top {
             encoding: k.mem.encoding.name(),
             bytes: k.mem.bytes,
             elements: k.mem.elements,
-            largest_element: k.mem.largest_element,
+            largest_element,
         });
+        Ok(())
     }
     /// Offers the keys of `o`, counted from the start of a later stretch of
     /// the file that begins after `base` keys: the top of both stretches is
@@ -127,6 +155,11 @@ pub struct BigKeys {
     by_elements: BTreeMap<&'static str, Top>,
     /// The first key with the longest element, per type.
     largest: BTreeMap<&'static str, Largest>,
+    /// Per type, the longest element of the keys before this builder's
+    /// (see [`BigKeys::chunk`]).
+    floor: BTreeMap<&'static str, u64>,
+    /// For walking values the model did not ([`KeyFacts::largest_element`]).
+    scratch: Scratch,
 }
 
 impl BigKeys {
@@ -138,31 +171,63 @@ impl BigKeys {
             by_bytes: Top::new(n),
             by_elements: BTreeMap::new(),
             largest: BTreeMap::new(),
+            floor: BTreeMap::new(),
+            scratch: Scratch::default(),
         }
     }
 
-    /// Counts one key.
-    pub fn add(&mut self, k: &KeyFacts<'_>) {
+    /// An empty builder for keys that follow those counted so far, to be
+    /// [merged](Self::merge) into this one: it keeps only what can still
+    /// enter the merged section (ranks above a full list's last, elements
+    /// longer than the longest so far), so a chunk walks values for the
+    /// largest element less often.
+    pub fn chunk(&self) -> BigKeys {
+        let mut floor = self.floor.clone();
+        for (t, l) in &self.largest {
+            let f = floor.entry(t).or_default();
+            *f = (*f).max(l.length);
+        }
+        BigKeys {
+            by_bytes: self.by_bytes.after(),
+            by_elements: self
+                .by_elements
+                .iter()
+                .map(|(t, top)| (*t, top.after()))
+                .collect(),
+            floor,
+            ..BigKeys::new(self.n)
+        }
+    }
+
+    /// Counts one key. The exact largest element is needed only for a key
+    /// that enters a top list or whose bound (the model's `largest_element`)
+    /// beats its type's longest so far: the rest are not walked.
+    pub fn add(&mut self, k: &KeyFacts<'_>) -> Result<()> {
         self.seq += 1;
-        self.by_bytes.offer(k.mem.bytes, self.seq, k);
+        let scratch = &mut self.scratch;
+        self.by_bytes.offer(k.mem.bytes, self.seq, k, scratch)?;
         let t = k.dtype.name();
         let n = self.n;
         self.by_elements
             .entry(t)
             .or_insert_with(|| Top::new(n))
-            .offer(k.mem.elements, self.seq, k);
-        if self
-            .largest
-            .get(t)
-            .is_none_or(|l| k.mem.largest_element > l.length)
-        {
-            let l = Largest {
-                db: k.db,
-                key: String::from_utf8_lossy(&k.key).into_owned(),
-                length: k.mem.largest_element,
-            };
-            self.largest.insert(t, l);
+            .offer(k.mem.elements, self.seq, k, scratch)?;
+        let floor = self.floor.get(t).copied();
+        let beats = |len: u64, l: &BTreeMap<&str, Largest>| {
+            floor.is_none_or(|f| len > f) && l.get(t).is_none_or(|l| len > l.length)
+        };
+        if beats(k.mem.largest_element, &self.largest) {
+            let length = k.largest_element(scratch)?;
+            if beats(length, &self.largest) {
+                let l = Largest {
+                    db: k.db,
+                    key: String::from_utf8_lossy(&k.key).into_owned(),
+                    length,
+                };
+                self.largest.insert(t, l);
+            }
         }
+        Ok(())
     }
 
     /// Adds the keys `o` counted, which came after this builder's.

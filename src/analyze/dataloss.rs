@@ -74,13 +74,6 @@ impl DataLoss {
         }
     }
 
-    /// Counts one key.
-    pub fn add(&mut self, k: &KeyFacts<'_>, prefix: &[u8]) {
-        if self.count(k) {
-            self.expired(prefix).add(k.mem.bytes);
-        }
-    }
-
     /// The expired keys of `prefix` (or of the "other" bucket when full).
     pub fn expired(&mut self, prefix: &[u8]) -> &mut PrefixCount {
         self.expired.get(prefix)

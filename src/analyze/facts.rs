@@ -10,11 +10,14 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use rayon::prelude::*;
 
 use super::memory::alloc::Alloc;
+use super::memory::estimate::largest_element;
 use super::memory::{KeyMemory, MemoryModel};
 use crate::error::{Error, Result};
 use crate::model::{DataType, Flavor};
 use crate::rdb::read::scan::{CHUNK, ChunkPass, key_error, read_in_chunks};
-use crate::rdb::read::{Header, KeyRecord, RdbStr, ReadOptions, Record, Trailer, Value, read};
+use crate::rdb::read::{
+    Header, KeyRecord, RdbStr, ReadOptions, Record, Scratch, Trailer, Value, read,
+};
 use crate::server::{Profile, Target};
 use crate::sink::{Flow, RecordSink, rebase_key};
 
@@ -39,6 +42,17 @@ pub struct KeyFacts<'a> {
     pub freq: Option<u8>,
     /// The value itself, for consumers that look inside (diff).
     pub value: Value<'a>,
+}
+
+impl KeyFacts<'_> {
+    /// The exact length of the largest element: the model's, or walked now
+    /// when the model skipped it ([`Analysis::lazy_largest`]).
+    pub fn largest_element(&self, scratch: &mut Scratch) -> Result<u64> {
+        if self.mem.largest_exact {
+            return Ok(self.mem.largest_element);
+        }
+        largest_element(&self.value, scratch).map_err(|e| e.with_key(self.db, Some(&self.key)))
+    }
 }
 
 /// File-level facts gathered during the pass.
@@ -448,6 +462,12 @@ pub trait Analysis<'a> {
     fn add(chunk: &mut Self::Chunk, k: &KeyFacts<'a>) -> Result<()>;
     /// Merges a chunk's accumulator (in file order).
     fn merge(&mut self, chunk: Self::Chunk) -> Result<()>;
+    /// True when the analysis reads the largest element only through
+    /// [`KeyFacts::largest_element`], and for few keys: the model may then
+    /// skip walking values just for it ([`MemoryModel::lazy_largest`]).
+    fn lazy_largest(&self) -> bool {
+        false
+    }
 }
 
 /// What a chunk's worker starts from: the model's settings as they stand
@@ -457,6 +477,7 @@ struct Start<C> {
     writer: Writer,
     profile: Option<Profile>,
     sizes: BTreeMap<u64, (u64, u64)>,
+    lazy_largest: bool,
     chunk: C,
 }
 
@@ -487,6 +508,7 @@ fn count_chunk<'a, A: Analysis<'a>>(
         mut writer,
         mut profile,
         mut sizes,
+        lazy_largest,
         mut chunk,
     } = s;
     let mut model: Option<MemoryModel> = None;
@@ -510,7 +532,9 @@ fn count_chunk<'a, A: Analysis<'a>>(
                         Err(e) => return (chunk, Some(e)),
                     },
                 };
-                let m = model.get_or_insert_with(|| MemoryModel::new(p, cfg.alloc));
+                let m = model.get_or_insert_with(|| {
+                    MemoryModel::new(p, cfg.alloc).lazy_largest(lazy_largest)
+                });
                 let res = Job::of(k)
                     .map_err(|e| key_error(k, e))
                     .and_then(|j| facts(m, j, sizes.get(&k.db).copied()))
@@ -569,6 +593,7 @@ impl<'a, A: Analysis<'a>> ChunkPass<'a> for Pass<'_, A> {
             writer: self.writer.clone(),
             profile: self.profile,
             sizes: self.sizes.clone(),
+            lazy_largest: self.analysis.lazy_largest(),
             chunk: self.analysis.chunk(),
         }
     }

@@ -133,13 +133,6 @@ impl HotCold {
         }
     }
 
-    /// Counts one key.
-    pub fn add(&mut self, k: &KeyFacts<'_>, prefix: &[u8]) {
-        if self.count(k) {
-            self.cold(prefix).add(k.mem.bytes);
-        }
-    }
-
     /// The cold keys of `prefix` (or of the "other" bucket when full).
     pub fn cold(&mut self, prefix: &[u8]) -> &mut PrefixCount {
         self.cold.get(prefix)

@@ -12,7 +12,7 @@ use super::dataloss::{DataLoss, DataLossReport};
 use super::facts::{Analysis, FileFacts, KeyFacts};
 use super::hotcold::{HotCold, HotColdReport};
 use super::inspect::human_bytes;
-use super::prefix::{PrefixNode, PrefixTree, Splitter, leaf};
+use super::prefix::{PrefixNode, PrefixTree, Splitter};
 use super::report_par::{LeafCounts, Paths, ReportChunk};
 use super::ttl::{BUCKETS, TtlReport, TtlStats, Waves, WavesReport};
 use crate::error::Result;
@@ -163,9 +163,14 @@ pub struct ReportBuilder {
     big: Option<BigKeys>,
     hot: Option<HotCold>,
     loss: Option<DataLoss>,
-    path: Vec<u8>,
-    cuts: Vec<usize>,
+    /// Keys counted one by one ([`add`](Self::add)), not merged yet.
+    pending: Option<ReportChunk>,
 }
+
+/// Keys a sequential pass counts into one chunk before merging it: the
+/// chunk's per-prefix lists are not capped, so they stay as short as those
+/// of the chunked pass's ranges.
+const SEQ_CHUNK: u64 = 8192;
 
 impl ReportBuilder {
     /// A builder; `ctime_ms` is the snapshot time when known before the
@@ -190,8 +195,7 @@ impl ReportBuilder {
                 .then(|| DataLoss::new(reference_ms, s.expected_dbs.clone(), s.top, cap)),
             reference_ms,
             reference,
-            path: Vec::new(),
-            cuts: Vec::new(),
+            pending: None,
             keys: 0,
             bytes: 0,
             overhead: 0,
@@ -200,38 +204,21 @@ impl ReportBuilder {
         }
     }
 
-    /// Counts one key in every section.
-    pub fn add(&mut self, k: &KeyFacts<'_>) {
-        self.keys += 1;
-        self.bytes += k.mem.bytes;
-        self.overhead += k.mem.overhead;
-        *self.dbs.entry(k.db).or_default() += 1;
-        self.s.splitter.path(&k.key, &mut self.path, &mut self.cuts);
-        let split = leaf(&self.path, &self.cuts);
-        if let Some(t) = &mut self.tree {
-            t.add(
-                &self.path,
-                &self.cuts,
-                k.dtype,
-                k.mem.bytes,
-                k.expire_ms.is_some(),
-            );
+    /// Counts one key in every section (a sequential pass): the keys go
+    /// into a chunk, merged every [`SEQ_CHUNK`] keys and at the end, so
+    /// both passes count by the same code.
+    pub fn add(&mut self, k: &KeyFacts<'_>) -> Result<()> {
+        let mut c = match self.pending.take() {
+            Some(c) => c,
+            None => self.chunk(),
+        };
+        let r = c.add(k);
+        if c.keys >= SEQ_CHUNK {
+            self.merge(c);
+        } else {
+            self.pending = Some(c);
         }
-        if let Some(t) = &mut self.ttl {
-            t.add(k, split);
-        }
-        if let Some(w) = &mut self.waves {
-            w.add(k, split);
-        }
-        if let Some(b) = &mut self.big {
-            b.add(k);
-        }
-        if let Some(h) = &mut self.hot {
-            h.add(k, split);
-        }
-        if let Some(l) = &mut self.loss {
-            l.add(k, split);
-        }
+        r
     }
 
     /// An empty accumulator for a chunk of keys, with this builder's
@@ -251,7 +238,7 @@ impl ReportBuilder {
                 .as_ref()
                 .map(|_| (TtlStats::new(now, s.top, cap), LeafCounts::default())),
             waves: self.waves.as_ref().map(|_| (now, Vec::new())),
-            big: self.big.as_ref().map(|_| BigKeys::new(s.top)),
+            big: self.big.as_ref().map(BigKeys::chunk),
             hot: self.hot.as_ref().map(|_| {
                 let h = HotCold::new(s.lfu_log_factor, s.cold_idle_s, s.cold_freq, s.top, cap);
                 (h, LeafCounts::default())
@@ -311,7 +298,10 @@ impl ReportBuilder {
     }
 
     /// The finished report.
-    pub fn finish(self, file_name: &str, file: &FileFacts) -> Report {
+    pub fn finish(mut self, file_name: &str, file: &FileFacts) -> Report {
+        if let Some(c) = self.pending.take() {
+            self.merge(c);
+        }
         let top = self.s.top;
         let prefixes = self.tree.map(|t| {
             let mut nodes = Vec::new();
@@ -358,12 +348,14 @@ impl<'a> Analysis<'a> for ReportBuilder {
         ReportBuilder::chunk(self)
     }
     fn add(c: &mut ReportChunk, k: &KeyFacts<'a>) -> Result<()> {
-        c.add(k);
-        Ok(())
+        c.add(k)
     }
     fn merge(&mut self, c: ReportChunk) -> Result<()> {
         ReportBuilder::merge(self, c);
         Ok(())
+    }
+    fn lazy_largest(&self) -> bool {
+        true
     }
 }
 

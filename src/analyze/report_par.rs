@@ -22,6 +22,7 @@ use super::facts::KeyFacts;
 use super::hotcold::HotCold;
 use super::prefix::{FxMap, NodeStats, Splitter};
 use super::ttl::{Histogram, PrefixCount, TtlStats, in_waves};
+use crate::error::Result;
 
 /// One prefix path of a chunk and the keys that have it.
 #[derive(Debug)]
@@ -160,7 +161,7 @@ pub struct ReportChunk {
 
 impl ReportChunk {
     /// Counts one key.
-    pub fn add(&mut self, k: &KeyFacts<'_>) {
+    pub fn add(&mut self, k: &KeyFacts<'_>) -> Result<()> {
         let bytes = k.mem.bytes;
         self.keys += 1;
         self.bytes += bytes;
@@ -180,7 +181,7 @@ impl ReportChunk {
             list.push((e, leaf, bytes));
         }
         if let Some(b) = &mut self.big {
-            b.add(k);
+            b.add(k)?;
         }
         if let Some((h, cold)) = &mut self.hot
             && h.count(k)
@@ -192,6 +193,7 @@ impl ReportChunk {
         {
             expired.get(leaf).add(bytes);
         }
+        Ok(())
     }
 }
 
@@ -252,12 +254,9 @@ mod tests {
                         ..s.clone()
                     };
                     let mut b = ReportBuilder::new(s.clone(), ctime);
-                    let want = scan(&data, &opts, &cfg, None, |k| {
-                        b.add(k);
-                        Ok(())
-                    })
-                    .map(|ff| json(&b.finish("f", &ff)))
-                    .map_err(|e| e.to_string());
+                    let want = scan(&data, &opts, &cfg, None, |k| b.add(k))
+                        .map(|ff| json(&b.finish("f", &ff)))
+                        .map_err(|e| e.to_string());
                     for chunk in [61, 1000, CHUNK] {
                         let mut b = ReportBuilder::new(s.clone(), ctime);
                         let got = scan_in_chunks(&data, &opts, &cfg, None, &mut b, chunk)
@@ -279,12 +278,9 @@ mod tests {
             25,
             |path, round, d, opts| {
                 let mut b = ReportBuilder::new(tight(), Some(0));
-                let want = scan(d, opts, &cfg, None, |k| {
-                    b.add(k);
-                    Ok(())
-                })
-                .map(|ff| json(&b.finish("f", &ff)))
-                .map_err(|e| e.to_string());
+                let want = scan(d, opts, &cfg, None, |k| b.add(k))
+                    .map(|ff| json(&b.finish("f", &ff)))
+                    .map_err(|e| e.to_string());
                 let mut b = ReportBuilder::new(tight(), Some(0));
                 let got = scan_in_chunks(d, opts, &cfg, None, &mut b, 97)
                     .map(|ff| json(&b.finish("f", &ff)))
@@ -338,6 +334,7 @@ mod tests {
                         encoding: Encoding::Raw,
                         elements: rnd(100),
                         largest_element: rnd(100),
+                        largest_exact: true,
                     },
                     rdb_bytes: 10,
                     expire_ms,
@@ -350,7 +347,7 @@ mod tests {
         let file = super::super::facts::FileFacts::default();
         let mut one = ReportBuilder::new(s.clone(), None);
         for k in &keys {
-            one.add(k);
+            one.add(k).unwrap();
         }
         let want = json(&one.finish("f", &file));
         let mut merged = ReportBuilder::new(s, None);
@@ -359,7 +356,7 @@ mod tests {
             let n = (1 + rnd(9000) as usize).min(keys.len() - i);
             let mut c = merged.chunk();
             for k in &keys[i..i + n] {
-                c.add(k);
+                c.add(k).unwrap();
             }
             merged.merge(c);
             i += n;

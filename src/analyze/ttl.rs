@@ -3,6 +3,7 @@
 //! a stampede risk when TTLs lack jitter).
 
 use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
 
 use serde::Serialize;
 
@@ -120,12 +121,6 @@ impl TtlStats {
             per_type: BTreeMap::new(),
             per_prefix: PrefixMap::new(prefix_cap),
         }
-    }
-
-    /// Counts one key.
-    pub fn add(&mut self, k: &KeyFacts<'_>, prefix: &[u8]) {
-        let b = self.count(k);
-        self.per_prefix.get(prefix).add(b, k.mem.bytes);
     }
 
     /// Counts one key but for its prefix; returns its bucket.
@@ -317,15 +312,6 @@ impl Waves {
         id
     }
 
-    /// Counts one key.
-    pub fn add(&mut self, k: &KeyFacts<'_>, prefix: &[u8]) {
-        let Some(e) = k.expire_ms else { return };
-        if in_waves(self.now_ms, e) {
-            let id = self.id(prefix);
-            self.add_at(e, id, k.mem.bytes);
-        }
-    }
-
     /// Counts a key of `bytes` expiring at `e` (which is [`in_waves`]), of
     /// the prefix numbered `id`.
     pub fn add_at(&mut self, e: i64, id: u32, bytes: u64) {
@@ -403,8 +389,12 @@ pub fn in_waves(now_ms: i64, e: i64) -> bool {
 /// Counts a key in window `t` of `map`: its prefix is tracked when the
 /// window is, or when fewer than [`WAVE_TRACKED`] windows exist.
 fn add_to(map: &mut FxMap<i64, Window>, t: i64, id: u32, bytes: u64) {
-    let track = map.len() < WAVE_TRACKED || map.contains_key(&t);
-    let w = map.entry(t).or_default();
+    // One lookup: this runs for every expiring key on the merging thread.
+    let room = map.len() < WAVE_TRACKED;
+    let (w, track) = match map.entry(t) {
+        Entry::Occupied(o) => (o.into_mut(), true),
+        Entry::Vacant(v) => (v.insert(Window::default()), room),
+    };
     w.keys += 1;
     w.bytes += bytes;
     if track {

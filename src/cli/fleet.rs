@@ -87,12 +87,11 @@ pub fn report(
         .map(|((src, path), ctime)| {
             let mut b = ReportBuilder::new(settings.clone(), *ctime);
             let facts = pass(src.bytes(), read, cfg, None, |k| {
-                b.add(k);
+                b.add(k)?;
                 combined
                     .lock()
                     .map_err(|_| Error::sink("combined report lost"))?
-                    .add(k);
-                Ok(())
+                    .add(k)
             })
             .map_err(|e| e.with_path(path))?;
             Ok((b.finish(&path.display().to_string(), &facts), facts))

@@ -348,10 +348,7 @@ pub fn build_report(
     let ctime = snapshot_ctime(data, read);
     let mut b = ReportBuilder::new(settings, ctime);
     let facts = if read.salvage {
-        pass(data, read, cfg, pb.as_ref(), |k| {
-            b.add(k);
-            Ok(())
-        })
+        pass(data, read, cfg, pb.as_ref(), |k| b.add(k))
     } else {
         chunked(data, read, cfg, pb.as_ref(), &mut b)
     }

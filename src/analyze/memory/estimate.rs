@@ -9,10 +9,12 @@ use super::packed::{LP_EMPTY, intset_bytes, lp_entry};
 use super::rax;
 use super::score::score_text;
 use crate::error::{Error, Problem, Result};
-use crate::model::{Elem, Encoding, RdbLayout};
+use crate::model::{DataType, Elem, Encoding, RdbLayout};
+use crate::rdb::read::listpack::declared_count;
 use crate::rdb::read::prim::{RdbStr, count, length, string};
 use crate::rdb::read::stream::{self, StreamMeta, StreamVisitor};
-use crate::rdb::read::{Scratch, StreamId, Value};
+use crate::rdb::read::value::str_head;
+use crate::rdb::read::{Scratch, StreamId, Value, intset};
 use crate::server::{Profile, Target};
 
 /// What a value's structures take, besides the object header and the key.
@@ -24,8 +26,12 @@ pub struct Part {
     pub encoding: Encoding,
     /// Elements (strings: 1; streams: entries).
     pub elements: u64,
-    /// Length of the largest element (strings: the value's length).
+    /// Length of the largest element (strings: the value's length), or an
+    /// upper bound when `largest_exact` is false.
     pub largest: u64,
+    /// False when the elements were not walked ([`Ctx::lazy_largest`]):
+    /// [`largest_element`] gives the exact length.
+    pub largest_exact: bool,
 }
 
 /// Inputs shared by the per-type estimates.
@@ -40,12 +46,98 @@ pub struct Ctx<'p> {
     pub ids: &'p mut Vec<[u8; 16]>,
     /// The allocator's size classes.
     pub alloc: Alloc,
+    /// Skip walking values kept as stored just for their largest element:
+    /// `Part::largest` is then an upper bound.
+    pub lazy_largest: bool,
 }
 
 fn bad(v: &Value<'_>, e: nom::Err<crate::error::PErr>) -> Error {
     let e = crate::error::perr(e);
     let consumed = v.raw.len().saturating_sub(e.remaining) as u64;
     Error::parse(e.problem, v.offset + consumed)
+}
+
+/// The exact length of the largest element of `v`, as the per-type walks
+/// find it (hashes: fields and values; zsets: members; strings: their
+/// length; streams: 0; module values: their serialized size).
+pub fn largest_element(v: &Value<'_>, scratch: &mut Scratch) -> Result<u64> {
+    let mut largest = 0u64;
+    match v.data_type() {
+        DataType::String => return Ok(v.as_string()?.len()),
+        DataType::List | DataType::Set => v.for_each_elem(scratch, |e, _| {
+            largest = largest.max(e.len() as u64);
+            Ok(())
+        })?,
+        DataType::Zset => v.for_each_scored(scratch, |m, _| {
+            largest = largest.max(m.len() as u64);
+            Ok(())
+        })?,
+        DataType::Hash => v.for_each_field(scratch, |f, val, _| {
+            largest = largest.max(f.len().max(val.len()) as u64);
+            Ok(())
+        })?,
+        DataType::Stream => {}
+        _ => largest = v.raw.len() as u64,
+    }
+    Ok(largest)
+}
+
+/// A value the loader keeps as stored, sized from its blob (`bytes`) and
+/// counted from its header: the elements are walked only for the largest
+/// one, and not at all under [`Ctx::lazy_largest`] (`bound` stands in).
+fn kept(
+    v: &Value<'_>,
+    c: &mut Ctx<'_>,
+    (bytes, encoding): (u64, Encoding),
+    elements: u64,
+    bound: u64,
+) -> Result<Part> {
+    let (largest, largest_exact) = if c.lazy_largest {
+        (bound, false)
+    } else {
+        (largest_element(v, c.scratch)?, true)
+    };
+    Ok(Part {
+        bytes,
+        encoding,
+        elements,
+        largest,
+        largest_exact,
+    })
+}
+
+/// Elements (entries per `per`) and blob length of a listpack value, from
+/// its header; `None` when the header does not say (the caller walks, which
+/// also reports what is wrong).
+fn listpack_head(v: &Value<'_>, scratch: &mut Scratch, per: u64) -> Option<(u64, u64)> {
+    let (head, total) = v.blob_head(scratch, 6)?;
+    let n = declared_count(head, total)?;
+    (n % per == 0).then_some((n / per, total))
+}
+
+/// Quicklist v2 nodes from their headers alone: (size, packed?) per node
+/// into `nodes`, and the element count and longest node (a bound on the
+/// largest element). `None` when a header does not say.
+fn quicklist2_head(
+    v: &Value<'_>,
+    scratch: &mut Scratch,
+    nodes: &mut Vec<(u64, bool)>,
+) -> Option<(u64, u64)> {
+    let (mut r, n) = count(v.raw, 2, "quicklist node count").ok()?;
+    let (mut elements, mut bound) = (0u64, 0u64);
+    for _ in 0..n {
+        let (r2, container) = length(r).ok()?;
+        let (r2, s) = string(r2).ok()?;
+        elements += match container {
+            1 => 1,
+            2 => str_head(&s, &mut scratch.blob, 6).and_then(|(h, t)| declared_count(h, t))?,
+            _ => return None,
+        };
+        bound = bound.max(s.len());
+        nodes.push((s.len(), container == 2));
+        r = r2;
+    }
+    Some((elements, bound))
 }
 
 /// Expected allocation of a skiplist node with `zslRandomLevel` levels
@@ -74,16 +166,31 @@ fn table_bytes(l: &Layout, d: &DictSim) -> u64 {
 /// single listpack on 7.2+ when one packed node fits `list-max-listpack-size`.
 pub fn list(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
     let a = c.alloc;
-    let (mut elements, mut largest) = (0u64, 0u64);
-    v.for_each_elem(c.scratch, |e, _| {
-        elements += 1;
-        largest = largest.max(e.len() as u64);
-        Ok(())
-    })?;
-    let limit = c.profile.list_node_bytes().unwrap_or(8192) as u64;
     // (node allocation, packed?) per node.
     let mut nodes: Vec<(u64, bool)> = Vec::new();
+    let head = if v.layout == RdbLayout::ListQuicklist2 {
+        quicklist2_head(v, c.scratch, &mut nodes)
+    } else {
+        None
+    };
+    let (mut elements, mut largest, mut largest_exact) = (0u64, 0u64, true);
+    match head {
+        Some((n, bound)) if c.lazy_largest => {
+            (elements, largest, largest_exact) = (n, bound, false)
+        }
+        Some((n, _)) => (elements, largest) = (n, largest_element(v, c.scratch)?),
+        None => {
+            nodes.clear();
+            v.for_each_elem(c.scratch, |e, _| {
+                elements += 1;
+                largest = largest.max(e.len() as u64);
+                Ok(())
+            })?;
+        }
+    }
+    let limit = c.profile.list_node_bytes().unwrap_or(8192) as u64;
     match v.layout {
+        _ if head.is_some() => {}
         RdbLayout::ListQuicklist2 => {
             let (mut r, n) = count(v.raw, 2, "quicklist node count").map_err(|e| bad(v, e))?;
             for _ in 0..n {
@@ -138,6 +245,7 @@ pub fn list(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
             encoding: Encoding::Listpack,
             elements,
             largest,
+            largest_exact,
         });
     }
     let bytes = l.quicklist
@@ -150,6 +258,7 @@ pub fn list(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
         encoding: Encoding::Quicklist,
         elements,
         largest,
+        largest_exact,
     })
 }
 
@@ -159,6 +268,31 @@ pub fn set(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
     let p = c.profile;
     let l = c.layout;
     let lp_sets = p.target >= Target::Redis72;
+    // Kept as stored: sized from the blob, counted from its header.
+    match v.layout {
+        RdbLayout::SetIntset => {
+            if let Some((head, total)) = v.blob_head(c.scratch, 8)
+                && let Some((width, n)) = intset::header(head, total)
+                && n <= p.set_max_intset_entries
+            {
+                // The longest decimal text of a `width`-byte integer.
+                let bound = match width {
+                    2 => 6,
+                    4 => 11,
+                    _ => 20,
+                };
+                return kept(v, c, (a.class(total), Encoding::Intset), n, bound);
+            }
+        }
+        RdbLayout::SetListpack if lp_sets => {
+            if let Some((n, total)) = listpack_head(v, c.scratch, 1)
+                && n <= p.set_max_listpack_entries
+            {
+                return kept(v, c, (a.class(total), Encoding::Listpack), n, total);
+            }
+        }
+        _ => {}
+    }
     let blob_len = |v: &Value<'_>| -> Result<u64> {
         let (_, s) = string(v.raw).map_err(|e| bad(v, e))?;
         Ok(s.len())
@@ -239,6 +373,7 @@ pub fn set(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
         encoding,
         elements: n,
         largest,
+        largest_exact: true,
     })
 }
 
@@ -248,6 +383,12 @@ pub fn zset(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
     let p = c.profile;
     let l = c.layout;
     let target = p.target;
+    if v.layout == RdbLayout::ZsetListpack
+        && let Some((n, total)) = listpack_head(v, c.scratch, 2)
+        && n <= p.zset_max_listpack_entries
+    {
+        return kept(v, c, (a.class(total), Encoding::Listpack), n, total);
+    }
     let node_plain = skiplist_node_expected(a, 0);
     let node_long = skiplist_node_expected(a, 8);
     let (mut n, mut largest, mut sds, mut lp) = (0u64, 0u64, 0u64, LP_EMPTY);
@@ -324,6 +465,7 @@ pub fn zset(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
         encoding,
         elements: n,
         largest,
+        largest_exact: true,
     })
 }
 
@@ -334,6 +476,17 @@ pub fn hash(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
     use RdbLayout::*;
     let p = c.profile;
     let l = c.layout;
+    // Same band as below: a listpack in the file was allowed by its
+    // writer's limit (up to the built-in 512).
+    let lp_limit = p
+        .hash_max_listpack_entries
+        .max(p.hash_max_listpack_entries_builtin);
+    if v.layout == HashListpack
+        && let Some((n, total)) = listpack_head(v, c.scratch, 2)
+        && n <= lp_limit
+    {
+        return kept(v, c, (a.class(total), Encoding::Listpack), n, total);
+    }
     let (mut n, mut largest, mut sds, mut lp) = (0u64, 0u64, 0u64, LP_EMPTY);
     let mut first_long: Option<u64> = None;
     // The listpack size is rebuilt entry by entry only for the layouts the
@@ -379,8 +532,7 @@ pub fn hash(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
     let limit = if matches!(v.layout, HashHashtable) {
         p.hash_max_listpack_entries
     } else {
-        p.hash_max_listpack_entries
-            .max(p.hash_max_listpack_entries_builtin)
+        lp_limit
     };
     let too_many = n > limit;
     let (bytes, encoding) = match v.layout {
@@ -438,6 +590,7 @@ pub fn hash(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
         encoding,
         elements: n,
         largest,
+        largest_exact: true,
     })
 }
 
@@ -530,6 +683,7 @@ pub fn stream(v: &Value<'_>, c: &mut Ctx<'_>) -> Result<Part> {
         encoding: Encoding::Stream,
         elements: s.meta.length,
         largest: 0,
+        largest_exact: true,
     })
 }
 
@@ -548,5 +702,6 @@ pub fn string_v7(s: &RdbStr<'_>, l: &Layout, a: Alloc) -> Part {
         encoding,
         elements: 1,
         largest: len,
+        largest_exact: true,
     }
 }

@@ -34,8 +34,13 @@ pub struct KeyMemory {
     pub encoding: Encoding,
     /// Elements (strings: 1; streams: entries).
     pub elements: u64,
-    /// Length of the largest element (strings: the value's length).
+    /// Length of the largest element (strings: the value's length), or an
+    /// upper bound when `largest_exact` is false.
     pub largest_element: u64,
+    /// False when the model skipped the walk the exact length needs
+    /// ([`MemoryModel::lazy_largest`]); `KeyFacts::largest_element` walks.
+    #[serde(skip)]
+    pub largest_exact: bool,
 }
 
 /// Per-target memory model; reusable across keys (holds decode buffers).
@@ -45,7 +50,15 @@ pub struct MemoryModel {
     layout: Layout,
     scratch: Scratch,
     ids: Vec<[u8; 16]>,
+    lazy_largest: bool,
+    /// Keyspace overhead without and with a TTL, without size hints ...
+    overhead_default: [u64; 2],
+    /// ... and for the last sizes asked for: the same for every key of a db.
+    overhead_sized: Option<(DbSizes, [u64; 2])>,
 }
+
+/// A db's key and expire counts (RESIZEDB hints), when known.
+type DbSizes = (Option<u64>, Option<u64>);
 
 /// Bytes of a Redis 8 key object (`kvobjCreate`): header, optional expire
 /// field (reserved for keys of 128+ bytes or when the block has room),
@@ -60,13 +73,27 @@ impl MemoryModel {
     /// A model of `profile.target` with `profile`'s thresholds, for a
     /// server build whose allocator is `alloc`.
     pub fn new(profile: Profile, alloc: Alloc) -> Self {
+        let layout = Layout::of(profile.target);
+        let o = |ttl| keyspace::overhead(&layout, alloc, None, None, ttl);
         MemoryModel {
             alloc,
-            layout: Layout::of(profile.target),
+            overhead_default: [o(false), o(true)],
+            overhead_sized: None,
+            layout,
             profile,
             scratch: Scratch::default(),
             ids: Vec::new(),
+            lazy_largest: false,
         }
+    }
+
+    /// Lets the model skip walking values the loader keeps as stored when
+    /// only their largest element would need it: `largest_element` is then
+    /// an upper bound (`largest_exact` false), for consumers that look at
+    /// it only for a few keys.
+    pub fn lazy_largest(mut self, on: bool) -> Self {
+        self.lazy_largest = on;
+        self
     }
 
     /// The target server line.
@@ -88,6 +115,7 @@ impl MemoryModel {
                 scratch: &mut m.scratch,
                 ids: &mut m.ids,
                 alloc: m.alloc,
+                lazy_largest: m.lazy_largest,
             };
             match v.data_type() {
                 DataType::List => estimate::list(v, &mut c),
@@ -101,6 +129,7 @@ impl MemoryModel {
                     encoding: Encoding::Raw,
                     elements: 1,
                     largest: v.raw.len() as u64,
+                    largest_exact: true,
                 }),
             }
         };
@@ -127,6 +156,7 @@ impl MemoryModel {
             encoding: part.encoding,
             elements: part.elements,
             largest_element: part.largest,
+            largest_exact: part.largest_exact,
         })
     }
 
@@ -143,6 +173,7 @@ impl MemoryModel {
             encoding,
             elements: 1,
             largest: len,
+            largest_exact: true,
         };
         match enc {
             Encoding::Int => {
@@ -162,11 +193,74 @@ impl MemoryModel {
 
     /// Keyspace overhead of a key in a db of `keys` keys, `expires` of
     /// them with a TTL (RESIZEDB hints; `None`: a 0.75 load factor).
-    pub fn overhead_in(&self, keys: Option<u64>, expires: Option<u64>, has_ttl: bool) -> u64 {
-        keyspace::overhead(&self.layout, self.alloc, keys, expires, has_ttl)
+    pub fn overhead_in(&mut self, keys: Option<u64>, expires: Option<u64>, has_ttl: bool) -> u64 {
+        let sizes = (keys, expires);
+        let pair = match self.overhead_sized {
+            Some((s, pair)) if s == sizes => pair,
+            _ => {
+                let o = |ttl| keyspace::overhead(&self.layout, self.alloc, keys, expires, ttl);
+                let pair = [o(false), o(true)];
+                self.overhead_sized = Some((sizes, pair));
+                pair
+            }
+        };
+        pair[has_ttl as usize]
     }
 
     fn overhead(&self, has_ttl: bool) -> u64 {
-        self.overhead_in(None, None, has_ttl)
+        self.overhead_default[has_ttl as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rdb::read::{ReadOptions, Record, read};
+    use crate::sink::{Flow, FnSink};
+    use clap::ValueEnum;
+
+    /// The lazy model ([`MemoryModel::lazy_largest`]) answers as the eager
+    /// one on every key of the corpus and the shared corpus, for every
+    /// target: the same bytes, encoding and elements, and a largest element
+    /// that is exact, or a bound whose walk gives the eager length.
+    #[test]
+    fn lazy_largest_is_the_eager_model() {
+        let files = crate::testutil::corpus_rdb_files();
+        assert!(files.len() >= 10, "corpus files not found");
+        let (mut keys, mut bounds) = (0u64, 0u64);
+        for f in &files {
+            let data = std::fs::read(f).unwrap();
+            for &t in Target::value_variants() {
+                let p = Profile::new(t);
+                let mut eager = MemoryModel::new(p, Alloc::BUNDLED);
+                let mut lazy = MemoryModel::new(p, Alloc::BUNDLED).lazy_largest(true);
+                let mut scratch = Scratch::default();
+                let mut sink = FnSink(|r: &Record<'_>| {
+                    if let Record::Key(k) = r
+                        && let Ok(want) = eager.estimate(k)
+                    {
+                        let got = lazy.estimate(k).unwrap();
+                        let exact = estimate::largest_element(&k.value, &mut scratch).unwrap();
+                        assert_eq!(exact, want.largest_element, "{f:?} {t:?}");
+                        assert!(got.largest_element >= exact, "{f:?} {t:?}");
+                        bounds += !got.largest_exact as u64;
+                        keys += 1;
+                        let got = KeyMemory {
+                            largest_element: exact,
+                            largest_exact: true,
+                            ..got
+                        };
+                        assert_eq!(got, want, "{f:?} {t:?}");
+                    }
+                    Ok(Flow::Continue)
+                });
+                let _ = read(&data, &ReadOptions::default(), &mut sink);
+            }
+        }
+        // Both paths ran: keys sized from headers, and walked ones.
+        assert!(
+            bounds > 100 && keys > bounds,
+            "{keys} keys, {bounds} bounds"
+        );
     }
 }

@@ -9,6 +9,14 @@ pub struct Intset<'s> {
     data: &'s [u8],
 }
 
+/// Element width and count from the first bytes `head` of an intset blob
+/// of `total` bytes, when they are what [`Intset::parse`] accepts.
+pub fn header(head: &[u8], total: u64) -> Option<(usize, u64)> {
+    let width = u32::from_le_bytes(head.get(..4)?.try_into().ok()?) as u64;
+    let n = u32::from_le_bytes(head.get(4..8)?.try_into().ok()?) as u64;
+    (matches!(width, 2 | 4 | 8) && n > 0 && 8 + n * width == total).then_some((width as usize, n))
+}
+
 impl<'s> Intset<'s> {
     /// Validates encoding (2, 4 or 8), exact size and non-emptiness.
     pub fn parse(blob: &'s [u8]) -> Result<Self, Problem> {
@@ -75,7 +83,9 @@ mod tests {
         b.extend_from_slice(&7i16.to_le_bytes());
         let s = Intset::parse(&b).unwrap();
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![-5, 7]);
+        assert_eq!(header(&b[..8], b.len() as u64), Some((2, 2)));
         b.push(0);
         assert!(Intset::parse(&b).is_err());
+        assert_eq!(header(&b[..8], b.len() as u64), None);
     }
 }

@@ -70,6 +70,15 @@ impl<'s> Listpack<'s> {
     }
 }
 
+/// The element count a listpack's header declares, from the first bytes
+/// `head` of a blob of `total` bytes: `None` when the header does not know
+/// (65535: count by walking) or its size field is not `total`.
+pub fn declared_count(head: &[u8], total: u64) -> Option<u64> {
+    let size = u32::from_le_bytes(head.get(..4)?.try_into().ok()?);
+    let n = u16::from_le_bytes(head.get(4..6)?.try_into().ok()?);
+    (size as u64 == total && n != u16::MAX).then_some(n as u64)
+}
+
 /// Iterator over listpack elements.
 #[derive(Debug, Clone)]
 pub struct ListpackIter<'s> {
@@ -218,6 +227,20 @@ mod tests {
         assert_eq!(v[0], Elem::Int(5));
         assert_eq!(v[1], Elem::Bytes(b"hi"));
         assert_eq!(v[2], Elem::Int(-1));
+    }
+
+    /// The declared count, unless it is the "unknown" 65535 or the size
+    /// field is not the blob's.
+    #[test]
+    fn declared_counts() {
+        let lp = build(&[&[0x05, 0x01], &[0x82, b'h', b'i', 0x03]]);
+        assert_eq!(declared_count(&lp, lp.len() as u64), Some(2));
+        assert_eq!(declared_count(&lp[..6], lp.len() as u64), Some(2));
+        assert_eq!(declared_count(&lp, lp.len() as u64 + 1), None);
+        assert_eq!(declared_count(&lp[..5], lp.len() as u64), None);
+        let mut unknown = lp.clone();
+        unknown[4..6].copy_from_slice(&u16::MAX.to_le_bytes());
+        assert_eq!(declared_count(&unknown, lp.len() as u64), None);
     }
 
     #[test]

@@ -116,6 +116,13 @@ fn decode(input: &[u8], expected: usize, stop: usize, out: &mut Vec<u8>) -> Resu
                     buf.copy_within(start + k..start + k + 16, o + k);
                     k += 16;
                 }
+            } else if back >= 8 {
+                // The same with 8-byte blocks (each reads only final bytes).
+                let mut k = 0;
+                while k < len {
+                    buf.copy_within(start + k..start + k + 8, o + k);
+                    k += 8;
+                }
             } else {
                 // Overlapping reference (a run): byte by byte.
                 for k in 0..len {

@@ -117,8 +117,13 @@ pub enum RdbStr<'a> {
 
 /// Number of bytes in the canonical decimal text of `v`.
 pub fn int_text_len(v: i64) -> usize {
-    let mut buf = itoa::Buffer::new();
-    buf.format(v).len()
+    // Counted, not formatted: element lengths of packed ints are on the
+    // memory model's hot path.
+    let digits = v
+        .unsigned_abs()
+        .checked_ilog10()
+        .map_or(1, |d| d as usize + 1);
+    digits + (v < 0) as usize
 }
 
 impl<'a> RdbStr<'a> {
@@ -399,6 +404,21 @@ mod tests {
         assert_eq!(string(&[0x02, b'h', b'i']).unwrap().1, RdbStr::Raw(b"hi"));
         assert!(string(&[0x03, b'h', b'i']).is_err());
         assert!(string(&[0xc4]).is_err());
+    }
+
+    /// The counted length is the formatted one, at every power of ten and
+    /// at the extremes.
+    #[test]
+    fn int_text_lengths() {
+        let mut vals = vec![0i64, i64::MIN, i64::MAX, i64::MIN + 1];
+        let mut p = 1i64;
+        while let Some(q) = p.checked_mul(10) {
+            vals.extend([p - 1, p, p + 1, -p + 1, -p, -p - 1]);
+            p = q;
+        }
+        for v in vals {
+            assert_eq!(int_text_len(v), v.to_string().len(), "{v}");
+        }
     }
 
     #[test]

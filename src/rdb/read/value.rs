@@ -41,6 +41,23 @@ fn elem_of<'s>(s: &RdbStr<'s>, buf: &'s mut Vec<u8>) -> Result<Elem<'s>, Problem
     })
 }
 
+/// The first bytes of string `s` (at least `want` when it is that long) and
+/// its full length, inflating an LZF string only as far as `want` (into
+/// `buf`): enough to read a listpack's or intset's header without decoding
+/// the rest. `None` when the prefix cannot be inflated; the full decode
+/// then reports what is wrong.
+pub fn str_head<'s>(s: &RdbStr<'s>, buf: &'s mut Vec<u8>, want: usize) -> Option<(&'s [u8], u64)> {
+    match *s {
+        RdbStr::Raw(b) => Some((b, b.len() as u64)),
+        RdbStr::Int(_) => None,
+        RdbStr::Lzf { packed, len } => {
+            let n = usize::try_from(len).ok()?;
+            super::lzf::decompress_prefix(packed, n, want, buf).ok()?;
+            Some((buf.as_slice(), len))
+        }
+    }
+}
+
 /// Finds the end of a value of layout `layout`, walking its structure but
 /// decoding nothing. Every count is checked against the remaining bytes.
 pub fn skip(i: &[u8], layout: RdbLayout) -> PResult<'_, ()> {
@@ -272,6 +289,16 @@ impl<'a> Value<'a> {
             self.raw
         };
         string(i).map(|(_, s)| s).map_err(|e| self.perr(e))
+    }
+
+    /// The head of the blob that holds the whole value (blob layouts; see
+    /// [`str_head`]), with the blob's full length.
+    pub fn blob_head<'s>(&self, scratch: &'s mut Scratch, want: usize) -> Option<(&'s [u8], u64)>
+    where
+        'a: 's,
+    {
+        let s = self.blob().ok()?;
+        str_head(&s, &mut scratch.blob, want)
     }
 
     /// Visits every element of a list or set (and Dragonfly set members
