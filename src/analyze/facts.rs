@@ -4,6 +4,7 @@
 //! order to a consumer (the report sections, the memory listing, diff).
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
@@ -42,6 +43,10 @@ pub struct KeyFacts<'a> {
     pub freq: Option<u8>,
     /// The value itself, for consumers that look inside (diff).
     pub value: Value<'a>,
+    /// The largest element once walked: several report sections ask for it
+    /// (big-key tops by bytes and by elements, each type's longest), and a
+    /// walk may inflate an LZF blob, so a key is walked at most once.
+    pub(crate) largest_walked: Cell<Option<u64>>,
 }
 
 impl KeyFacts<'_> {
@@ -51,7 +56,13 @@ impl KeyFacts<'_> {
         if self.mem.largest_exact {
             return Ok(self.mem.largest_element);
         }
-        largest_element(&self.value, scratch).map_err(|e| e.with_key(self.db, Some(&self.key)))
+        if let Some(n) = self.largest_walked.get() {
+            return Ok(n);
+        }
+        let n = largest_element(&self.value, scratch)
+            .map_err(|e| e.with_key(self.db, Some(&self.key)))?;
+        self.largest_walked.set(Some(n));
+        Ok(n)
     }
 }
 
@@ -326,6 +337,7 @@ fn facts<'a>(m: &mut MemoryModel, j: Job<'a>, hint: Option<(u64, u64)>) -> Resul
         freq: j.freq,
         value: j.value,
         key: j.key,
+        largest_walked: Cell::new(None),
     })
 }
 

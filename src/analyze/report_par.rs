@@ -341,6 +341,7 @@ mod tests {
                     idle_s: (rnd(2) == 0).then(|| rnd(100)),
                     freq: (rnd(2) == 0).then(|| rnd(256) as u8),
                     value,
+                    largest_walked: Default::default(),
                 }
             })
             .collect();
