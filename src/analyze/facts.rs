@@ -15,6 +15,7 @@ use super::memory::estimate::largest_element;
 use super::memory::{KeyMemory, MemoryModel};
 use crate::error::{Error, Result};
 use crate::model::{DataType, Flavor};
+use crate::rdb::read::prim::prefetch;
 use crate::rdb::read::scan::{CHUNK, ChunkPass, key_error, read_in_chunks};
 use crate::rdb::read::{
     Header, KeyRecord, RdbStr, ReadOptions, Record, Scratch, Trailer, Value, read,
@@ -509,8 +510,12 @@ struct Pass<'x, A> {
     progress: Option<&'x (dyn Fn(u64) + Sync)>,
 }
 
+/// Bytes of the next value [`count_chunk`] asks the CPU to load ahead.
+const PREFETCH_VALUE: usize = 2048;
+
 /// Counts a chunk's keys; stops at the first error (the keys before it
 /// stay counted, as in the sequential pass).
+
 fn count_chunk<'a, A: Analysis<'a>>(
     s: Start<A::Chunk>,
     records: &[Record<'a>],
@@ -525,7 +530,13 @@ fn count_chunk<'a, A: Analysis<'a>>(
     } = s;
     let mut model: Option<MemoryModel> = None;
     let mut buf = Vec::new();
-    for r in records {
+    for (i, r) in records.iter().enumerate() {
+        // The chunk's walk read these bytes long ago (a chunk is larger
+        // than the cache): fetch the next value's head while this key is
+        // counted, as the inspect jobs do.
+        if let Some(Record::Key(n)) = records.get(i + 1) {
+            prefetch(n.value.raw, 0, PREFETCH_VALUE);
+        }
         match r {
             Record::Aux { key, value } if profile.is_none() => {
                 let (k, v) = aux_text(key, value, &mut buf);
