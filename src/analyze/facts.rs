@@ -515,7 +515,6 @@ const PREFETCH_VALUE: usize = 2048;
 
 /// Counts a chunk's keys; stops at the first error (the keys before it
 /// stay counted, as in the sequential pass).
-
 fn count_chunk<'a, A: Analysis<'a>>(
     s: Start<A::Chunk>,
     records: &[Record<'a>],
