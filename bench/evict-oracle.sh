@@ -7,8 +7,9 @@
 # `bench/evict-oracle.sh mean [OUT]`: the projection against the server's
 # mean — every case the tables (EVICT_TABLES, default results-evict.md and
 # results-evict-200k.md) miss, on a fresh file of the same kind: 8 real
-# evictions (EVICT_REPEAT) against 40 projection runs (`mean_study`;
-# default OUT bench/results-evict-mean.md).
+# evictions (EVICT_REPEAT) against 40 projection runs (EVICT_PROJ_RUNS;
+# `mean_study`; default OUT bench/results-evict-mean.md). EVICT_CASES
+# names the cases instead (";"-separated, as the mean table labels them).
 # Usage: [EVICT_SIZES=10000,50000,200000] [EVICT_MIXES=small,all,strings,collections] \
 #        bench/evict-oracle.sh [OUT]
 set -euo pipefail
@@ -20,7 +21,9 @@ if [ "${1:-}" = mean ]; then
   shift
   TEST=mean_study
   DEFAULT_OUT=$ROOT/bench/results-evict-mean.md
-  SCOPE="the cases ${EVICT_TABLES:-bench/results-evict.md,bench/results-evict-200k.md} miss, ${EVICT_REPEAT:-8} real runs per case, 40 projection runs"
+  CASES="the cases ${EVICT_TABLES:-bench/results-evict.md,bench/results-evict-200k.md} miss"
+  [ -n "${EVICT_CASES:-}" ] && CASES="$EVICT_CASES"
+  SCOPE="$CASES; ${EVICT_REPEAT:-8} real runs per case, ${EVICT_PROJ_RUNS:-40} projection runs"
 fi
 OUT=${1:-$DEFAULT_OUT}
 cd "$ROOT"

@@ -472,6 +472,8 @@ fn read_file(path: &Path) -> FileKeys {
 
 struct RealRun {
     evicted: HashSet<(u64, Vec<u8>)>,
+    /// `used_memory` before `maxmemory` is lowered.
+    used: u64,
     maxmemory: u64,
     /// `total_eviction_exceeded_time` (ms): the eviction's wall time.
     exceeded_ms: i64,
@@ -549,6 +551,7 @@ fn real_run(
     let after = all_keys(&mut c);
     RealRun {
         evicted: before.difference(&after).cloned().collect(),
+        used: used_before,
         maxmemory,
         exceeded_ms,
     }
@@ -1037,18 +1040,36 @@ struct MeanCase {
     fraction: f64,
 }
 
+/// A case named as the tables label it: "all 10k Unknown allkeys-lru 0.9"
+/// (mix, keys, access data, policy, fraction).
+fn parse_case(label: &str) -> MeanCase {
+    let w: Vec<&str> = label.split_whitespace().collect();
+    let access = match w[2] {
+        "Idle" => Access::Idle,
+        "Freq" => Access::Freq,
+        _ => Access::Unknown,
+    };
+    MeanCase {
+        mix: w[0].to_string(),
+        keys: w[1].trim_end_matches('k').parse::<usize>().unwrap() * 1000,
+        access,
+        policy: POLICIES
+            .iter()
+            .copied()
+            .find(|p| p.name() == w[3])
+            .expect("a policy of the table"),
+        fraction: w[4].parse().unwrap(),
+    }
+}
+
 /// The cases a `projection_table` table misses: a count error over 2 %,
 /// or (not random) a Jaccard overlap more than 0.02 under the real one.
 fn missed_cases(table: &str) -> Vec<MeanCase> {
     let mut out = Vec::new();
     for line in table.lines().filter(|l| l.starts_with("| ")) {
+        // "| all 10k Idle | allkeys-lru | 0.9 | ... |": 11 columns.
         let cols: Vec<&str> = line.split('|').map(str::trim).collect();
-        // "| all 10k Idle | allkeys-lru | 0.9 | ... |": 11 columns between bars.
-        let Some(policy) = POLICIES
-            .iter()
-            .copied()
-            .find(|p| cols.get(2) == Some(&p.name()))
-        else {
+        let Some(policy) = POLICIES.iter().find(|p| cols.get(2) == Some(&p.name())) else {
             continue;
         };
         let num = |c: &str| -> f64 {
@@ -1058,23 +1079,9 @@ fn missed_cases(table: &str) -> Vec<MeanCase> {
                 .unwrap_or(0.0)
         };
         let random = matches!(policy, Policy::AllkeysRandom | Policy::VolatileRandom);
-        let missed = num(cols[8]) > 2.0 || (!random && num(cols[11]) + 0.02 < num(cols[10]));
-        if !missed {
-            continue;
+        if num(cols[8]) > 2.0 || (!random && num(cols[11]) + 0.02 < num(cols[10])) {
+            out.push(parse_case(&format!("{} {} {}", cols[1], cols[2], cols[3])));
         }
-        let label: Vec<&str> = cols[1].split(' ').collect();
-        let access = match label[2] {
-            "Idle" => Access::Idle,
-            "Freq" => Access::Freq,
-            _ => Access::Unknown,
-        };
-        out.push(MeanCase {
-            mix: label[0].to_string(),
-            keys: label[1].trim_end_matches('k').parse::<usize>().unwrap() * 1000,
-            access,
-            policy,
-            fraction: num(cols[3]),
-        });
     }
     out
 }
@@ -1093,8 +1100,10 @@ fn mean_jaccard(set: &HashSet<(u64, Vec<u8>)>, others: &[RealRun], skip: Option<
 
 /// The projection against the server's mean (bench/evict-oracle.sh
 /// `mean`): for every case the tables in `EVICT_TABLES` miss (default the
-/// 10k/50k and 200k tables), `EVICT_REPEAT` (default 8) real evictions of
-/// a fresh file of the same kind and 40 projection runs. Prints the
+/// 10k/50k and 200k tables), or the cases `EVICT_CASES` names
+/// (";"-separated labels as the tables print them), `EVICT_REPEAT`
+/// (default 8) real evictions of a fresh file of the same kind and
+/// `EVICT_PROJ_RUNS` (default 40) projection runs. Prints the
 /// server's mean and run-to-run deviation, the projection's mean, the error
 /// against the server's mean in % and in standard errors of the
 /// difference, and the Jaccard overlaps: each real run's mean overlap with
@@ -1110,18 +1119,26 @@ fn mean_study() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(8);
+    let proj_runs: u32 = std::env::var("EVICT_PROJ_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
     let tables = std::env::var("EVICT_TABLES")
         .unwrap_or_else(|_| "bench/results-evict.md,bench/results-evict-200k.md".into());
     let mut cases = Vec::new();
-    for t in tables.split(',') {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(t);
-        cases.extend(missed_cases(&std::fs::read_to_string(path).unwrap()));
+    if let Ok(list) = std::env::var("EVICT_CASES") {
+        cases.extend(list.split(';').map(parse_case));
+    } else {
+        for t in tables.split(',') {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(t);
+            cases.extend(missed_cases(&std::fs::read_to_string(path).unwrap()));
+        }
     }
     let dir = temp_dir("mean");
     let mut rng = SplitMix64::new(0x3ea7);
     let baseline = empty_baseline(&dir);
     println!(
-        "| case | server mean ± sd (n) | µs/key | projection mean ± sd (40 runs) | error vs mean | error / se | within 2 % of the mean | J(real,real) mean (min–max) | J(proj,real) |\n|---|---|---|---|---|---|---|---|---|"
+        "| case | server mean ± sd (n) | µs/key | projection mean ± sd ({proj_runs} runs) | error vs mean | se of the error | error / se | within 2 % of the mean | model − server used memory (of the bytes to free) | J(real,real) mean (min–max) | J(proj,real) |\n|---|---|---|---|---|---|---|---|---|---|---|"
     );
     // One file per mix/size/access, built when the cases move on to it.
     let mut file = String::new();
@@ -1144,11 +1161,33 @@ fn mean_study() {
             / counts.iter().sum::<f64>().max(1.0);
         let evicted = dir.join("mean.evicted.jsonl");
         let cmd = project_cmd(&dir.join(file), &evicted);
-        let (_, proj) = project_runs(cmd, c.policy, runs[0].maxmemory, baseline, evict_us, 40);
+        let (v, proj) = project_runs(
+            cmd,
+            c.policy,
+            runs[0].maxmemory,
+            baseline,
+            evict_us,
+            proj_runs,
+        );
+        // The modelled memory before eviction against the server's (all
+        // runs load the same file): an offset moves the count by its
+        // share of the bytes to free.
+        let used = runs.iter().map(|r| r.used as f64).sum::<f64>() / runs.len() as f64;
+        let level = v["needed"].as_f64().unwrap() - used;
+        let to_free = used - runs[0].maxmemory as f64;
         let proj: Vec<f64> = proj.into_iter().map(|c| c as f64).collect();
         let (pm, psd) = mean_sd(&proj);
         let se = (rsd * rsd / counts.len() as f64 + psd * psd / proj.len() as f64).sqrt();
         let err = (pm - rm) / rm.max(1.0);
+        // A miss is a bias when the error exceeds 2 standard errors; under
+        // that it is as likely the server's own run-to-run variance.
+        let verdict = if err.abs() <= 0.02 {
+            "yes"
+        } else if (pm - rm).abs() > 2.0 * se {
+            "no: bias"
+        } else {
+            "no: within noise"
+        };
         let random = matches!(c.policy, Policy::AllkeysRandom | Policy::VolatileRandom);
         let jaccards = if random {
             "(random) | (random)".to_string()
@@ -1164,7 +1203,7 @@ fn mean_study() {
             format!("{:.3} ({lo:.3}–{hi:.3}) | {jp:.3}", mean_sd(&per_run).0)
         };
         println!(
-            "| {} {}k {:?} {} {} | {rm:.1} ± {rsd:.1} ({:.1} %, n={}) | {evict_us:.2} | {pm:.1} ± {psd:.1} | {:+.2}% | {:+.1} | {} | {jaccards} |",
+            "| {} {}k {:?} {} {} | {rm:.1} ± {rsd:.1} ({:.1} %, n={}) | {evict_us:.2} | {pm:.1} ± {psd:.1} | {:+.2}% | {:.2}% | {:+.1} | {} | {level:+.0} B ({:+.2}%) | {jaccards} |",
             c.mix,
             c.keys / 1000,
             c.access,
@@ -1173,8 +1212,10 @@ fn mean_study() {
             rsd / rm.max(1.0) * 100.0,
             counts.len(),
             err * 100.0,
+            se / rm.max(1.0) * 100.0,
             (pm - rm) / se.max(1e-9),
-            if err.abs() <= 0.02 { "yes" } else { "no" },
+            verdict,
+            level / to_free.max(1.0) * 100.0,
         );
         let _ = std::fs::remove_file(&evicted);
     }
