@@ -10,6 +10,9 @@
 # evictions (EVICT_REPEAT) against 40 projection runs (EVICT_PROJ_RUNS;
 # `mean_study`; default OUT bench/results-evict-mean.md). EVICT_CASES
 # names the cases instead (";"-separated, as the mean table labels them).
+# `bench/evict-oracle.sh restore [OUT]`: `--mode restore` against an empty
+# server at the target maxmemory that takes the file's keys by RESTORE
+# (`restore_table`; default OUT bench/results-evict-restore.md).
 # Usage: [EVICT_SIZES=10000,50000,200000] [EVICT_MIXES=small,all,strings,collections] \
 #        bench/evict-oracle.sh [OUT]
 set -euo pipefail
@@ -24,6 +27,12 @@ if [ "${1:-}" = mean ]; then
   CASES="the cases ${EVICT_TABLES:-bench/results-evict.md,bench/results-evict-200k.md} miss"
   [ -n "${EVICT_CASES:-}" ] && CASES="$EVICT_CASES"
   SCOPE="$CASES; ${EVICT_REPEAT:-8} real runs per case, ${EVICT_PROJ_RUNS:-40} projection runs"
+fi
+if [ "${1:-}" = restore ]; then
+  shift
+  TEST=restore_table
+  DEFAULT_OUT=$ROOT/bench/results-evict-restore.md
+  SCOPE="--mode restore: 10k keys, mixes small,all, two real restores (rdbtool restore --pipeline 1) per case, 20 projection runs"
 fi
 OUT=${1:-$DEFAULT_OUT}
 cd "$ROOT"

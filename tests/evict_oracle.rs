@@ -637,12 +637,17 @@ fn project_runs(
     (v, counts)
 }
 
+/// The rdbtool binary. The bench may point at a copy, so that rebuilding
+/// during a long run does not swap it under the running table.
+fn rdbtool() -> Command {
+    Command::new(
+        std::env::var("RDBTOOL_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_rdbtool").into()),
+    )
+}
+
 /// `rdbtool project FILE --write-evicted EVICTED`, more arguments to add.
 fn project_cmd(file: &Path, evicted: &Path) -> Command {
-    // The bench may point at a copy of the binary, so that rebuilding
-    // during a long run does not swap it under the running table.
-    let bin = std::env::var("RDBTOOL_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_rdbtool").into());
-    let mut cmd = Command::new(bin);
+    let mut cmd = rdbtool();
     cmd.arg("project")
         .arg(file)
         .arg("--write-evicted")
@@ -689,6 +694,17 @@ fn redis_missing() -> bool {
         eprintln!("redis-server not installed: skipping (scripts/install-redis.sh installs it)");
     }
     missing
+}
+
+/// A comparison's start: its temp dir, the dataset generator from `seed`,
+/// and the empty server's `used_memory`; `None` without redis-server.
+fn oracle_setup(tag: &str, seed: u64) -> Option<(PathBuf, SplitMix64, u64)> {
+    if redis_missing() {
+        return None;
+    }
+    let dir = temp_dir(tag);
+    let baseline = empty_baseline(&dir);
+    Some((dir, SplitMix64::new(seed), baseline))
 }
 
 /// One row of the comparison: the server twice, the projection once.
@@ -876,12 +892,9 @@ fn policies_for(access: Access) -> Vec<Policy> {
 /// counts inside the projection's span of outcomes).
 #[test]
 fn projection_matches_redis_evictions() {
-    if redis_missing() {
+    let Some((dir, mut rng, baseline)) = oracle_setup("oracle", 0x5eed) else {
         return;
-    }
-    let dir = temp_dir("oracle");
-    let mut rng = SplitMix64::new(0x5eed);
-    let baseline = empty_baseline(&dir);
+    };
     println!("{}", Row::HEADER);
     let mut failures = Vec::new();
     for (access, file) in [(Access::Idle, "lru.rdb"), (Access::Freq, "lfu.rdb")] {
@@ -1218,6 +1231,126 @@ fn mean_study() {
             level / to_free.max(1.0) * 100.0,
         );
         let _ = std::fs::remove_file(&evicted);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `used_memory` of a fresh server that loaded `file`, with one warmed-up
+/// client (as [`real_run`] measures it).
+fn loaded_used(dir: &Path, file: &str) -> u64 {
+    let srv = start(dir, file, &[]).expect("redis-server");
+    drop(Conn::connect(srv.port));
+    let mut c = Conn::connect(srv.port);
+    c.cmd(&[b"CONFIG", b"SET", b"maxmemory", b"0"]);
+    c.info_field("memory", "used_memory");
+    c.info_field("memory", "used_memory") as u64
+}
+
+/// One real restore: an empty server at `maxmemory` under `policy` takes
+/// the file's keys from `rdbtool restore` (RESTORE in file order, with the
+/// file's IDLETIME/FREQ, one command in flight: a deep pipeline's query
+/// buffer is memory too). The file's keys missing afterwards, and the
+/// server's `evicted_keys` (the rest were refused writes).
+fn real_restore(
+    dir: &Path,
+    file: &str,
+    before: &HashSet<(u64, Vec<u8>)>,
+    policy: Policy,
+    maxmemory: u64,
+) -> (HashSet<(u64, Vec<u8>)>, u64) {
+    let srv =
+        start(dir, "absent.rdb", &["--maxmemory-policy", policy.name()]).expect("redis-server");
+    {
+        drop(Conn::connect(srv.port));
+        let mut c = Conn::connect(srv.port);
+        let m = maxmemory.to_string();
+        c.cmd(&[b"CONFIG", b"SET", b"maxmemory", m.as_bytes()]);
+    }
+    // Refused writes make the restore report failures: its status is not
+    // the measure, the keys the server holds are.
+    let _ = rdbtool()
+        .arg("restore")
+        .arg(dir.join(file))
+        .arg(format!("redis://127.0.0.1:{}", srv.port))
+        .args(["--pipeline", "1"])
+        .output()
+        .expect("run rdbtool restore");
+    let mut c = Conn::connect(srv.port);
+    let evicted = c.info_field("stats", "evicted_keys") as u64;
+    c.cmd(&[b"CONFIG", b"SET", b"maxmemory", b"0"]);
+    let after = all_keys(&mut c);
+    (before.difference(&after).cloned().collect(), evicted)
+}
+
+/// `--mode restore` against the server (bench/evict-oracle.sh `restore`):
+/// 10k-key files of the `small` and `all` mixes (IDLE, FREQ, none), every
+/// policy at 50/70/90 % of the memory the loaded file needs; two real
+/// restores per case against 20 projection runs. Prints evicted counts,
+/// refused writes and the Jaccard overlap of the missing keys (evicted or
+/// refused).
+#[test]
+#[ignore = "long: run by bench/evict-oracle.sh restore"]
+fn restore_table() {
+    let Some((dir, mut rng, baseline)) = oracle_setup("restore", 0x7e5707e) else {
+        return;
+    };
+    println!(
+        "| dataset | policy | frac | real evicted (run 1/2) | real refused | projected evicted (runs min–max) | projected refused | count err | real spread | J(real,real) | J(proj,real) |\n|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for mix_name in ["small", "all"] {
+        for access in [Access::Idle, Access::Freq, Access::Unknown] {
+            let file = format!("{mix_name}-10000-{access:?}.rdb");
+            build_dataset(&dir, &file, access, mix_named(mix_name), 10_000, &mut rng);
+            let before: HashSet<_> = read_file(&dir.join(&file)).keys().cloned().collect();
+            let used = loaded_used(&dir, &file);
+            for policy in policies_for(access) {
+                for fraction in [0.5, 0.7, 0.9] {
+                    let maxmemory = (used as f64 * fraction) as u64;
+                    let r: Vec<_> = (0..2)
+                        .map(|_| real_restore(&dir, &file, &before, policy, maxmemory))
+                        .collect();
+                    let evicted = dir.join("restore.evicted.jsonl");
+                    let mut cmd = project_cmd(&dir.join(&file), &evicted);
+                    cmd.args(["--mode", "restore"]);
+                    let (v, runs) = project_runs(cmd, policy, maxmemory, baseline, 0.0, 20);
+                    let counts: Vec<f64> = runs.iter().map(|&c| c as f64).collect();
+                    let (pm, _) = mean_sd(&counts);
+                    let real = (r[0].1 + r[1].1) as f64 / 2.0;
+                    let refused = |i: usize| r[i].0.len() as u64 - r[i].1;
+                    let p_refused = v["refused_keys"].as_u64().unwrap();
+                    let random = matches!(policy, Policy::AllkeysRandom | Policy::VolatileRandom);
+                    // Refused writes are not in the evicted list: overlap
+                    // only where nothing was refused.
+                    let refusals = refused(0) + refused(1) + p_refused > 0;
+                    let jaccards = if random {
+                        "(random) | (random)".to_string()
+                    } else if refusals {
+                        "(refusals) | (refusals)".to_string()
+                    } else {
+                        let set = jsonl_keys(&evicted);
+                        format!(
+                            "{:.3} | {:.3}",
+                            jaccard(&r[0].0, &r[1].0),
+                            (jaccard(&set, &r[0].0) + jaccard(&set, &r[1].0)) / 2.0
+                        )
+                    };
+                    println!(
+                        "| {mix_name} 10k {access:?} | {} | {fraction} | {}/{} | {}/{} | {pm:.1} ({}–{}) | {p_refused} | {:.2}% | {:.2}% | {jaccards} |",
+                        policy.name(),
+                        r[0].1,
+                        r[1].1,
+                        refused(0),
+                        refused(1),
+                        runs.iter().min().unwrap(),
+                        runs.iter().max().unwrap(),
+                        (pm - real).abs() / real.max(1.0) * 100.0,
+                        r[0].1.abs_diff(r[1].1) as f64 / real.max(1.0) * 100.0,
+                    );
+                    let _ = std::fs::remove_file(&evicted);
+                }
+            }
+            let _ = std::fs::remove_file(dir.join(&file));
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
