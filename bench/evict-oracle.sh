@@ -9,7 +9,8 @@
 # results-evict-200k.md) miss, on a fresh file of the same kind: 8 real
 # evictions (EVICT_REPEAT) against 40 projection runs (EVICT_PROJ_RUNS;
 # `mean_study`; default OUT bench/results-evict-mean.md). EVICT_CASES
-# names the cases instead (";"-separated, as the mean table labels them).
+# names the cases instead (";"-separated, as the mean table labels them);
+# EVICT_MODE=restore measures `--mode restore` the way `restore` does.
 # `bench/evict-oracle.sh restore [OUT]`: `--mode restore` against an empty
 # server at the target maxmemory that takes the file's keys by RESTORE
 # (`restore_table`; default OUT bench/results-evict-restore.md).
@@ -26,7 +27,7 @@ if [ "${1:-}" = mean ]; then
   DEFAULT_OUT=$ROOT/bench/results-evict-mean.md
   CASES="the cases ${EVICT_TABLES:-bench/results-evict.md,bench/results-evict-200k.md} miss"
   [ -n "${EVICT_CASES:-}" ] && CASES="$EVICT_CASES"
-  SCOPE="$CASES; ${EVICT_REPEAT:-8} real runs per case, ${EVICT_PROJ_RUNS:-40} projection runs"
+  SCOPE="$CASES${EVICT_MODE:+ (EVICT_MODE=$EVICT_MODE)}; ${EVICT_REPEAT:-8} real runs per case, ${EVICT_PROJ_RUNS:-40} projection runs"
 fi
 if [ "${1:-}" = restore ]; then
   shift

@@ -471,7 +471,10 @@ fn read_file(path: &Path) -> FileKeys {
 }
 
 struct RealRun {
+    /// The file's keys missing afterwards.
     evicted: HashSet<(u64, Vec<u8>)>,
+    /// Of those, writes the server refused (restore mode).
+    refused: u64,
     /// `used_memory` before `maxmemory` is lowered.
     used: u64,
     maxmemory: u64,
@@ -551,6 +554,7 @@ fn real_run(
     let after = all_keys(&mut c);
     RealRun {
         evicted: before.difference(&after).cloned().collect(),
+        refused: 0,
         used: used_before,
         maxmemory,
         exceeded_ms,
@@ -1116,7 +1120,8 @@ fn mean_jaccard(set: &HashSet<(u64, Vec<u8>)>, others: &[RealRun], skip: Option<
 /// 10k/50k and 200k tables), or the cases `EVICT_CASES` names
 /// (";"-separated labels as the tables print them), `EVICT_REPEAT`
 /// (default 8) real evictions of a fresh file of the same kind and
-/// `EVICT_PROJ_RUNS` (default 40) projection runs. Prints the
+/// `EVICT_PROJ_RUNS` (default 40) projection runs; `EVICT_MODE=restore`
+/// measures `--mode restore` against real restores instead. Prints the
 /// server's mean and run-to-run deviation, the projection's mean, the error
 /// against the server's mean in % and in standard errors of the
 /// difference, and the Jaccard overlaps: each real run's mean overlap with
@@ -1149,7 +1154,15 @@ fn mean_study() {
     }
     let dir = temp_dir("mean");
     let mut rng = SplitMix64::new(0x3ea7);
-    let baseline = empty_baseline(&dir);
+    // EVICT_MODE=restore: `--mode restore` against real restores
+    // (`restore_table`'s cases and measure).
+    let restore = std::env::var("EVICT_MODE").is_ok_and(|m| m == "restore");
+    let empty = empty_baseline(&dir);
+    let baseline = if restore {
+        restore_baseline(&dir)
+    } else {
+        empty
+    };
     println!(
         "| case | server mean ± sd (n) | µs/key | projection mean ± sd ({proj_runs} runs) | error vs mean | se of the error | error / se | within 2 % of the mean | model − server used memory (of the bytes to free) | J(real,real) mean (min–max) | J(proj,real) |\n|---|---|---|---|---|---|---|---|---|---|---|"
     );
@@ -1165,15 +1178,40 @@ fn mean_study() {
             before = read_file(&dir.join(&file)).keys().cloned().collect();
         }
         let file = file.as_str();
-        let runs: Vec<RealRun> = (0..repeat)
-            .map(|_| real_run(&dir, file, &before, c.policy, c.fraction))
+        let runs: Vec<RealRun> = if restore {
+            // The loaded file's memory sets the limit; the restored server
+            // also holds the histograms the restore baseline counts.
+            let used = loaded_used(&dir, file);
+            let maxmemory = (used as f64 * c.fraction) as u64;
+            (0..repeat)
+                .map(|_| {
+                    let (gone, evicted) = real_restore(&dir, file, &before, c.policy, maxmemory);
+                    RealRun {
+                        refused: gone.len() as u64 - evicted,
+                        evicted: gone,
+                        used: used + baseline - empty,
+                        maxmemory,
+                        exceeded_ms: 0,
+                    }
+                })
+                .collect()
+        } else {
+            (0..repeat)
+                .map(|_| real_run(&dir, file, &before, c.policy, c.fraction))
+                .collect()
+        };
+        let counts: Vec<f64> = runs
+            .iter()
+            .map(|r| (r.evicted.len() as u64 - r.refused) as f64)
             .collect();
-        let counts: Vec<f64> = runs.iter().map(|r| r.evicted.len() as f64).collect();
         let (rm, rsd) = mean_sd(&counts);
         let evict_us = 1000.0 * runs.iter().map(|r| r.exceeded_ms).sum::<i64>() as f64
             / counts.iter().sum::<f64>().max(1.0);
         let evicted = dir.join("mean.evicted.jsonl");
-        let cmd = project_cmd(&dir.join(file), &evicted);
+        let mut cmd = project_cmd(&dir.join(file), &evicted);
+        if restore {
+            cmd.args(["--mode", "restore"]);
+        }
         let (v, proj) = project_runs(
             cmd,
             c.policy,

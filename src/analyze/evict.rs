@@ -383,12 +383,12 @@ impl<'k> Simulator<'k> {
         });
     }
 
-    /// Adds a key to the keyspace (a load or a restored key); tables that
-    /// grow with the keyspace grow.
+    /// Adds a key to the keyspace (a load or a restored key); tracked
+    /// tables grow (restore mode: a load tracks them once loaded).
     pub fn add(&mut self, idx: u32) {
         let k = self.keys[idx as usize];
         self.used += k.bytes;
-        if let (Some(t), Cron::Never) = (self.tables.as_mut(), self.p.cron) {
+        if let Some(t) = self.tables.as_mut() {
             let db = k.db as usize;
             self.used += t.main[db].insert(self.used, self.p.maxmemory);
             if k.expire_ms.is_some() {
