@@ -371,7 +371,8 @@ impl<'k> Simulator<'k> {
     }
 
     /// Tracks the db tables from empty (restore mode): they grow as keys
-    /// arrive ([`Table::insert`]); the cron is not modelled there.
+    /// arrive ([`Table::insert`]) and the writes' lookups advance their
+    /// rehash; the cron is not modelled there.
     fn grow_tables(&mut self) {
         let dbs = self.cands.per_db.len();
         self.tables = Some(Tables {
@@ -388,12 +389,19 @@ impl<'k> Simulator<'k> {
     pub fn add(&mut self, idx: u32) {
         let k = self.keys[idx as usize];
         self.used += k.bytes;
+        let db = k.db as usize;
+        let ttl = k.expire_ms.is_some();
+        // RESTORE: the lookup of the key (and of its expiry, when the db
+        // has any), then the adds, each a rehash step.
+        if let Some(e) = self.tables.as_ref().map(|t| t.expires[db].used > 0 || ttl) {
+            self.steps(db, 1, e as u64);
+        }
         if let Some(t) = self.tables.as_mut() {
-            let db = k.db as usize;
             self.used += t.main[db].insert(self.used, self.p.maxmemory);
-            if k.expire_ms.is_some() {
+            if ttl {
                 self.used += t.expires[db].insert(self.used, self.p.maxmemory);
             }
+            self.steps(db, 1 + ttl as u64, ttl as u64);
         }
         if !self.p.policy.volatile() || k.expire_ms.is_some() {
             self.cands.insert(idx, k.db as usize);

@@ -102,23 +102,25 @@ impl Table {
     }
     /// A key added to the table as a write adds it (`dictAddRaw`, 7.x
     /// `_dictExpandIfNeeded`): an empty table gets 4 buckets, a full one
-    /// (keys ≥ buckets) the next power of two of keys + 1 — unless that
-    /// array would take `used_memory` over `maxmemory` while the load is at
-    /// most 1.618 (`dictExpandAllowed`): a server at its limit packs more
-    /// keys per bucket. The old array goes when the rehash ends (at once
-    /// here). Returns the bytes the table grew by.
+    /// (keys ≥ buckets, not rehashing) the next power of two of keys + 1 —
+    /// unless that array would take `used_memory` over `maxmemory` while
+    /// the load is at most 1.618 (`dictExpandAllowed`): a server at its
+    /// limit packs more keys per bucket, and grows when it must, at the
+    /// limit. The old array stays until the rehash ends ([`Table::step`]).
+    /// Returns the bytes the new array allocates.
     pub fn insert(&mut self, used_memory: u64, maxmemory: u64) -> u64 {
         let mut grown = 0;
         if self.size == 0 {
             self.size = 4;
             grown = 8 * 4;
-        } else if self.used >= self.size {
+        } else if self.used >= self.size && self.rehash.is_none() {
             let new = buckets(self.used + 1);
             let allowed = self.used as f64 / self.size as f64 > MAX_LOAD
                 || maxmemory == 0
                 || used_memory + 8 * new <= maxmemory;
             if allowed {
-                grown = 8 * (new - self.size);
+                self.rehash = Some((self.size, 0.0));
+                grown = 8 * new;
                 self.size = new;
             }
         }
@@ -269,9 +271,12 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(t.insert(0, 1_000), 0);
         }
-        // Full (4 keys, 4 buckets): 8 buckets fit under the limit.
-        assert_eq!(t.insert(900, 1_000), 32);
+        // Full (4 keys, 4 buckets): 8 buckets fit under the limit; the
+        // 4-bucket array stays until the rehash ends.
+        assert_eq!(t.insert(900, 1_000), 64);
         assert_eq!(t.size, 8);
+        assert!(t.rehashing());
+        assert_eq!(t.step(8), 32);
         for _ in 0..3 {
             t.insert(0, 1_000);
         }
@@ -281,7 +286,7 @@ mod tests {
             assert_eq!(t.insert(900, 1_000), 0);
         }
         assert_eq!((t.size, t.used), (8, 13));
-        assert_eq!(t.insert(900, 1_000), 8 * (16 - 8));
+        assert_eq!(t.insert(900, 1_000), 8 * 16);
         // No limit: a full table always grows.
         let mut u = Table::default();
         for _ in 0..5 {
