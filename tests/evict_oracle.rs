@@ -471,7 +471,12 @@ fn read_file(path: &Path) -> FileKeys {
 }
 
 struct RealRun {
+    /// The file's keys missing afterwards.
     evicted: HashSet<(u64, Vec<u8>)>,
+    /// Of those, writes the server refused (restore mode).
+    refused: u64,
+    /// `used_memory` before `maxmemory` is lowered.
+    used: u64,
     maxmemory: u64,
     /// `total_eviction_exceeded_time` (ms): the eviction's wall time.
     exceeded_ms: i64,
@@ -549,6 +554,8 @@ fn real_run(
     let after = all_keys(&mut c);
     RealRun {
         evicted: before.difference(&after).cloned().collect(),
+        refused: 0,
+        used: used_before,
         maxmemory,
         exceeded_ms,
     }
@@ -634,12 +641,17 @@ fn project_runs(
     (v, counts)
 }
 
+/// The rdbtool binary. The bench may point at a copy, so that rebuilding
+/// during a long run does not swap it under the running table.
+fn rdbtool() -> Command {
+    Command::new(
+        std::env::var("RDBTOOL_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_rdbtool").into()),
+    )
+}
+
 /// `rdbtool project FILE --write-evicted EVICTED`, more arguments to add.
 fn project_cmd(file: &Path, evicted: &Path) -> Command {
-    // The bench may point at a copy of the binary, so that rebuilding
-    // during a long run does not swap it under the running table.
-    let bin = std::env::var("RDBTOOL_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_rdbtool").into());
-    let mut cmd = Command::new(bin);
+    let mut cmd = rdbtool();
     cmd.arg("project")
         .arg(file)
         .arg("--write-evicted")
@@ -686,6 +698,17 @@ fn redis_missing() -> bool {
         eprintln!("redis-server not installed: skipping (scripts/install-redis.sh installs it)");
     }
     missing
+}
+
+/// A comparison's start: its temp dir, the dataset generator from `seed`,
+/// and the empty server's `used_memory`; `None` without redis-server.
+fn oracle_setup(tag: &str, seed: u64) -> Option<(PathBuf, SplitMix64, u64)> {
+    if redis_missing() {
+        return None;
+    }
+    let dir = temp_dir(tag);
+    let baseline = empty_baseline(&dir);
+    Some((dir, SplitMix64::new(seed), baseline))
 }
 
 /// One row of the comparison: the server twice, the projection once.
@@ -873,12 +896,9 @@ fn policies_for(access: Access) -> Vec<Policy> {
 /// counts inside the projection's span of outcomes).
 #[test]
 fn projection_matches_redis_evictions() {
-    if redis_missing() {
+    let Some((dir, mut rng, baseline)) = oracle_setup("oracle", 0x5eed) else {
         return;
-    }
-    let dir = temp_dir("oracle");
-    let mut rng = SplitMix64::new(0x5eed);
-    let baseline = empty_baseline(&dir);
+    };
     println!("{}", Row::HEADER);
     let mut failures = Vec::new();
     for (access, file) in [(Access::Idle, "lru.rdb"), (Access::Freq, "lfu.rdb")] {
@@ -984,13 +1004,7 @@ fn projection_table() {
     let mut failures = Vec::new();
     for n in sizes {
         for mix_name in mixes.split(',') {
-            let mix = match mix_name {
-                "small" => MIX_SMALL,
-                "all" => MIX_ALL,
-                "strings" => MIX_STRINGS,
-                "collections" => MIX_COLLECTIONS,
-                other => panic!("unknown mix {other}"),
-            };
+            let mix = mix_named(mix_name);
             for access in [Access::Idle, Access::Freq, Access::Unknown] {
                 let file = format!("{mix_name}-{n}-{access:?}.rdb");
                 build_dataset(&dir, &file, access, mix, n, &mut rng);
@@ -1021,24 +1035,101 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
     (m, var.sqrt())
 }
 
-/// A case of `spread_study`: mix name, mix, keys, access data, policy,
-/// fraction.
-type SpreadCase = (
-    &'static str,
-    &'static [(Kind, usize)],
-    usize,
-    Access,
-    Policy,
-    f64,
-);
+/// The mix a table label names.
+fn mix_named(name: &str) -> &'static [(Kind, usize)] {
+    match name {
+        "small" => MIX_SMALL,
+        "all" => MIX_ALL,
+        "strings" => MIX_STRINGS,
+        "collections" => MIX_COLLECTIONS,
+        other => panic!("unknown mix {other}"),
+    }
+}
 
-/// Bias or variance (bench/evict-oracle.sh `spread`): for the cases the
-/// table misses, `EVICT_REPEAT` (default 8) real evictions and 40
-/// projection runs of the same file; prints the real mean and spread, the
-/// projection's, and the bias in units of its standard error.
+/// A case of `mean_study`, read back from a table row: mix, keys, access
+/// data, policy, fraction.
+#[derive(Debug, Clone, PartialEq)]
+struct MeanCase {
+    mix: String,
+    keys: usize,
+    access: Access,
+    policy: Policy,
+    fraction: f64,
+}
+
+/// A case named as the tables label it: "all 10k Unknown allkeys-lru 0.9"
+/// (mix, keys, access data, policy, fraction).
+fn parse_case(label: &str) -> MeanCase {
+    let w: Vec<&str> = label.split_whitespace().collect();
+    let access = match w[2] {
+        "Idle" => Access::Idle,
+        "Freq" => Access::Freq,
+        _ => Access::Unknown,
+    };
+    MeanCase {
+        mix: w[0].to_string(),
+        keys: w[1].trim_end_matches('k').parse::<usize>().unwrap() * 1000,
+        access,
+        policy: POLICIES
+            .iter()
+            .copied()
+            .find(|p| p.name() == w[3])
+            .expect("a policy of the table"),
+        fraction: w[4].parse().unwrap(),
+    }
+}
+
+/// The cases a `projection_table` table misses: a count error over 2 %,
+/// or (not random) a Jaccard overlap more than 0.02 under the real one.
+fn missed_cases(table: &str) -> Vec<MeanCase> {
+    let mut out = Vec::new();
+    for line in table.lines().filter(|l| l.starts_with("| ")) {
+        // "| all 10k Idle | allkeys-lru | 0.9 | ... |": 11 columns.
+        let cols: Vec<&str> = line.split('|').map(str::trim).collect();
+        let Some(policy) = POLICIES.iter().find(|p| cols.get(2) == Some(&p.name())) else {
+            continue;
+        };
+        let num = |c: &str| -> f64 {
+            c.trim_start_matches("(random) ")
+                .trim_end_matches('%')
+                .parse()
+                .unwrap_or(0.0)
+        };
+        let random = matches!(policy, Policy::AllkeysRandom | Policy::VolatileRandom);
+        if num(cols[8]) > 2.0 || (!random && num(cols[11]) + 0.02 < num(cols[10])) {
+            out.push(parse_case(&format!("{} {} {}", cols[1], cols[2], cols[3])));
+        }
+    }
+    out
+}
+
+/// Mean Jaccard overlap of `set` with each of `others` (skipping index
+/// `skip`, the set itself when it is one of them).
+fn mean_jaccard(set: &HashSet<(u64, Vec<u8>)>, others: &[RealRun], skip: Option<usize>) -> f64 {
+    let js: Vec<f64> = others
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != skip)
+        .map(|(_, r)| jaccard(set, &r.evicted))
+        .collect();
+    mean_sd(&js).0
+}
+
+/// The projection against the server's mean (bench/evict-oracle.sh
+/// `mean`): for every case the tables in `EVICT_TABLES` miss (default the
+/// 10k/50k and 200k tables), or the cases `EVICT_CASES` names
+/// (";"-separated labels as the tables print them), `EVICT_REPEAT`
+/// (default 8) real evictions of a fresh file of the same kind and
+/// `EVICT_PROJ_RUNS` (default 40) projection runs; `EVICT_MODE=restore`
+/// measures `--mode restore` against real restores instead. Prints the
+/// server's mean and run-to-run deviation, the projection's mean, the error
+/// against the server's mean in % and in standard errors of the
+/// difference, and the Jaccard overlaps: each real run's mean overlap with
+/// the other real runs (their mean and range over the runs) against the
+/// projection's first run's mean overlap with the real runs.
 #[test]
-#[ignore = "long: run by bench/evict-oracle.sh spread"]
-fn spread_study() {
+#[ignore = "long: run by bench/evict-oracle.sh mean"]
+fn mean_study() {
     if redis_missing() {
         return;
     }
@@ -1046,130 +1137,278 @@ fn spread_study() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(8);
-    let dir = temp_dir("spread");
-    let mut rng = SplitMix64::new(0x5b7ead);
-    let baseline = empty_baseline(&dir);
-    let cases: &[SpreadCase] = &[
-        (
-            "all",
-            MIX_ALL,
-            10_000,
-            Access::Idle,
-            Policy::AllkeysLru,
-            0.9,
-        ),
-        (
-            "all",
-            MIX_ALL,
-            10_000,
-            Access::Idle,
-            Policy::AllkeysLru,
-            0.7,
-        ),
-        (
-            "all",
-            MIX_ALL,
-            10_000,
-            Access::Unknown,
-            Policy::AllkeysLru,
-            0.9,
-        ),
-        (
-            "all",
-            MIX_ALL,
-            10_000,
-            Access::Unknown,
-            Policy::VolatileTtl,
-            0.9,
-        ),
-        (
-            "all",
-            MIX_ALL,
-            10_000,
-            Access::Unknown,
-            Policy::AllkeysRandom,
-            0.7,
-        ),
-        (
-            "all",
-            MIX_ALL,
-            50_000,
-            Access::Unknown,
-            Policy::AllkeysLru,
-            0.9,
-        ),
-        (
-            "small",
-            MIX_SMALL,
-            10_000,
-            Access::Freq,
-            Policy::AllkeysLfu,
-            0.9,
-        ),
-        (
-            "collections",
-            MIX_COLLECTIONS,
-            10_000,
-            Access::Idle,
-            Policy::AllkeysLru,
-            0.9,
-        ),
-        (
-            "collections",
-            MIX_COLLECTIONS,
-            10_000,
-            Access::Idle,
-            Policy::AllkeysRandom,
-            0.9,
-        ),
-        (
-            "small",
-            MIX_SMALL,
-            50_000,
-            Access::Unknown,
-            Policy::AllkeysLfu,
-            0.5,
-        ),
-        (
-            "strings",
-            MIX_STRINGS,
-            50_000,
-            Access::Unknown,
-            Policy::AllkeysLru,
-            0.5,
-        ),
-    ];
+    let proj_runs: u32 = std::env::var("EVICT_PROJ_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let tables = std::env::var("EVICT_TABLES")
+        .unwrap_or_else(|_| "bench/results-evict.md,bench/results-evict-200k.md".into());
+    let mut cases = Vec::new();
+    if let Ok(list) = std::env::var("EVICT_CASES") {
+        cases.extend(list.split(';').map(parse_case));
+    } else {
+        for t in tables.split(',') {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(t);
+            cases.extend(missed_cases(&std::fs::read_to_string(path).unwrap()));
+        }
+    }
+    let dir = temp_dir("mean");
+    let mut rng = SplitMix64::new(0x3ea7);
+    // EVICT_MODE=restore: `--mode restore` against real restores
+    // (`restore_table`'s cases and measure).
+    let restore = std::env::var("EVICT_MODE").is_ok_and(|m| m == "restore");
+    let empty = empty_baseline(&dir);
+    let baseline = if restore {
+        restore_baseline(&dir)
+    } else {
+        empty
+    };
     println!(
-        "| case | real mean ± sd (n) | µs/key | projection mean ± sd (40 runs) | cron range | bias | bias / se |\n|---|---|---|---|---|---|---|"
+        "| case | server mean ± sd (n) | µs/key | projection mean ± sd ({proj_runs} runs) | error vs mean | se of the error | error / se | within 2 % of the mean | model − server used memory (of the bytes to free) | J(real,real) mean (min–max) | J(proj,real) |\n|---|---|---|---|---|---|---|---|---|---|---|"
     );
-    for &(mix_name, mix, n, access, policy, fraction) in cases {
-        let file = format!("{mix_name}-{n}-{access:?}.rdb");
-        build_dataset(&dir, &file, access, mix, n, &mut rng);
-        let before: HashSet<_> = read_file(&dir.join(&file)).keys().cloned().collect();
-        let runs: Vec<RealRun> = (0..repeat)
-            .map(|_| real_run(&dir, &file, &before, policy, fraction))
+    // One file per mix/size/access, built when the cases move on to it.
+    let mut file = String::new();
+    let mut before = HashSet::new();
+    for c in &cases {
+        let name = format!("{}-{}-{:?}.rdb", c.mix, c.keys, c.access);
+        if name != file {
+            let _ = std::fs::remove_file(dir.join(&file));
+            file = name;
+            build_dataset(&dir, &file, c.access, mix_named(&c.mix), c.keys, &mut rng);
+            before = read_file(&dir.join(&file)).keys().cloned().collect();
+        }
+        let file = file.as_str();
+        let runs: Vec<RealRun> = if restore {
+            // The loaded file's memory sets the limit; the restored server
+            // also holds the histograms the restore baseline counts.
+            let used = loaded_used(&dir, file);
+            let maxmemory = (used as f64 * c.fraction) as u64;
+            (0..repeat)
+                .map(|_| {
+                    let (gone, evicted) = real_restore(&dir, file, &before, c.policy, maxmemory);
+                    RealRun {
+                        refused: gone.len() as u64 - evicted,
+                        evicted: gone,
+                        used: used + baseline - empty,
+                        maxmemory,
+                        exceeded_ms: 0,
+                    }
+                })
+                .collect()
+        } else {
+            (0..repeat)
+                .map(|_| real_run(&dir, file, &before, c.policy, c.fraction))
+                .collect()
+        };
+        let counts: Vec<f64> = runs
+            .iter()
+            .map(|r| (r.evicted.len() as u64 - r.refused) as f64)
             .collect();
-        let counts: Vec<f64> = runs.iter().map(|r| r.evicted.len() as f64).collect();
         let (rm, rsd) = mean_sd(&counts);
         let evict_us = 1000.0 * runs.iter().map(|r| r.exceeded_ms).sum::<i64>() as f64
             / counts.iter().sum::<f64>().max(1.0);
-        let evicted = dir.join("spread.evicted.jsonl");
-        let cmd = project_cmd(&dir.join(&file), &evicted);
-        let (v, proj) = project_runs(cmd, policy, runs[0].maxmemory, baseline, evict_us, 40);
+        let evicted = dir.join("mean.evicted.jsonl");
+        let mut cmd = project_cmd(&dir.join(file), &evicted);
+        if restore {
+            cmd.args(["--mode", "restore"]);
+        }
+        let (v, proj) = project_runs(
+            cmd,
+            c.policy,
+            runs[0].maxmemory,
+            baseline,
+            evict_us,
+            proj_runs,
+        );
+        // The modelled memory before eviction against the server's (all
+        // runs load the same file): an offset moves the count by its
+        // share of the bytes to free.
+        let used = runs.iter().map(|r| r.used as f64).sum::<f64>() / runs.len() as f64;
+        let level = v["needed"].as_f64().unwrap() - used;
+        let to_free = used - runs[0].maxmemory as f64;
         let proj: Vec<f64> = proj.into_iter().map(|c| c as f64).collect();
         let (pm, psd) = mean_sd(&proj);
         let se = (rsd * rsd / counts.len() as f64 + psd * psd / proj.len() as f64).sqrt();
+        let err = (pm - rm) / rm.max(1.0);
+        // A miss is a bias when the error exceeds 2 standard errors; under
+        // that it is as likely the server's own run-to-run variance.
+        let verdict = if err.abs() <= 0.02 {
+            "yes"
+        } else if (pm - rm).abs() > 2.0 * se {
+            "no: bias"
+        } else {
+            "no: within noise"
+        };
+        let random = matches!(c.policy, Policy::AllkeysRandom | Policy::VolatileRandom);
+        let jaccards = if random {
+            "(random) | (random)".to_string()
+        } else {
+            let per_run: Vec<f64> = runs
+                .iter()
+                .enumerate()
+                .map(|(i, r)| mean_jaccard(&r.evicted, &runs, Some(i)))
+                .collect();
+            let lo = per_run.iter().copied().fold(f64::MAX, f64::min);
+            let hi = per_run.iter().copied().fold(f64::MIN, f64::max);
+            let jp = mean_jaccard(&jsonl_keys(&evicted), &runs, None);
+            format!("{:.3} ({lo:.3}–{hi:.3}) | {jp:.3}", mean_sd(&per_run).0)
+        };
         println!(
-            "| {mix_name} {}k {access:?} {} {fraction} | {rm:.1} ± {rsd:.1} ({}) | {evict_us:.2} | {pm:.1} ± {psd:.1} | {}–{} | {:+.2}% | {:+.1} |",
-            n / 1000,
-            policy.name(),
+            "| {} {}k {:?} {} {} | {rm:.1} ± {rsd:.1} ({:.1} %, n={}) | {evict_us:.2} | {pm:.1} ± {psd:.1} | {:+.2}% | {:.2}% | {:+.1} | {} | {level:+.0} B ({:+.2}%) | {jaccards} |",
+            c.mix,
+            c.keys / 1000,
+            c.access,
+            c.policy.name(),
+            c.fraction,
+            rsd / rm.max(1.0) * 100.0,
             counts.len(),
-            v["evicted_range"][0],
-            v["evicted_range"][1],
-            (pm - rm) / rm * 100.0,
-            (pm - rm) / se.max(1e-9)
+            err * 100.0,
+            se / rm.max(1.0) * 100.0,
+            (pm - rm) / se.max(1e-9),
+            verdict,
+            level / to_free.max(1.0) * 100.0,
         );
-        let _ = std::fs::remove_file(dir.join(&file));
+        let _ = std::fs::remove_file(&evicted);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `used_memory` of a fresh server that loaded `file`, with one warmed-up
+/// client (as [`real_run`] measures it).
+fn loaded_used(dir: &Path, file: &str) -> u64 {
+    let srv = start(dir, file, &[]).expect("redis-server");
+    drop(Conn::connect(srv.port));
+    let mut c = Conn::connect(srv.port);
+    c.cmd(&[b"CONFIG", b"SET", b"maxmemory", b"0"]);
+    c.info_field("memory", "used_memory");
+    c.info_field("memory", "used_memory") as u64
+}
+
+/// The baseline of `--mode restore` against a fresh server: an empty
+/// server's `used_memory` after one `SELECT` and one `RESTORE`. Redis 7.0
+/// allocates a command's latency histogram (`latency-tracking`, on by
+/// default: 24 688 B) the first time the command runs, so a fresh server
+/// that takes a restore holds two more than [`empty_baseline`] counts.
+fn restore_baseline(dir: &Path) -> u64 {
+    let srv = start(dir, "none.rdb", &[]).expect("redis-server");
+    let mut c = Conn::connect(srv.port);
+    c.cmd(&[b"CONFIG", b"SET", b"maxmemory", b"0"]);
+    c.cmd(&[b"SELECT", b"0"]);
+    // An invalid payload: the command runs (and gets its histogram), no
+    // key is added.
+    let r = c.cmd(&[b"RESTORE", b"probe", b"0", b"not a payload"]);
+    assert!(matches!(r, Reply::Err(_)), "{r:?}");
+    c.info_field("memory", "used_memory");
+    c.info_field("memory", "used_memory") as u64
+}
+
+/// One real restore: an empty server at `maxmemory` under `policy` takes
+/// the file's keys from `rdbtool restore` (RESTORE in file order, with the
+/// file's IDLETIME/FREQ, one command in flight: a deep pipeline's query
+/// buffer is memory too). The file's keys missing afterwards, and the
+/// server's `evicted_keys` (the rest were refused writes).
+fn real_restore(
+    dir: &Path,
+    file: &str,
+    before: &HashSet<(u64, Vec<u8>)>,
+    policy: Policy,
+    maxmemory: u64,
+) -> (HashSet<(u64, Vec<u8>)>, u64) {
+    let srv =
+        start(dir, "absent.rdb", &["--maxmemory-policy", policy.name()]).expect("redis-server");
+    {
+        drop(Conn::connect(srv.port));
+        let mut c = Conn::connect(srv.port);
+        let m = maxmemory.to_string();
+        c.cmd(&[b"CONFIG", b"SET", b"maxmemory", m.as_bytes()]);
+    }
+    // Refused writes make the restore report failures: its status is not
+    // the measure, the keys the server holds are.
+    let _ = rdbtool()
+        .arg("restore")
+        .arg(dir.join(file))
+        .arg(format!("redis://127.0.0.1:{}", srv.port))
+        .args(["--pipeline", "1"])
+        .output()
+        .expect("run rdbtool restore");
+    let mut c = Conn::connect(srv.port);
+    let evicted = c.info_field("stats", "evicted_keys") as u64;
+    c.cmd(&[b"CONFIG", b"SET", b"maxmemory", b"0"]);
+    let after = all_keys(&mut c);
+    (before.difference(&after).cloned().collect(), evicted)
+}
+
+/// `--mode restore` against the server (bench/evict-oracle.sh `restore`):
+/// 10k-key files of the `small` and `all` mixes (IDLE, FREQ, none), every
+/// policy at 50/70/90 % of the memory the loaded file needs; two real
+/// restores per case against 20 projection runs (baseline:
+/// [`restore_baseline`]). Prints evicted counts,
+/// refused writes and the Jaccard overlap of the missing keys (evicted or
+/// refused).
+#[test]
+#[ignore = "long: run by bench/evict-oracle.sh restore"]
+fn restore_table() {
+    let Some((dir, mut rng, _)) = oracle_setup("restore", 0x7e5707e) else {
+        return;
+    };
+    let baseline = restore_baseline(&dir);
+    println!(
+        "| dataset | policy | frac | real evicted (run 1/2) | real refused | projected evicted (runs min–max) | projected refused | count err | real spread | J(real,real) | J(proj,real) |\n|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for mix_name in ["small", "all"] {
+        for access in [Access::Idle, Access::Freq, Access::Unknown] {
+            let file = format!("{mix_name}-10000-{access:?}.rdb");
+            build_dataset(&dir, &file, access, mix_named(mix_name), 10_000, &mut rng);
+            let before: HashSet<_> = read_file(&dir.join(&file)).keys().cloned().collect();
+            let used = loaded_used(&dir, &file);
+            for policy in policies_for(access) {
+                for fraction in [0.5, 0.7, 0.9] {
+                    let maxmemory = (used as f64 * fraction) as u64;
+                    let r: Vec<_> = (0..2)
+                        .map(|_| real_restore(&dir, &file, &before, policy, maxmemory))
+                        .collect();
+                    let evicted = dir.join("restore.evicted.jsonl");
+                    let mut cmd = project_cmd(&dir.join(&file), &evicted);
+                    cmd.args(["--mode", "restore"]);
+                    let (v, runs) = project_runs(cmd, policy, maxmemory, baseline, 0.0, 20);
+                    let counts: Vec<f64> = runs.iter().map(|&c| c as f64).collect();
+                    let (pm, _) = mean_sd(&counts);
+                    let real = (r[0].1 + r[1].1) as f64 / 2.0;
+                    let refused = |i: usize| r[i].0.len() as u64 - r[i].1;
+                    let p_refused = v["refused_keys"].as_u64().unwrap();
+                    let random = matches!(policy, Policy::AllkeysRandom | Policy::VolatileRandom);
+                    // Refused writes are not in the evicted list: overlap
+                    // only where nothing was refused.
+                    let refusals = refused(0) + refused(1) + p_refused > 0;
+                    let jaccards = if random {
+                        "(random) | (random)".to_string()
+                    } else if refusals {
+                        "(refusals) | (refusals)".to_string()
+                    } else {
+                        let set = jsonl_keys(&evicted);
+                        format!(
+                            "{:.3} | {:.3}",
+                            jaccard(&r[0].0, &r[1].0),
+                            (jaccard(&set, &r[0].0) + jaccard(&set, &r[1].0)) / 2.0
+                        )
+                    };
+                    println!(
+                        "| {mix_name} 10k {access:?} | {} | {fraction} | {}/{} | {}/{} | {pm:.1} ({}–{}) | {p_refused} | {:.2}% | {:.2}% | {jaccards} |",
+                        policy.name(),
+                        r[0].1,
+                        r[1].1,
+                        refused(0),
+                        refused(1),
+                        runs.iter().min().unwrap(),
+                        runs.iter().max().unwrap(),
+                        (pm - real).abs() / real.max(1.0) * 100.0,
+                        r[0].1.abs_diff(r[1].1) as f64 / real.max(1.0) * 100.0,
+                    );
+                    let _ = std::fs::remove_file(&evicted);
+                }
+            }
+            let _ = std::fs::remove_file(dir.join(&file));
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -83,6 +83,9 @@ pub struct Table {
     rehash: Option<(u64, f64)>,
 }
 
+/// Above this load (keys per bucket) a table grows even past `maxmemory`
+/// (`HASHTABLE_MAX_LOAD_FACTOR`).
+const MAX_LOAD: f64 = 1.618;
 /// Below this fill (percent) the cron shrinks a table (`HASHTABLE_MIN_FILL`).
 const MIN_FILL: u64 = 10;
 /// `dictRehash(d, 1)` visits at most 10 empty buckets per step.
@@ -96,6 +99,33 @@ impl Table {
             used: keys,
             rehash: None,
         }
+    }
+    /// A key added to the table as a write adds it (`dictAddRaw`, 7.x
+    /// `_dictExpandIfNeeded`): an empty table gets 4 buckets, a full one
+    /// (keys ≥ buckets, not rehashing) the next power of two of keys + 1 —
+    /// unless that array would take `used_memory` over `maxmemory` while
+    /// the load is at most 1.618 (`dictExpandAllowed`): a server at its
+    /// limit packs more keys per bucket, and grows when it must, at the
+    /// limit. The old array stays until the rehash ends ([`Table::step`]).
+    /// Returns the bytes the new array allocates.
+    pub fn insert(&mut self, used_memory: u64, maxmemory: u64) -> u64 {
+        let mut grown = 0;
+        if self.size == 0 {
+            self.size = 4;
+            grown = 8 * 4;
+        } else if self.used >= self.size && self.rehash.is_none() {
+            let new = buckets(self.used + 1);
+            let allowed = self.used as f64 / self.size as f64 > MAX_LOAD
+                || maxmemory == 0
+                || used_memory + 8 * new <= maxmemory;
+            if allowed {
+                self.rehash = Some((self.size, 0.0));
+                grown = 8 * new;
+                self.size = new;
+            }
+        }
+        self.used += 1;
+        grown
     }
     /// Buckets of the larger array (the one `dictGetSomeKeys` walks).
     pub fn span(&self) -> u64 {
@@ -232,6 +262,37 @@ mod tests {
         assert_eq!(freed(&s(Encoding::Hashtable, false, 30), &l, a, db), 356);
         // Tables: 16384 + 8192 buckets.
         assert_eq!(tables([db]), 8 * (16_384 + 8_192));
+    }
+
+    #[test]
+    fn a_table_at_the_memory_limit_grows_only_past_1_618_keys_per_bucket() {
+        let mut t = Table::default();
+        assert_eq!(t.insert(0, 1_000), 32);
+        for _ in 0..3 {
+            assert_eq!(t.insert(0, 1_000), 0);
+        }
+        // Full (4 keys, 4 buckets): 8 buckets fit under the limit; the
+        // 4-bucket array stays until the rehash ends.
+        assert_eq!(t.insert(900, 1_000), 64);
+        assert_eq!(t.size, 8);
+        assert!(t.rehashing());
+        assert_eq!(t.step(8), 32);
+        for _ in 0..3 {
+            t.insert(0, 1_000);
+        }
+        // Full again: 16 buckets (128 B) would pass the limit, so the
+        // table stays at 8 until more than 1.618 keys per bucket.
+        for _ in 0..5 {
+            assert_eq!(t.insert(900, 1_000), 0);
+        }
+        assert_eq!((t.size, t.used), (8, 13));
+        assert_eq!(t.insert(900, 1_000), 8 * 16);
+        // No limit: a full table always grows.
+        let mut u = Table::default();
+        for _ in 0..5 {
+            u.insert(0, 0);
+        }
+        assert_eq!(u.size, 8);
     }
 
     #[test]
