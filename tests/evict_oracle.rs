@@ -911,7 +911,16 @@ fn projection_matches_redis_evictions() {
             &[0.5, 0.7, 0.9],
             baseline,
         );
-        failures.extend(rows.iter().flat_map(|r| r.failures(true)));
+        for r in rows.iter().filter(|r| !r.failures(true).is_empty()) {
+            // Each case is a statistical comparison (about 30 per run): one
+            // that misses is measured again with two fresh real runs, and
+            // fails only if it misses again. A model bias misses both
+            // times; the server's cron timing under a loaded machine
+            // (about one case in 200) does not repeat.
+            println!("again: {} {} at {}", r.label, r.policy.name(), r.fraction);
+            let again = compare(&dir, &r.label, file, &[r.policy], &[r.fraction], baseline);
+            failures.extend(again.iter().flat_map(|a| a.failures(true)));
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert!(failures.is_empty(), "{failures:#?}");
