@@ -140,7 +140,18 @@ fn damage_and_recover(name: &str, data: &[u8], trials: usize, seed: u64, t: &mut
         );
         let from_intact: HashSet<&Key> = got.iter().filter(|k| !k.overlaps(&damaged)).collect();
         let fmt = |k: &&Key| format!("{} at {}..{}", k.key.escape_ascii(), k.start, k.end);
-        let lost: Vec<String> = intact.difference(&from_intact).map(fmt).collect();
+        // Each lost key with what the salvage read over its bytes instead.
+        let lost: Vec<String> = intact
+            .difference(&from_intact)
+            .map(|k| {
+                let instead: Vec<String> = got
+                    .iter()
+                    .filter(|g| g.start < k.end && k.start < g.end)
+                    .map(|g| fmt(&g))
+                    .collect();
+                format!("{} (read instead: {instead:?})", fmt(k))
+            })
+            .collect();
         let wrong: Vec<String> = from_intact.difference(&intact).map(fmt).collect();
         if !lost.is_empty() || !wrong.is_empty() {
             if let Ok(dir) = std::env::var("RDBTOOL_SALVAGE_DUMP") {

@@ -122,7 +122,7 @@ struct Tracker<'d, S> {
     header: Header,
     db: u64,
     last_key: Option<Vec<u8>>,
-    /// End offset of the last key delivered.
+    /// End offset of the last key, AUX field or function delivered.
     last_end: usize,
     /// Prefix opcodes the keys delivered carried ([`Check::prefixes_seen`]).
     prefixes_seen: u8,
@@ -144,6 +144,21 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
             {
                 return Err(self.out_of_place("AUX field or function", "a key record"));
             }
+            // A damaged length in an AUX field or a function's code can
+            // run over the records after it (the keyspace even): the same
+            // test as for keys below.
+            Record::Aux { value: v, .. } | Record::Function { code: v } => {
+                if let Some((from, end)) = self.extent_of(v) {
+                    if self.str_spans_records(from, end) {
+                        return Err(self.out_of_place(
+                            "AUX field or function",
+                            "a value that does not span other records",
+                        ));
+                    }
+                    // The resync after later damage starts past it.
+                    self.last_end = end;
+                }
+            }
             Record::SelectDb { db } if keys_seen && *db <= self.db => {
                 return Err(self.out_of_place("SELECTDB", "a db above the current one"));
             }
@@ -162,11 +177,17 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 let mut c = self.check();
                 c.keys_seen = true;
                 let successor_ok = c.successor_ok(self.data, end, RESYNC_DEPTH);
-                c.no_int_keys = true;
                 let landing = !entries_read_as_records(k.value.layout);
                 let mut budget = self.budget;
-                let swallowed = (start + 1..end)
-                    .any(|q| c.swallowed(self.data, q, end, successor_ok, landing, &mut budget));
+                let swallowed = spans_records(
+                    &mut c,
+                    self.data,
+                    start + 1,
+                    end,
+                    successor_ok,
+                    landing,
+                    &mut budget,
+                );
                 self.budget = budget;
                 if swallowed {
                     // Real records run across or up to this key's end: its
@@ -203,6 +224,37 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
 }
 
 impl<S> Tracker<'_, S> {
+    /// Where the bytes of string `v` (borrowed from the input) lie in it;
+    /// `None` for an integer.
+    fn extent_of(&self, v: &RdbStr<'_>) -> Option<(usize, usize)> {
+        let bytes = match *v {
+            RdbStr::Raw(b) | RdbStr::Lzf { packed: b, .. } => b,
+            RdbStr::Int(_) => return None,
+        };
+        let from = (bytes.as_ptr() as usize).checked_sub(self.data.as_ptr() as usize)?;
+        let end = from + bytes.len();
+        (end <= self.data.len()).then_some((from, end))
+    }
+
+    /// Whether an AUX value or function code at `from..end` (the end of
+    /// its record) runs over real records.
+    fn str_spans_records(&mut self, from: usize, end: usize) -> bool {
+        let mut c = self.check();
+        let successor_ok = c.successor_ok(self.data, end, RESYNC_DEPTH);
+        let mut budget = self.budget;
+        let swallowed = spans_records(
+            &mut c,
+            self.data,
+            from,
+            end,
+            successor_ok,
+            true,
+            &mut budget,
+        );
+        self.budget = budget;
+        swallowed
+    }
+
     /// Strict checks in the state the records read so far left.
     fn check(&self) -> Check<'_> {
         Check {
@@ -230,6 +282,22 @@ impl<S> Tracker<'_, S> {
         )
         .with_record_start(self.last_end as u64)
     }
+}
+
+/// Whether a chain of plausible records starting in `from..end` shows that
+/// the record ending at `end` swallowed real ones (see [`Check::swallowed`];
+/// `c` is the state after the record).
+fn spans_records(
+    c: &mut Check<'_>,
+    data: &[u8],
+    from: usize,
+    end: usize,
+    successor_ok: bool,
+    landing: bool,
+    budget: &mut usize,
+) -> bool {
+    c.no_int_keys = true;
+    (from..end).any(|q| c.swallowed(data, q, end, successor_ok, landing, budget))
 }
 
 /// The first offset from `from` on where a plausible record starts: first
@@ -607,9 +675,17 @@ impl Check<'_> {
             0xfe => {
                 let (r, db) = length(body).ok()?;
                 let order_ok = !self.strict || db > self.db || (db == self.db && !self.keys_seen);
-                // Servers writing RDB 7 and later follow it with RESIZEDB.
-                let resize_ok = !self.strict || h.version < 7 || r.first() == Some(&0xfb);
-                (db < MAX_DB && order_ok && resize_ok).then_some(end_of(r))?
+                if db >= MAX_DB || !order_ok {
+                    return None;
+                }
+                if self.strict && h.version >= 7 {
+                    // Servers writing RDB 7 and later follow it with
+                    // RESIZEDB (read here: it is no record start alone).
+                    let resize = r.strip_prefix(&[0xfb])?;
+                    end_of(length(length(resize).ok()?.0).ok()?.0)
+                } else {
+                    end_of(r)
+                }
             }
             // A server writes RESIZEDB right after SELECTDB only.
             0xfb if self.strict && first => return None,
