@@ -177,7 +177,7 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 let mut c = self.check();
                 c.keys_seen = true;
                 let successor_ok = c.successor_ok(self.data, end, RESYNC_DEPTH);
-                let landing = !entries_read_as_records(k.value.layout);
+                let inner_chains = !entries_read_as_records(k.value.layout);
                 let mut budget = self.budget;
                 let swallowed = spans_records(
                     &mut c,
@@ -185,7 +185,7 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                     start + 1,
                     end,
                     successor_ok,
-                    landing,
+                    inner_chains,
                     &mut budget,
                 );
                 self.budget = budget;
@@ -293,11 +293,11 @@ fn spans_records(
     from: usize,
     end: usize,
     successor_ok: bool,
-    landing: bool,
+    inner_chains: bool,
     budget: &mut usize,
 ) -> bool {
     c.no_int_keys = true;
-    (from..end).any(|q| c.swallowed(data, q, end, successor_ok, landing, budget))
+    (from..end).any(|q| c.swallowed(data, q, end, successor_ok, inner_chains, budget))
 }
 
 /// The first offset from `from` on where a plausible record starts: first
@@ -315,8 +315,9 @@ fn find_resync(mut c: Check<'_>, data: &[u8], from: usize) -> Option<usize> {
 /// [`find_resync`]'s strict pass. The first candidate with
 /// [`RESYNC_DEPTH`] plausible successors is taken, unless a record with
 /// fewer starts before it (down to a record that only parses itself and is
-/// followed by a byte that opens a record): then the chain ran into more
-/// damage, and the keys before that damage are still worth reading. A
+/// followed by a byte that opens a record) and ends before the stronger
+/// one starts: then the chain ran into more damage, and the keys before
+/// that damage are still worth reading. A
 /// weak candidate that is in fact a false record spanning real ones is
 /// caught when it is read ([`Check::swallowed`]), and the scan resumes
 /// inside it. An empty key one byte before the candidate, then binary
@@ -328,7 +329,16 @@ fn find_strict(c: &mut Check<'_>, data: &[u8], from: usize) -> Option<usize> {
     let mut found = None;
     let mut found_depth = 0;
     for depth in (0..=RESYNC_DEPTH).rev() {
-        match (from..to).find(|&p| c.plausible(data, p, depth, &mut s).is_some()) {
+        // A weaker candidate that runs past the start of a stronger one is
+        // a false record over the stronger one's chain (unless it is a
+        // value whose entries read as records).
+        let limit = to;
+        let weaker = (from..to).find(|&p| {
+            c.plausible(data, p, depth, &mut s).is_some_and(|e| {
+                found.is_none() || e <= limit || c.entries_read_as_records_at(data, p)
+            })
+        });
+        match weaker {
             Some(q) => {
                 found = Some(q);
                 found_depth = depth;
@@ -509,19 +519,19 @@ impl Check<'_> {
     /// Whether a chain of plausible records from `q` (inside the key record
     /// that ends at `end`) shows that this record swallowed real ones: the
     /// chain reaches `end` exactly after two records or more (a damaged
-    /// length that happens to land on a real boundary; only if `landing`,
-    /// see [`entries_read_as_records`]), or, when what
+    /// length that happens to land on a real boundary), or, when what
     /// follows `end` is implausible (`successor_ok` false), it runs across
     /// `end` without a boundary there and goes on for [`RESYNC_DEPTH`]
     /// records, or holds [`SWALLOWED_CHAIN`] records before `end` even when
-    /// more damage cuts it short.
+    /// more damage cuts it short. The chains that stay inside the value
+    /// count only if `inner_chains` (see [`entries_read_as_records`]).
     fn swallowed(
         &mut self,
         data: &[u8],
         q: usize,
         end: usize,
         successor_ok: bool,
-        landing: bool,
+        inner_chains: bool,
         budget: &mut usize,
     ) -> bool {
         let mut s = Scratch::default();
@@ -541,9 +551,9 @@ impl Check<'_> {
                 p
             };
             if p == end || body == end {
-                return landing && step >= 2;
+                return inner_chains && step >= 2;
             }
-            if p < end && step >= SWALLOWED_CHAIN && !successor_ok {
+            if inner_chains && p < end && step >= SWALLOWED_CHAIN && !successor_ok {
                 return true;
             }
             if p > end {
@@ -569,6 +579,16 @@ impl Check<'_> {
             }
         }
         false
+    }
+
+    /// Whether the key record at `p` (a plausible one) holds a value whose
+    /// entries read as records ([`entries_read_as_records`]).
+    fn entries_read_as_records_at(&self, data: &[u8], p: usize) -> bool {
+        let h = self.h;
+        self.prefixes_end(data, p)
+            .and_then(|q| data.get(q))
+            .and_then(|&t| RdbLayout::from_type_byte(t, h.flavor, h.version))
+            .is_some_and(entries_read_as_records)
     }
 
     /// Whether what starts at `p` can follow a record: the end of the data, or
