@@ -85,7 +85,9 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
             .map_or(pos, |o| o as usize)
             .max(t.last_end)
             .max(pos);
-        let resume = find_resync(t.check(), data, start + 1);
+        let mut budget = t.budget;
+        let resume = find_resync(t.check(), data, start + 1, &mut budget);
+        t.budget = budget;
         let end = resume.unwrap_or(data.len());
         let skipped = Record::Skipped {
             start: start as u64,
@@ -168,6 +170,21 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                     let kb = k.key.to_vec().ok();
                     e.with_key(k.db, kb.as_deref()).with_record_start(k.offset)
                 };
+                // A server writes the IDLE or FREQ prefix its eviction
+                // policy needs on every key or on none: one that appears
+                // only after damage is a byte of a false record.
+                let new_prefix = (k.idle_s.is_some() && self.prefixes_seen & IDLE_SEEN == 0)
+                    || (k.freq.is_some() && self.prefixes_seen & FREQ_SEEN == 0);
+                if keys_seen && new_prefix {
+                    return Err(key_err(Error::parse(
+                        Problem::Invalid {
+                            what: "IDLE or FREQ prefix",
+                            expected: "the prefixes of the keys before",
+                            found: k.offset,
+                        },
+                        k.offset,
+                    )));
+                }
                 validate(&k.value, &mut self.scratch).map_err(key_err)?;
                 let key = k
                     .key
@@ -303,13 +320,63 @@ fn spans_records(
 /// The first offset from `from` on where a plausible record starts: first
 /// looking only for records a server of the file's version writes where it
 /// writes them (`c`, strict), then, if there is none, for any record this
-/// reader knows.
-fn find_resync(mut c: Check<'_>, data: &[u8], from: usize) -> Option<usize> {
-    find_strict(&mut c, data, from).or_else(|| {
+/// reader knows. A strict candidate gives way to a longer chain that
+/// starts inside its own ([`prefer_longer_chain`]; the work counts against
+/// `budget`).
+fn find_resync(mut c: Check<'_>, data: &[u8], from: usize, budget: &mut usize) -> Option<usize> {
+    let strict = find_strict(&mut c, data, from);
+    if let Some(q) = strict {
+        return Some(prefer_longer_chain(&mut c, data, q, budget));
+    }
+    strict.or_else(|| {
         let mut s = Scratch::default();
         c.strict = false;
         (from..data.len()).find(|&p| c.plausible(data, p, RESYNC_DEPTH, &mut s).is_some())
     })
+}
+
+/// Records a resync candidate's chain is followed for at most when it is
+/// compared with the chains that start inside it: a chain this long is
+/// taken as real (false chains in random bytes die within a few records).
+const CHAIN_CMP: usize = 32;
+
+/// The start of the longest chain of records among the resync candidate
+/// `cand` and the offsets inside its chain's records. A false chain read
+/// out of a damaged value's intact rest can run over the first real keys
+/// after it and still pass the local checks; the real chain outlives it
+/// (it runs to the end of the file or to the next damage). Ties keep
+/// `cand`; a chain of [`CHAIN_CMP`] records is not questioned.
+fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut usize) -> usize {
+    let mut bounds = Vec::new();
+    let score = c.chain(data, cand, CHAIN_CMP, Some(&mut bounds), budget);
+    if score >= CHAIN_CMP {
+        return cand;
+    }
+    // The chain's end: a record from inside that runs past it jumps over
+    // the damage that ended the chain (a false record landing on a real
+    // boundary), which is no sign of a real chain.
+    let Some(&last) = bounds.last() else {
+        return cand;
+    };
+    let mut inner = Vec::new();
+    // (Entries of hashes with field TTLs read as records: no sign there.)
+    for w in bounds.windows(2) {
+        if c.entries_read_as_records_at(data, w[0]) {
+            continue;
+        }
+        for q in w[0] + 1..w[1] {
+            if *budget == 0 {
+                return cand;
+            }
+            inner.clear();
+            if c.chain(data, q, score + 1, Some(&mut inner), budget) > score
+                && inner.get(1).is_some_and(|&e| e <= last)
+            {
+                return q;
+            }
+        }
+    }
+    cand
 }
 
 /// [`find_resync`]'s strict pass. The first candidate with
@@ -579,6 +646,43 @@ impl Check<'_> {
             }
         }
         false
+    }
+
+    /// How many plausible records chain from `p` (the first one read as a
+    /// resync candidate), up to `max`; a chain that reaches the end of the
+    /// file counts as `max`. `bounds` collects where its records start
+    /// and where the last ends; each record read costs `budget` one plus
+    /// its size, and the count stops when that is spent.
+    fn chain(
+        &mut self,
+        data: &[u8],
+        p: usize,
+        max: usize,
+        mut bounds: Option<&mut Vec<usize>>,
+        budget: &mut usize,
+    ) -> usize {
+        let mut s = Scratch::default();
+        let mut at = p;
+        if let Some(b) = bounds.as_deref_mut() {
+            b.push(p);
+        }
+        for n in 0..max {
+            if at >= data.len() {
+                return max;
+            }
+            let Some(e) = self.record(data, at, 0, n == 0, &mut s) else {
+                return n;
+            };
+            *budget = budget.saturating_sub(1 + e.saturating_sub(at));
+            if e <= at || *budget == 0 {
+                return n;
+            }
+            at = e;
+            if let Some(b) = bounds.as_deref_mut() {
+                b.push(e);
+            }
+        }
+        max
     }
 
     /// Whether the key record at `p` (a plausible one) holds a value whose
