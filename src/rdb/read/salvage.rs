@@ -8,6 +8,9 @@
 //! two plausible successors is preferred, but an earlier one with fewer is
 //! taken (down to a key whose own bytes parse and check and whose next
 //! byte opens a record): that is the intact key right before more damage.
+//! A candidate then gives way to a longer chain of records that starts
+//! inside its own chain's records (false records read out of a damaged
+//! value's intact rest die within a few records; the real ones run on).
 //! Expire/idle/freq prefixes, SELECTDB, RESIZEDB, AUX and FUNCTION2 records
 //! are recognised too, where and as a server writes them (AUX and functions
 //! before the first key, dbs in increasing order, RESIZEDB after SELECTDB,
@@ -20,7 +23,10 @@
 //! also skipped when a chain of plausible records inside it shows that its
 //! lengths were damaged and it swallowed real records (see
 //! [`Check::swallowed`]); the scan for the next record then starts inside
-//! it. Damage that leaves a value self-consistent (a changed byte inside a
+//! it. AUX values and function code are checked the same way, and a key
+//! with an IDLE or FREQ prefix the keys before it lacked is refused (a
+//! server writes the one its eviction policy needs on every key). Damage
+//! that leaves a value self-consistent (a changed byte inside a
 //! string, a length that still lands on a record boundary) cannot always
 //! be detected: RDB has no per-record checksum, only the file's CRC, which
 //! is reported as mismatched.
