@@ -8,6 +8,9 @@
 //! two plausible successors is preferred, but an earlier one with fewer is
 //! taken (down to a key whose own bytes parse and check and whose next
 //! byte opens a record): that is the intact key right before more damage.
+//! A candidate then gives way to a longer chain of records that starts
+//! inside its own chain's records (false records read out of a damaged
+//! value's intact rest die within a few records; the real ones run on).
 //! Expire/idle/freq prefixes, SELECTDB, RESIZEDB, AUX and FUNCTION2 records
 //! are recognised too, where and as a server writes them (AUX and functions
 //! before the first key, dbs in increasing order, RESIZEDB after SELECTDB,
@@ -20,7 +23,10 @@
 //! also skipped when a chain of plausible records inside it shows that its
 //! lengths were damaged and it swallowed real records (see
 //! [`Check::swallowed`]); the scan for the next record then starts inside
-//! it. Damage that leaves a value self-consistent (a changed byte inside a
+//! it. AUX values and function code are checked the same way, and a key
+//! with an IDLE or FREQ prefix the keys before it lacked is refused (a
+//! server writes the one its eviction policy needs on every key). Damage
+//! that leaves a value self-consistent (a changed byte inside a
 //! string, a length that still lands on a record boundary) cannot always
 //! be detected: RDB has no per-record checksum, only the file's CRC, which
 //! is reported as mismatched.
@@ -85,7 +91,9 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
             .map_or(pos, |o| o as usize)
             .max(t.last_end)
             .max(pos);
-        let resume = find_resync(t.check(), data, start + 1);
+        let mut budget = t.budget;
+        let resume = find_resync(t.check(), data, start + 1, &mut budget);
+        t.budget = budget;
         let end = resume.unwrap_or(data.len());
         let skipped = Record::Skipped {
             start: start as u64,
@@ -122,7 +130,7 @@ struct Tracker<'d, S> {
     header: Header,
     db: u64,
     last_key: Option<Vec<u8>>,
-    /// End offset of the last key delivered.
+    /// End offset of the last key, AUX field or function delivered.
     last_end: usize,
     /// Prefix opcodes the keys delivered carried ([`Check::prefixes_seen`]).
     prefixes_seen: u8,
@@ -144,6 +152,21 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
             {
                 return Err(self.out_of_place("AUX field or function", "a key record"));
             }
+            // A damaged length in an AUX field or a function's code can
+            // run over the records after it (the keyspace even): the same
+            // test as for keys below.
+            Record::Aux { value: v, .. } | Record::Function { code: v } => {
+                if let Some((from, end)) = self.extent_of(v) {
+                    if self.str_spans_records(from, end) {
+                        return Err(self.out_of_place(
+                            "AUX field or function",
+                            "a value that does not span other records",
+                        ));
+                    }
+                    // The resync after later damage starts past it.
+                    self.last_end = end;
+                }
+            }
             Record::SelectDb { db } if keys_seen && *db <= self.db => {
                 return Err(self.out_of_place("SELECTDB", "a db above the current one"));
             }
@@ -153,6 +176,21 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                     let kb = k.key.to_vec().ok();
                     e.with_key(k.db, kb.as_deref()).with_record_start(k.offset)
                 };
+                // A server writes the IDLE or FREQ prefix its eviction
+                // policy needs on every key or on none: one that appears
+                // only after damage is a byte of a false record.
+                let new_prefix = (k.idle_s.is_some() && self.prefixes_seen & IDLE_SEEN == 0)
+                    || (k.freq.is_some() && self.prefixes_seen & FREQ_SEEN == 0);
+                if keys_seen && new_prefix {
+                    return Err(key_err(Error::parse(
+                        Problem::Invalid {
+                            what: "IDLE or FREQ prefix",
+                            expected: "the prefixes of the keys before",
+                            found: k.offset,
+                        },
+                        k.offset,
+                    )));
+                }
                 validate(&k.value, &mut self.scratch).map_err(key_err)?;
                 let key = k
                     .key
@@ -162,11 +200,17 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 let mut c = self.check();
                 c.keys_seen = true;
                 let successor_ok = c.successor_ok(self.data, end, RESYNC_DEPTH);
-                c.no_int_keys = true;
-                let landing = !entries_read_as_records(k.value.layout);
+                let inner_chains = !entries_read_as_records(k.value.layout);
                 let mut budget = self.budget;
-                let swallowed = (start + 1..end)
-                    .any(|q| c.swallowed(self.data, q, end, successor_ok, landing, &mut budget));
+                let swallowed = spans_records(
+                    &mut c,
+                    self.data,
+                    start + 1,
+                    end,
+                    successor_ok,
+                    inner_chains,
+                    &mut budget,
+                );
                 self.budget = budget;
                 if swallowed {
                     // Real records run across or up to this key's end: its
@@ -203,6 +247,37 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
 }
 
 impl<S> Tracker<'_, S> {
+    /// Where the bytes of string `v` (borrowed from the input) lie in it;
+    /// `None` for an integer.
+    fn extent_of(&self, v: &RdbStr<'_>) -> Option<(usize, usize)> {
+        let bytes = match *v {
+            RdbStr::Raw(b) | RdbStr::Lzf { packed: b, .. } => b,
+            RdbStr::Int(_) => return None,
+        };
+        let from = (bytes.as_ptr() as usize).checked_sub(self.data.as_ptr() as usize)?;
+        let end = from + bytes.len();
+        (end <= self.data.len()).then_some((from, end))
+    }
+
+    /// Whether an AUX value or function code at `from..end` (the end of
+    /// its record) runs over real records.
+    fn str_spans_records(&mut self, from: usize, end: usize) -> bool {
+        let mut c = self.check();
+        let successor_ok = c.successor_ok(self.data, end, RESYNC_DEPTH);
+        let mut budget = self.budget;
+        let swallowed = spans_records(
+            &mut c,
+            self.data,
+            from,
+            end,
+            successor_ok,
+            true,
+            &mut budget,
+        );
+        self.budget = budget;
+        swallowed
+    }
+
     /// Strict checks in the state the records read so far left.
     fn check(&self) -> Check<'_> {
         Check {
@@ -232,23 +307,90 @@ impl<S> Tracker<'_, S> {
     }
 }
 
+/// Whether a chain of plausible records starting in `from..end` shows that
+/// the record ending at `end` swallowed real ones (see [`Check::swallowed`];
+/// `c` is the state after the record).
+fn spans_records(
+    c: &mut Check<'_>,
+    data: &[u8],
+    from: usize,
+    end: usize,
+    successor_ok: bool,
+    inner_chains: bool,
+    budget: &mut usize,
+) -> bool {
+    c.no_int_keys = true;
+    (from..end).any(|q| c.swallowed(data, q, end, successor_ok, inner_chains, budget))
+}
+
 /// The first offset from `from` on where a plausible record starts: first
 /// looking only for records a server of the file's version writes where it
 /// writes them (`c`, strict), then, if there is none, for any record this
-/// reader knows.
-fn find_resync(mut c: Check<'_>, data: &[u8], from: usize) -> Option<usize> {
-    find_strict(&mut c, data, from).or_else(|| {
+/// reader knows. A strict candidate gives way to a longer chain that
+/// starts inside its own ([`prefer_longer_chain`]; the work counts against
+/// `budget`).
+fn find_resync(mut c: Check<'_>, data: &[u8], from: usize, budget: &mut usize) -> Option<usize> {
+    let strict = find_strict(&mut c, data, from);
+    if let Some(q) = strict {
+        return Some(prefer_longer_chain(&mut c, data, q, budget));
+    }
+    strict.or_else(|| {
         let mut s = Scratch::default();
         c.strict = false;
         (from..data.len()).find(|&p| c.plausible(data, p, RESYNC_DEPTH, &mut s).is_some())
     })
 }
 
+/// Records a resync candidate's chain is followed for at most when it is
+/// compared with the chains that start inside it: a chain this long is
+/// taken as real (false chains in random bytes die within a few records).
+const CHAIN_CMP: usize = 32;
+
+/// The start of the longest chain of records among the resync candidate
+/// `cand` and the offsets inside its chain's records. A false chain read
+/// out of a damaged value's intact rest can run over the first real keys
+/// after it and still pass the local checks; the real chain outlives it
+/// (it runs to the end of the file or to the next damage). Ties keep
+/// `cand`; a chain of [`CHAIN_CMP`] records is not questioned.
+fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut usize) -> usize {
+    let mut bounds = Vec::new();
+    let score = c.chain(data, cand, CHAIN_CMP, Some(&mut bounds), budget);
+    if score >= CHAIN_CMP {
+        return cand;
+    }
+    // The chain's end: a record from inside that runs past it jumps over
+    // the damage that ended the chain (a false record landing on a real
+    // boundary), which is no sign of a real chain.
+    let Some(&last) = bounds.last() else {
+        return cand;
+    };
+    let mut inner = Vec::new();
+    // (Entries of hashes with field TTLs read as records: no sign there.)
+    for w in bounds.windows(2) {
+        if c.entries_read_as_records_at(data, w[0]) {
+            continue;
+        }
+        for q in w[0] + 1..w[1] {
+            if *budget == 0 {
+                return cand;
+            }
+            inner.clear();
+            if c.chain(data, q, score + 1, Some(&mut inner), budget) > score
+                && inner.get(1).is_some_and(|&e| e <= last)
+            {
+                return q;
+            }
+        }
+    }
+    cand
+}
+
 /// [`find_resync`]'s strict pass. The first candidate with
 /// [`RESYNC_DEPTH`] plausible successors is taken, unless a record with
 /// fewer starts before it (down to a record that only parses itself and is
-/// followed by a byte that opens a record): then the chain ran into more
-/// damage, and the keys before that damage are still worth reading. A
+/// followed by a byte that opens a record) and ends before the stronger
+/// one starts: then the chain ran into more damage, and the keys before
+/// that damage are still worth reading. A
 /// weak candidate that is in fact a false record spanning real ones is
 /// caught when it is read ([`Check::swallowed`]), and the scan resumes
 /// inside it. An empty key one byte before the candidate, then binary
@@ -260,7 +402,16 @@ fn find_strict(c: &mut Check<'_>, data: &[u8], from: usize) -> Option<usize> {
     let mut found = None;
     let mut found_depth = 0;
     for depth in (0..=RESYNC_DEPTH).rev() {
-        match (from..to).find(|&p| c.plausible(data, p, depth, &mut s).is_some()) {
+        // A weaker candidate that runs past the start of a stronger one is
+        // a false record over the stronger one's chain (unless it is a
+        // value whose entries read as records).
+        let limit = to;
+        let weaker = (from..to).find(|&p| {
+            c.plausible(data, p, depth, &mut s).is_some_and(|e| {
+                found.is_none() || e <= limit || c.entries_read_as_records_at(data, p)
+            })
+        });
+        match weaker {
             Some(q) => {
                 found = Some(q);
                 found_depth = depth;
@@ -441,19 +592,19 @@ impl Check<'_> {
     /// Whether a chain of plausible records from `q` (inside the key record
     /// that ends at `end`) shows that this record swallowed real ones: the
     /// chain reaches `end` exactly after two records or more (a damaged
-    /// length that happens to land on a real boundary; only if `landing`,
-    /// see [`entries_read_as_records`]), or, when what
+    /// length that happens to land on a real boundary), or, when what
     /// follows `end` is implausible (`successor_ok` false), it runs across
     /// `end` without a boundary there and goes on for [`RESYNC_DEPTH`]
     /// records, or holds [`SWALLOWED_CHAIN`] records before `end` even when
-    /// more damage cuts it short.
+    /// more damage cuts it short. The chains that stay inside the value
+    /// count only if `inner_chains` (see [`entries_read_as_records`]).
     fn swallowed(
         &mut self,
         data: &[u8],
         q: usize,
         end: usize,
         successor_ok: bool,
-        landing: bool,
+        inner_chains: bool,
         budget: &mut usize,
     ) -> bool {
         let mut s = Scratch::default();
@@ -473,9 +624,9 @@ impl Check<'_> {
                 p
             };
             if p == end || body == end {
-                return landing && step >= 2;
+                return inner_chains && step >= 2;
             }
-            if p < end && step >= SWALLOWED_CHAIN && !successor_ok {
+            if inner_chains && p < end && step >= SWALLOWED_CHAIN && !successor_ok {
                 return true;
             }
             if p > end {
@@ -501,6 +652,53 @@ impl Check<'_> {
             }
         }
         false
+    }
+
+    /// How many plausible records chain from `p` (the first one read as a
+    /// resync candidate), up to `max`; a chain that reaches the end of the
+    /// file counts as `max`. `bounds` collects where its records start
+    /// and where the last ends; each record read costs `budget` one plus
+    /// its size, and the count stops when that is spent.
+    fn chain(
+        &mut self,
+        data: &[u8],
+        p: usize,
+        max: usize,
+        mut bounds: Option<&mut Vec<usize>>,
+        budget: &mut usize,
+    ) -> usize {
+        let mut s = Scratch::default();
+        let mut at = p;
+        if let Some(b) = bounds.as_deref_mut() {
+            b.push(p);
+        }
+        for n in 0..max {
+            if at >= data.len() {
+                return max;
+            }
+            let Some(e) = self.record(data, at, 0, n == 0, &mut s) else {
+                return n;
+            };
+            *budget = budget.saturating_sub(1 + e.saturating_sub(at));
+            if e <= at || *budget == 0 {
+                return n;
+            }
+            at = e;
+            if let Some(b) = bounds.as_deref_mut() {
+                b.push(e);
+            }
+        }
+        max
+    }
+
+    /// Whether the key record at `p` (a plausible one) holds a value whose
+    /// entries read as records ([`entries_read_as_records`]).
+    fn entries_read_as_records_at(&self, data: &[u8], p: usize) -> bool {
+        let h = self.h;
+        self.prefixes_end(data, p)
+            .and_then(|q| data.get(q))
+            .and_then(|&t| RdbLayout::from_type_byte(t, h.flavor, h.version))
+            .is_some_and(entries_read_as_records)
     }
 
     /// Whether what starts at `p` can follow a record: the end of the data, or
@@ -607,9 +805,17 @@ impl Check<'_> {
             0xfe => {
                 let (r, db) = length(body).ok()?;
                 let order_ok = !self.strict || db > self.db || (db == self.db && !self.keys_seen);
-                // Servers writing RDB 7 and later follow it with RESIZEDB.
-                let resize_ok = !self.strict || h.version < 7 || r.first() == Some(&0xfb);
-                (db < MAX_DB && order_ok && resize_ok).then_some(end_of(r))?
+                if db >= MAX_DB || !order_ok {
+                    return None;
+                }
+                if self.strict && h.version >= 7 {
+                    // Servers writing RDB 7 and later follow it with
+                    // RESIZEDB (read here: it is no record start alone).
+                    let resize = r.strip_prefix(&[0xfb])?;
+                    end_of(length(length(resize).ok()?.0).ok()?.0)
+                } else {
+                    end_of(r)
+                }
             }
             // A server writes RESIZEDB right after SELECTDB only.
             0xfb if self.strict && first => return None,
