@@ -11,7 +11,11 @@ Every command runs warm (the input is read once, untimed, before its rows),
 (user+sys, median), throughput in MB/s of the input file (median), and peak
 RSS: total (`ru_maxrss` of the child) and, for rdbtool, the peak of its
 anonymous memory (`RssAnon`, sampled from /proc every few ms): the issue's
-"RSS ≤ 64 MiB plus the mapped file's resident pages" is `RssAnon`.
+"RSS ≤ 64 MiB plus the mapped file's resident pages" is `RssAnon`. The timed
+runs are not sampled: the sampler wakes every 3 ms on one of the cores and
+reads the child's memory counters, which slowed a two-thread rdbtool run
+by ~10 % on a 2-core machine (a one-thread peer much less); RSS comes from
+one extra, sampled run of each command.
 
 Ratios are peer time / rdbtool time on the medians of the same run (> 1:
 rdbtool is faster). Rows for later commands (memory, report, convert, aof
@@ -106,21 +110,23 @@ class Sampler(threading.Thread):
             self.stop.wait(0.003)
 
 
-def run_once(argv, cwd=None):
+def run_once(argv, cwd=None, sample=True):
     """Runs argv with stdout to /dev/null; returns wall s, cpu s (from
-    wait4), peak RSS and peak anonymous RSS in KiB (sampled from /proc: the
-    child's ru_maxrss would include the forking Python's pages) and the exit
-    status."""
+    wait4), peak RSS and peak anonymous RSS in KiB (sampled from /proc when
+    `sample`: the child's ru_maxrss would include the forking Python's
+    pages) and the exit status."""
     errf = tempfile.TemporaryFile()
     t0 = time.perf_counter()
     p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errf, cwd=cwd,
                          preexec_fn=_nice if NICE else None)
-    s = Sampler(p.pid)
-    s.start()
+    s = Sampler(p.pid) if sample else None
+    if s:
+        s.start()
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t0
-    s.stop.set()
-    s.join()
+    if s:
+        s.stop.set()
+        s.join()
     errf.seek(0)
     err = errf.read().decode(errors="replace")
     errf.close()
@@ -128,8 +134,8 @@ def run_once(argv, cwd=None):
     return {
         "wall": wall,
         "cpu": ru.ru_utime + ru.ru_stime,
-        "maxrss_kib": s.hwm or None,
-        "anon_kib": s.anon or None,
+        "maxrss_kib": (s.hwm or None) if s else None,
+        "anon_kib": (s.anon or None) if s else None,
         "rc": p.returncode,
         "stderr": err[-400:],
     }
@@ -295,8 +301,9 @@ def bench_dataset(label, a, tools):
         for i in inputs:
             warm(i)
         runs = []
-        for _ in range(a.reps):
-            r = run_once([str(x) for x in argv])
+        # The timed runs, then one sampled for memory (see the docstring).
+        for rep in range(a.reps + 1):
+            r = run_once([str(x) for x in argv], sample=rep == a.reps)
             if cleanup:
                 cleanup()
             if r["rc"] != 0:
@@ -304,7 +311,10 @@ def bench_dataset(label, a, tools):
                 rows.append({"name": name, "group": group, "failed": r["rc"],
                              "stderr": r["stderr"], "peer_of": peer_of})
                 return
-            runs.append(r)
+            if rep == a.reps:
+                runs[0]["maxrss_kib"], runs[0]["anon_kib"] = r["maxrss_kib"], r["anon_kib"]
+            else:
+                runs.append(r)
         row = summarize(name, runs, size, group, peer_of, [str(x) for x in argv])
         rows.append(row)
         print(f"  {name:<44} {row['median_s']:8.3f} s  ({row['min_s']:.3f}-{row['max_s']:.3f})",

@@ -290,8 +290,8 @@ impl<'a, W: Write> Analysis<'a> for Listing<W> {
 mod tests {
     use super::super::facts::{ModelConfig, scan, scan_in_chunks};
     use super::*;
+    use crate::analyze::facts::ANALYSIS_CHUNK as CHUNK;
     use crate::rdb::read::ReadOptions;
-    use crate::rdb::read::scan::CHUNK;
 
     /// The listing of the chunked pass is byte for byte the sequential
     /// one, in every format, on every RDB of both corpora (or both fail

@@ -205,8 +205,8 @@ mod tests {
     use super::super::memory::KeyMemory;
     use super::super::report::{ReportBuilder, Settings};
     use super::*;
+    use crate::analyze::facts::ANALYSIS_CHUNK as CHUNK;
     use crate::model::{DataType, Encoding, RdbLayout};
-    use crate::rdb::read::scan::CHUNK;
     use crate::rdb::read::{ReadOptions, Value};
 
     /// Settings with every cap small, so "other" buckets, top-N cuts and
