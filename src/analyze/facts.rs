@@ -16,7 +16,7 @@ use super::memory::{KeyMemory, MemoryModel};
 use crate::error::{Error, Result};
 use crate::model::{DataType, Flavor};
 use crate::rdb::read::prim::prefetch;
-use crate::rdb::read::scan::{ChunkPass, key_error, read_in_chunks};
+use crate::rdb::read::scan::{ChunkPass, Release, key_error, read_in_chunks};
 use crate::rdb::read::{
     Header, KeyRecord, RdbStr, ReadOptions, Record, Scratch, Trailer, Value, read,
 };
@@ -650,15 +650,17 @@ pub const ANALYSIS_CHUNK: usize = 16 << 20;
 /// by `analysis` into an accumulator of their own on the rayon pool, and
 /// the accumulators are merged in file order. The facts, the result and
 /// any error are those of [`scan`] (salvage mode aside: callers run that
-/// sequentially).
+/// sequentially). `release` gives back the pages read (see
+/// [`crate::rdb::read::scan`]).
 pub fn scan_chunked<'a, A: Analysis<'a> + Send>(
     data: &'a [u8],
     opts: &ReadOptions,
     cfg: &ModelConfig,
     progress: Option<&(dyn Fn(u64) + Sync)>,
     analysis: &mut A,
+    release: Option<Release<'_>>,
 ) -> Result<FileFacts> {
-    scan_in_chunks(data, opts, cfg, progress, analysis, ANALYSIS_CHUNK)
+    scan_in_chunks(data, opts, cfg, progress, analysis, ANALYSIS_CHUNK, release)
 }
 
 /// [`scan_chunked`] with ranges of `chunk` bytes (tests use tiny ones).
@@ -669,6 +671,7 @@ pub(crate) fn scan_in_chunks<'a, A: Analysis<'a> + Send>(
     progress: Option<&(dyn Fn(u64) + Sync)>,
     analysis: &mut A,
     chunk: usize,
+    release: Option<Release<'_>>,
 ) -> Result<FileFacts> {
     let mut pass = Pass {
         analysis,
@@ -681,7 +684,7 @@ pub(crate) fn scan_in_chunks<'a, A: Analysis<'a> + Send>(
         buf: Vec::new(),
         progress,
     };
-    read_in_chunks(data, opts, &mut pass, chunk)?;
+    read_in_chunks(data, opts, &mut pass, chunk, release)?;
     let mut file = pass.file;
     file.target = pass.profile.map(|p| p.target).or(cfg.target);
     Ok(file)

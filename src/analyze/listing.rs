@@ -316,7 +316,7 @@ mod tests {
                 for chunk in [61, 1000, CHUNK] {
                     let mut got = Vec::new();
                     let mut w = Listing::new(&mut got, format).unwrap();
-                    let gr = scan_in_chunks(&data, &opts, &cfg, None, &mut w, chunk)
+                    let gr = scan_in_chunks(&data, &opts, &cfg, None, &mut w, chunk, None)
                         .and_then(|ff| w.finish(&ff))
                         .map_err(|e| e.to_string());
                     assert_eq!(gr, wr, "{f:?} {format:?} chunk {chunk}");

@@ -259,7 +259,7 @@ mod tests {
                         .map_err(|e| e.to_string());
                     for chunk in [61, 1000, CHUNK] {
                         let mut b = ReportBuilder::new(s.clone(), ctime);
-                        let got = scan_in_chunks(&data, &opts, &cfg, None, &mut b, chunk)
+                        let got = scan_in_chunks(&data, &opts, &cfg, None, &mut b, chunk, None)
                             .map(|ff| json(&b.finish("f", &ff)))
                             .map_err(|e| e.to_string());
                         assert_eq!(got, want, "{f:?} {name} +{shift} ms, chunk {chunk}");
@@ -282,7 +282,7 @@ mod tests {
                     .map(|ff| json(&b.finish("f", &ff)))
                     .map_err(|e| e.to_string());
                 let mut b = ReportBuilder::new(tight(), Some(0));
-                let got = scan_in_chunks(d, opts, &cfg, None, &mut b, 97)
+                let got = scan_in_chunks(d, opts, &cfg, None, &mut b, 97, None)
                     .map(|ff| json(&b.finish("f", &ff)))
                     .map_err(|e| e.to_string());
                 assert_eq!(got, want, "{path:?} round {round}");

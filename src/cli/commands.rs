@@ -141,9 +141,13 @@ pub fn run(cmd: Command) -> Result<()> {
             let res = match format {
                 // Lines render independently: on the rayon pool (salvage
                 // resynchronises record by record, so it stays sequential).
-                ExportFormat::Jsonl if !opts.salvage => {
-                    lines_par::export_lines(src.bytes(), &opts, ra.target, &mut out)
-                }
+                ExportFormat::Jsonl if !opts.salvage => lines_par::export_lines(
+                    src.bytes(),
+                    &opts,
+                    ra.target,
+                    &mut out,
+                    Some(&|r| src.release(r)),
+                ),
                 ExportFormat::Jsonl | ExportFormat::Json => {
                     let mode = if format == ExportFormat::Json {
                         JsonMode::Array

@@ -20,6 +20,7 @@ use crate::analyze::prefix::Splitter;
 use crate::analyze::report::{Report, ReportBuilder, Section, Settings, clip};
 use crate::error::{Error, Result};
 use crate::rdb::read::ReadOptions;
+use crate::source::Source;
 
 /// The allocator of the server build the model targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -254,11 +255,11 @@ pub(crate) fn progress_bar(len: u64) -> Option<indicatif::ProgressBar> {
     Some(pb)
 }
 
-/// Runs `analysis` over every key of `data` on the chunked parallel pass
-/// ([`scan_chunked`]; not in salvage mode), with a progress bar on big
-/// files.
+/// Runs `analysis` over every key of `src` on the chunked parallel pass
+/// ([`scan_chunked`]; not in salvage mode), giving back the pages it has
+/// read as it goes, with a progress bar on big files.
 pub(crate) fn chunked<'a, A: Analysis<'a> + Send>(
-    data: &'a [u8],
+    src: &'a Source,
     read: &ReadArgs,
     cfg: &ModelConfig,
     pb: Option<&indicatif::ProgressBar>,
@@ -266,7 +267,15 @@ pub(crate) fn chunked<'a, A: Analysis<'a> + Send>(
 ) -> Result<FileFacts> {
     let tick = pb.map(|p| move |off: u64| p.set_position(off));
     let cb: Option<&(dyn Fn(u64) + Sync)> = tick.as_ref().map(|t| t as &(dyn Fn(u64) + Sync));
-    let r = scan_chunked(data, &read_options(read), cfg, cb, analysis);
+    let release = |r| src.release(r);
+    let r = scan_chunked(
+        src.bytes(),
+        &read_options(read),
+        cfg,
+        cb,
+        analysis,
+        Some(&release),
+    );
     if let Some(p) = pb {
         p.finish_and_clear();
     }
@@ -309,7 +318,7 @@ pub fn memory(a: MemoryArgs) -> Result<()> {
         let file = if a.read.salvage {
             pass(data, &a.read, &cfg, pb.as_ref(), |k| w.key(k))
         } else {
-            chunked(data, &a.read, &cfg, pb.as_ref(), &mut w)
+            chunked(&src, &a.read, &cfg, pb.as_ref(), &mut w)
         }?;
         w.finish(&file)
     });
@@ -350,7 +359,7 @@ pub fn build_report(
     let facts = if read.salvage {
         pass(data, read, cfg, pb.as_ref(), |k| b.add(k))
     } else {
-        chunked(data, read, cfg, pb.as_ref(), &mut b)
+        chunked(&src, read, cfg, pb.as_ref(), &mut b)
     }
     .map_err(|e| e.with_path(file))?;
     Ok(b.finish(&file.display().to_string(), &facts))

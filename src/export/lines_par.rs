@@ -18,7 +18,7 @@ use std::io::Write;
 use super::json::{JsonExporter, JsonMode};
 use crate::error::{Error, Result};
 use crate::model::Flavor;
-use crate::rdb::read::scan::{ChunkPass, key_error, read_chunked};
+use crate::rdb::read::scan::{ChunkPass, Release, key_error, read_chunked};
 use crate::rdb::read::{Header, ReadOptions, Record, Trailer};
 use crate::server::Target;
 use crate::sink::RecordSink;
@@ -186,6 +186,7 @@ pub fn export_lines<W: Write + Send>(
     opts: &ReadOptions,
     target: Option<Target>,
     out: &mut W,
+    release: Option<Release<'_>>,
 ) -> Result<Trailer> {
     let mut pass = Pass {
         out,
@@ -196,7 +197,7 @@ pub fn export_lines<W: Write + Send>(
         redis_ver: None,
         spare: Vec::new(),
     };
-    read_chunked(data, opts, &mut pass)
+    read_chunked(data, opts, &mut pass, release)
 }
 
 #[cfg(test)]
@@ -233,7 +234,8 @@ mod tests {
                         redis_ver: None,
                         spare: Vec::new(),
                     };
-                    let gr = crate::rdb::read::scan::read_in_chunks(d, opts, &mut pass, chunk);
+                    let gr =
+                        crate::rdb::read::scan::read_in_chunks(d, opts, &mut pass, chunk, None);
                     assert_eq!(got, want, "{path:?} round {round} chunk {chunk}");
                     assert_eq!(
                         gr.map_err(|e| e.to_string()).map(|t| t.end_offset),

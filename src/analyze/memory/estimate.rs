@@ -61,25 +61,14 @@ fn bad(v: &Value<'_>, e: nom::Err<crate::error::PErr>) -> Error {
 /// find it (hashes: fields and values; zsets: members; strings: their
 /// length; streams: 0; module values: their serialized size).
 pub fn largest_element(v: &Value<'_>, scratch: &mut Scratch) -> Result<u64> {
-    let mut largest = 0u64;
     match v.data_type() {
-        DataType::String => return Ok(v.as_string()?.len()),
-        DataType::List | DataType::Set => v.for_each_elem(scratch, |e, _| {
-            largest = largest.max(e.len() as u64);
-            Ok(())
-        })?,
-        DataType::Zset => v.for_each_scored(scratch, |m, _| {
-            largest = largest.max(m.len() as u64);
-            Ok(())
-        })?,
-        DataType::Hash => v.for_each_field(scratch, |f, val, _| {
-            largest = largest.max(f.len().max(val.len()) as u64);
-            Ok(())
-        })?,
-        DataType::Stream => {}
-        _ => largest = v.raw.len() as u64,
+        DataType::String => Ok(v.as_string()?.len()),
+        DataType::List | DataType::Set | DataType::Zset | DataType::Hash => {
+            v.longest_element(scratch)
+        }
+        DataType::Stream => Ok(0),
+        _ => Ok(v.raw.len() as u64),
     }
-    Ok(largest)
 }
 
 /// A value the loader keeps as stored, sized from its blob (`bytes`) and

@@ -22,12 +22,16 @@
 //! then `process` runs on the pool over the chunk's records, and `absorb`
 //! merges its results in file order. At most [`WINDOW`] chunks are in
 //! flight, so memory does not grow with the file. The CRC-64 runs as one
-//! more job over the whole file.
+//! more job over the whole file. Given a [`Release`], the pass gives back
+//! the mapped pages behind both the absorbed chunks and the CRC as it goes,
+//! so unmapping a big file is spread over the run instead of following it
+//! on one thread.
 //!
 //! Salvage mode is not supported here: callers use the sequential reader.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -44,6 +48,15 @@ use crate::sink::{Flow, RecordSink, rebase_key, rebase_slice};
 /// a chunk's records stay in cache, large enough that finding a start and
 /// scheduling are noise.
 pub const CHUNK: usize = 4 << 20;
+/// Gives back the pages of a byte range of the input the pass no longer
+/// reads ([`crate::source::Source::release`]); the bytes stay readable.
+pub type Release<'r> = &'r (dyn Fn(Range<usize>) + Sync);
+/// Bytes given back at a time (one `madvise` each): few calls, and at
+/// most this much more resident than the chunks in flight.
+const RELEASE_STEP: usize = 32 << 20;
+/// Bytes the CRC job covers between reports of its progress (what it has
+/// read may be given back).
+const CRC_STEP: usize = 8 << 20;
 /// Chunks walked or processed ahead of the one being merged.
 pub const WINDOW: usize = 6;
 /// Records that must parse from a candidate start ...
@@ -439,12 +452,13 @@ pub fn read_chunked<'d, P: ChunkPass<'d> + Send>(
     data: &'d [u8],
     opts: &ReadOptions,
     pass: &mut P,
+    release: Option<Release<'_>>,
 ) -> Result<Trailer>
 where
     P::Snapshot: 'd,
     P::Out: 'd,
 {
-    read_in_chunks(data, opts, pass, CHUNK)
+    read_in_chunks(data, opts, pass, CHUNK, release)
 }
 
 /// [`read_chunked`] with ranges of `chunk` bytes (tests use tiny ones to
@@ -454,6 +468,7 @@ pub(crate) fn read_in_chunks<'d, P: ChunkPass<'d> + Send>(
     opts: &ReadOptions,
     pass: &mut P,
     chunk: usize,
+    release: Option<Release<'_>>,
 ) -> Result<Trailer>
 where
     P::Snapshot: 'd,
@@ -466,14 +481,23 @@ where
     let crc_slot: Slot<u64> = Arc::new(Mutex::new(None));
     let signal = Signal::default();
     let spare: Spare<'d> = Mutex::new(Vec::new());
+    // Bytes the CRC job has read (all of them when there is none).
+    let crc_done = AtomicUsize::new(usize::MAX);
     let res = rayon::scope(|s| {
         // The CRC covers everything before the 8-byte trailer.
         if opts.verify_checksum && header.version >= 5 && data.len() >= 8 {
             let slot = Arc::clone(&crc_slot);
+            let done = &crc_done;
+            done.store(0, Ordering::Relaxed);
             s.spawn(move |_| {
-                let c = crate::crc::crc64(&data[..data.len() - 8]);
+                let end = data.len() - 8;
+                let mut crc = crate::crc::Crc64::default();
+                for (n, step) in data[..end].chunks(CRC_STEP).enumerate() {
+                    crc.update(step);
+                    done.store((n + 1).saturating_mul(CRC_STEP), Ordering::Relaxed);
+                }
                 if let Ok(mut g) = slot.lock() {
-                    *g = Some(c);
+                    *g = Some(crc.value());
                 }
             });
         }
@@ -488,6 +512,9 @@ where
             signal: &signal,
             spare: &spare,
             stop: &stop,
+            release,
+            released: 0,
+            crc_done: &crc_done,
         };
         let out = r.run(s, pass);
         stop.store(true, Ordering::Relaxed);
@@ -535,9 +562,31 @@ struct Resolver<'d, 'a> {
     /// Record vectors for reuse.
     spare: &'a Spare<'d>,
     stop: &'a AtomicBool,
+    /// Gives back pages no longer read, if the input allows it.
+    release: Option<Release<'a>>,
+    /// Bytes before this offset were given back.
+    released: usize,
+    /// Bytes the CRC job has read.
+    crc_done: &'a AtomicUsize,
 }
 
 impl<'d> Resolver<'d, '_> {
+    /// Gives back the pages before `end` (where an absorbed chunk ended:
+    /// nothing before it is read again, but by the walks of the next range,
+    /// which read ahead of it) that the CRC job has read, once a
+    /// [`RELEASE_STEP`] has gathered. Here, not as a job: queued behind the
+    /// chunks, such jobs ran at the end, on one thread.
+    fn release_behind(&mut self, end: u64) {
+        let Some(release) = self.release else { return };
+        let low = usize::try_from(end)
+            .unwrap_or(usize::MAX)
+            .min(self.crc_done.load(Ordering::Relaxed));
+        if low >= self.released.saturating_add(RELEASE_STEP) {
+            release(self.released..low);
+            self.released = low;
+        }
+    }
+
     /// Walks a range whose speculative walk `w` did not begin on the
     /// accepted chain: from the accepted end, with the db, until `limit`
     /// or until it meets a key record that `w` also read (from a record's
@@ -630,13 +679,23 @@ impl<'d, 'a> Resolver<'d, 'a> {
         let data = self.data;
         let h = self.header;
         let chunk = self.chunk;
-        let n = data.len().div_ceil(chunk).max(1);
+        // The last two chunks' worth is cut four times finer: the pass ends
+        // when its last chunk does, and the chunk before may already be done
+        // (a 16 MiB analysis chunk of LZF lists is ~20 ms on one core, the
+        // other idle).
+        let coarse = data.len().saturating_sub(2 * chunk) / chunk;
+        let fine = (chunk / 4).max(1);
+        let n = (coarse + (data.len() - coarse * chunk).div_ceil(fine)).max(1);
         // Range k is `bound(k)..bound(k + 1)`; range 0 starts after the header.
         let bound = |k: usize| {
             if k == 0 {
                 h.len
+            } else if k <= coarse {
+                k * chunk
             } else {
-                k.saturating_mul(chunk).min(data.len())
+                ((k - coarse).saturating_mul(fine))
+                    .saturating_add(coarse * chunk)
+                    .min(data.len())
             }
         };
         let mut walks: VecDeque<(usize, Slot<Walked<'d>>)> = VecDeque::new();
@@ -667,6 +726,7 @@ impl<'d, 'a> Resolver<'d, 'a> {
                 let Some(d) = done.pop_front() else { break };
                 let out = take(&d.out).ok_or_else(|| Error::sink("a chunk went missing"))?;
                 pass.absorb(out, d.end)?;
+                self.release_behind(d.end);
                 if let Some(then) = d.then {
                     return then;
                 }
@@ -849,7 +909,7 @@ mod tests {
         let (want, want_seen, want_res) = sequential(data, opts);
         for chunk in [13, 64, 301, 4096, CHUNK] {
             let mut log = Log::default();
-            let res = read_in_chunks(data, opts, &mut log, chunk);
+            let res = read_in_chunks(data, opts, &mut log, chunk, None);
             let (seen, recs): (Vec<String>, Vec<String>) =
                 log.0.into_iter().partition(|l| l.starts_with("observed "));
             assert_eq!(recs, want, "{what}, chunk {chunk}");

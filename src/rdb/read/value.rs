@@ -26,6 +26,22 @@ pub struct Scratch {
     pub b: Vec<u8>,
 }
 
+/// The longest of every `stride`-th element of a packed blob, from the
+/// first (stride 2: zset members, not their scores).
+fn longest_of<'s>(
+    it: impl Iterator<Item = Result<Elem<'s>, Problem>>,
+    stride: usize,
+) -> Result<u64, Problem> {
+    let mut longest = 0u64;
+    for (i, e) in it.enumerate() {
+        let e = e?;
+        if i % stride == 0 {
+            longest = longest.max(e.len() as u64);
+        }
+    }
+    Ok(longest)
+}
+
 fn elem_of<'s>(s: &RdbStr<'s>, buf: &'s mut Vec<u8>) -> Result<Elem<'s>, Problem> {
     Ok(match *s {
         RdbStr::Raw(b) => Elem::Bytes(b),
@@ -482,6 +498,86 @@ impl<'a> Value<'a> {
             _ => return Err(self.wrong_type("a zset")),
         }
         Ok(())
+    }
+
+    /// Length of the longest element as [`Elem::len`] counts it: list and
+    /// set elements, zset members, hash fields and values (0 for other
+    /// types). Only what the answer needs is decoded: lengths come from
+    /// string and entry headers, so compressed elements are not inflated and
+    /// zset scores are not parsed (a report asks this of every list and zset
+    /// that could hold its type's longest element). Layouts without a
+    /// shortcut go through the element visitors.
+    pub fn longest_element(&self, scratch: &mut Scratch) -> Result<u64, Error> {
+        use RdbLayout::*;
+        let blob = |s: &mut Scratch, stride: usize, ziplist: bool| -> Result<u64, Error> {
+            let str = self.blob()?;
+            let b = str.bytes(&mut s.blob).map_err(|p| self.blob_err(p))?;
+            if ziplist {
+                longest_of(
+                    Ziplist::parse(b).map_err(|p| self.blob_err(p))?.iter(),
+                    stride,
+                )
+            } else {
+                longest_of(
+                    Listpack::parse(b).map_err(|p| self.blob_err(p))?.iter(),
+                    stride,
+                )
+            }
+            .map_err(|p| self.blob_err(p))
+        };
+        let mut longest = 0u64;
+        match self.layout {
+            ListZiplist | HashZiplist => longest = blob(scratch, 1, true)?,
+            ZsetZiplist => longest = blob(scratch, 2, true)?,
+            SetListpack | HashListpack => longest = blob(scratch, 1, false)?,
+            ZsetListpack => longest = blob(scratch, 2, false)?,
+            ListLinked | SetHashtable | HashHashtable => {
+                let per = if self.layout == HashHashtable { 2 } else { 1 };
+                let (mut r, n) = count(self.raw, per, "element count").map_err(|e| self.perr(e))?;
+                for _ in 0..n.saturating_mul(per) {
+                    let (r2, s) = string(r).map_err(|e| self.perr(e))?;
+                    longest = longest.max(s.len());
+                    r = r2;
+                }
+            }
+            ListQuicklist2 => {
+                let (mut r, n) =
+                    count(self.raw, 2, "quicklist node count").map_err(|e| self.perr(e))?;
+                for _ in 0..n {
+                    let (r2, container) = length(r).map_err(|e| self.perr(e))?;
+                    let (r2, s) = string(r2).map_err(|e| self.perr(e))?;
+                    let node = match container {
+                        1 => Ok(s.len()),
+                        2 => s
+                            .bytes(&mut scratch.blob)
+                            .and_then(|b| longest_of(Listpack::parse(b)?.iter(), 1)),
+                        c => Err(Problem::Invalid {
+                            what: "quicklist node",
+                            expected: "container 1 (plain) or 2 (packed)",
+                            found: c,
+                        }),
+                    };
+                    longest = longest.max(node.map_err(|p| self.err_at(r.len(), p))?);
+                    r = r2;
+                }
+            }
+            _ => match self.data_type() {
+                DataType::List | DataType::Set => self.for_each_elem(scratch, |e, _| {
+                    longest = longest.max(e.len() as u64);
+                    Ok(())
+                })?,
+                DataType::Zset => self.for_each_scored(scratch, |m, _| {
+                    longest = longest.max(m.len() as u64);
+                    Ok(())
+                })?,
+                DataType::Hash => self.for_each_field(scratch, |f, v, _| {
+                    longest = longest.max(f.len().max(v.len()) as u64);
+                    Ok(())
+                })?,
+                _ => {}
+            },
+        }
+        Ok(longest)
     }
 
     /// Visits every (field, value, field expire ms) of a hash in stored order.
