@@ -171,6 +171,9 @@ pub struct ReportBuilder {
 /// chunk's per-prefix lists are not capped, so they stay as short as those
 /// of the chunked pass's ranges.
 const SEQ_CHUNK: u64 = 8192;
+/// Keys ahead whose expiry windows are prefetched while merging (about a
+/// memory latency's worth of the work per key).
+const WAVES_AHEAD: usize = 8;
 
 impl ReportBuilder {
     /// A builder; `ctime_ms` is the snapshot time when known before the
@@ -275,7 +278,10 @@ impl ReportBuilder {
         if let (Some(w), Some((_, expiring))) = (&mut self.waves, &c.waves) {
             // Chunk leaf numbers → the section's prefix numbers.
             let mut ids = vec![None; leaves.len()];
-            for &(e, l, bytes) in expiring {
+            for (i, &(e, l, bytes)) in expiring.iter().enumerate() {
+                if let Some(&(ahead, _, _)) = expiring.get(i + WAVES_AHEAD) {
+                    w.prefetch(ahead);
+                }
                 let id = *ids[l as usize].get_or_insert_with(|| w.id(leaf(l)));
                 w.add_at(e, id, bytes);
             }

@@ -314,6 +314,15 @@ pub fn prefetch(data: &[u8], from: usize, to: usize) {
     }
 }
 
+/// [`prefetch`] of the cache lines holding `x` (a hint, as there).
+#[inline(always)]
+pub fn prefetch_ref<T>(x: &T) {
+    // SAFETY: `x` is a live reference, so its `size_of::<T>()` bytes are
+    // readable for the duration of the call.
+    let bytes = unsafe { std::slice::from_raw_parts((x as *const T).cast::<u8>(), size_of::<T>()) };
+    prefetch(bytes, 0, bytes.len());
+}
+
 /// A stream ID (`ms-seq`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
 pub struct StreamId {
