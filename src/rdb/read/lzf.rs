@@ -89,7 +89,7 @@ fn decode(input: &[u8], expected: usize, stop: usize, out: &mut Vec<u8>) -> Resu
                 // o + run <= expected, so o + SLACK fits in the slack.
                 buf[o..o + SLACK].copy_from_slice(&input[i..i + SLACK]);
             } else {
-                buf[o..o + run].copy_from_slice(&input[i..i + run]);
+                copy_short(&input[i..i + run], &mut buf[o..o + run]);
             }
             o += run;
             i += run;
@@ -139,9 +139,43 @@ fn decode(input: &[u8], expected: usize, stop: usize, out: &mut Vec<u8>) -> Resu
     Ok(())
 }
 
+/// Copies a literal run (at most 32 bytes) near the end of the input,
+/// where the fixed 32-byte block would read past it, as two overlapping
+/// fixed-size moves: `copy_from_slice` of a variable length called
+/// `memmove` once per stream, 2 % of `report`'s time on a 1M-key file.
+#[inline(always)]
+fn copy_short(from: &[u8], to: &mut [u8]) {
+    let n = from.len().min(to.len());
+    if n >= 16 {
+        to[..16].copy_from_slice(&from[..16]);
+        to[n - 16..n].copy_from_slice(&from[n - 16..n]);
+    } else if n >= 8 {
+        to[..8].copy_from_slice(&from[..8]);
+        to[n - 8..n].copy_from_slice(&from[n - 8..n]);
+    } else if n >= 4 {
+        to[..4].copy_from_slice(&from[..4]);
+        to[n - 4..n].copy_from_slice(&from[n - 4..n]);
+    } else if n > 0 {
+        // One to three bytes (a loop here became a `memmove` call again).
+        to[0] = from[0];
+        to[n / 2] = from[n / 2];
+        to[n - 1] = from[n - 1];
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_copies_of_every_length() {
+        let from: Vec<u8> = (1..=32).collect();
+        for n in 0..=32 {
+            let mut to = vec![0u8; n];
+            copy_short(&from[..n], &mut to);
+            assert_eq!(to, &from[..n], "length {n}");
+        }
+    }
 
     #[test]
     fn literal_and_backref() {
