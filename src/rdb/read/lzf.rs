@@ -43,8 +43,18 @@ pub fn decompress_prefix(
 const MAX_OP: usize = 264;
 
 /// Decodes until `stop` bytes are out (`stop == expected`: the whole stream,
-/// whose length must then be exactly `expected`).
+/// whose length must then be exactly `expected`). On an error `out` is left
+/// empty: the working buffer (declared length plus slack) is not output.
 fn decode(input: &[u8], expected: usize, stop: usize, out: &mut Vec<u8>) -> Result<(), Problem> {
+    let r = inflate(input, expected, stop, out);
+    if r.is_err() {
+        out.clear();
+    }
+    r
+}
+
+/// [`decode`], leaving the working buffer as it is on an error.
+fn inflate(input: &[u8], expected: usize, stop: usize, out: &mut Vec<u8>) -> Result<(), Problem> {
     out.clear();
     if expected as u64 > MAX_EXPANSION.saturating_mul(input.len() as u64) {
         return Err(Problem::Invalid {
@@ -166,6 +176,19 @@ fn copy_short(from: &[u8], to: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_stream_leaves_no_output() {
+        // A literal run of 5 bytes with only 2 present.
+        let mut out = Vec::new();
+        assert!(decompress_into(&[0x04, b'a', b'b'], 100, &mut out).is_err());
+        assert!(out.is_empty());
+        // The fuzz input that found it (regressions/lzf).
+        let data = include_bytes!("../../../fuzz/regressions/lzf/error-left-working-buffer");
+        let expected = u16::from_le_bytes([data[0], data[1]]) as usize;
+        assert!(decompress_into(&data[2..], expected, &mut out).is_err());
+        assert!(out.len() <= expected);
+    }
 
     #[test]
     fn short_copies_of_every_length() {
