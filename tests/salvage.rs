@@ -440,16 +440,34 @@ fn populate(s: &mut Server, rng: &mut Rng) {
     s.pipeline(&cmds);
 }
 
+/// Fresh file `i`: written by a redis-server 7.0 the test starts, or, to
+/// compare two versions of the code on the same files (the server orders
+/// its keys differently on every start), read from
+/// `$RDBTOOL_SALVAGE_FRESH/fresh-{i}.rdb` when it exists there (the file
+/// written is saved there when it does not).
+fn fresh_file(i: u64) -> Vec<u8> {
+    let saved = std::env::var_os("RDBTOOL_SALVAGE_FRESH")
+        .map(|d| Path::new(&d).join(format!("fresh-{i}.rdb")));
+    if let Some(data) = saved.as_ref().and_then(|p| std::fs::read(p).ok()) {
+        return data;
+    }
+    let Some(mut s) = Server::start() else {
+        panic!("redis-server 7.0 is needed (scripts/install-redis.sh installs it)");
+    };
+    let mut rng = Rng(0x5eed_0002 + 2 * i);
+    populate(&mut s, &mut rng);
+    let data = std::fs::read(s.dir.join("dump.rdb")).unwrap();
+    if let Some(p) = saved {
+        std::fs::write(p, &data).unwrap();
+    }
+    data
+}
+
 #[test]
 fn salvage_recovers_every_intact_key_of_fresh_redis_files() {
     let mut t = Tally::default();
     for i in 0..2u64 {
-        let Some(mut s) = Server::start() else {
-            panic!("redis-server 7.0 is needed (scripts/install-redis.sh installs it)");
-        };
-        let mut rng = Rng(0x5eed_0002 + 2 * i);
-        populate(&mut s, &mut rng);
-        let data = std::fs::read(s.dir.join("dump.rdb")).unwrap();
+        let data = fresh_file(i);
         let name = format!("fresh 7.0 dump.rdb #{i}");
         damage_and_recover(&name, &data, copies(150), 0x5eed_0003 + 2 * i, &mut t);
     }

@@ -47,6 +47,9 @@ const RESYNC_DEPTH: u8 = 2;
 /// Plausible records in a row inside a key whose successor is implausible
 /// that prove the key swallowed real records (see [`Check::passes_over`]).
 const SWALLOWED_CHAIN: usize = 4;
+/// Plausible records of more than one type in a row inside a key that
+/// prove it swallowed real records whatever follows it.
+const LONG_CHAIN: usize = 12;
 /// Records a [`Check::swallowed`] chain follows at most.
 const MAX_CHAIN: usize = 64;
 /// Work [`Check::swallowed`] may do in one salvage pass: this plus
@@ -55,6 +58,9 @@ const MAX_CHAIN: usize = 64;
 const SWALLOW_BUDGET_BASE: usize = 64 << 20;
 /// See [`SWALLOW_BUDGET_BASE`].
 const SWALLOW_BUDGET_PER_BYTE: usize = 64;
+/// Records [`Check::jumps_over`] follows at most (bounds the work per
+/// binary-keyed candidate).
+const JUMP_CHAIN: usize = 16;
 /// Prefix opcodes (expire, idle, freq) accepted before one key.
 const MAX_PREFIXES: usize = 4;
 /// Largest db number a resync accepts in a SELECTDB.
@@ -201,11 +207,14 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 c.keys_seen = true;
                 let successor_ok = c.successor_ok(self.data, end, RESYNC_DEPTH);
                 let inner_chains = !entries_read_as_records(k.value.layout);
+                // The chains start past the type byte (the key's own
+                // record, read without its prefixes, is no other record).
+                let body = c.prefixes_end(self.data, start).unwrap_or(start);
                 let mut budget = self.budget;
                 let swallowed = spans_records(
                     &mut c,
                     self.data,
-                    start + 1,
+                    body + 1,
                     end,
                     successor_ok,
                     inner_chains,
@@ -289,6 +298,7 @@ impl<S> Tracker<'_, S> {
             binary_keys: false,
             empty_keys: false,
             no_int_keys: false,
+            empty_successors: false,
         }
     }
 
@@ -320,6 +330,7 @@ fn spans_records(
     budget: &mut usize,
 ) -> bool {
     c.no_int_keys = true;
+    c.empty_successors = true;
     (from..end).any(|q| c.swallowed(data, q, end, successor_ok, inner_chains, budget))
 }
 
@@ -454,6 +465,7 @@ fn find_strict(c: &mut Check<'_>, data: &[u8], from: usize) -> Option<usize> {
         c.binary_keys = false;
         if let Some(e) = end
             && !(p + 1..e).any(|q| c.plausible(data, q, 1, &mut s).is_some())
+            && !found.is_some_and(|f| c.jumps_over(data, p, f, &mut s))
         {
             binary = Some(p);
             break;
@@ -486,6 +498,17 @@ fn chain_back(c: &mut Check<'_>, data: &[u8], from: usize, to: usize) -> Option<
         }
     }
     (start < to).then_some(start)
+}
+
+/// Whether the record whose type byte is at `at` is a string key with a
+/// raw (neither integer nor LZF) value: any bytes read as one.
+fn raw_string(data: &[u8], at: usize) -> bool {
+    data.get(at) == Some(&0)
+        && data
+            .get(at + 1..)
+            .and_then(|b| string(b).ok())
+            .and_then(|(r, _)| r.first())
+            .is_some_and(|&v| v >> 6 != 3)
 }
 
 /// Whether a value's entries read as key records one after the other
@@ -581,6 +604,10 @@ struct Check<'h> {
     /// ([`Check::swallowed`]) is taken as real records only with string
     /// keys, since sets of integers read as chains of integer-keyed records.
     no_int_keys: bool,
+    /// Whether a record after a plausible one may have an empty key (with
+    /// a value of 2 bytes or more): [`Check::swallowed`] follows real
+    /// records, and a real empty key must not cut its chain short.
+    empty_successors: bool,
 }
 
 /// [`Check::prefixes_seen`] bit for the IDLE opcode (0xF8).
@@ -591,13 +618,18 @@ const FREQ_SEEN: u8 = 2;
 impl Check<'_> {
     /// Whether a chain of plausible records from `q` (inside the key record
     /// that ends at `end`) shows that this record swallowed real ones: the
-    /// chain reaches `end` exactly after two records or more (a damaged
-    /// length that happens to land on a real boundary), or, when what
-    /// follows `end` is implausible (`successor_ok` false), it runs across
-    /// `end` without a boundary there and goes on for [`RESYNC_DEPTH`]
-    /// records, or holds [`SWALLOWED_CHAIN`] records before `end` even when
-    /// more damage cuts it short. The chains that stay inside the value
-    /// count only if `inner_chains` (see [`entries_read_as_records`]).
+    /// chain reaches `end` exactly (a damaged length that happens to land
+    /// on a real boundary: after two records, or one that holds more than a
+    /// raw string ([`raw_string`])), or, when what follows `end` is
+    /// implausible (`successor_ok` false), it runs across `end` without a
+    /// boundary there and goes on for [`RESYNC_DEPTH`] records, or holds
+    /// [`SWALLOWED_CHAIN`] records before `end` even when more damage cuts
+    /// it short; or it holds [`LONG_CHAIN`] records of more than one type
+    /// before `end` whatever follows (no value but a damaged one holds
+    /// that many). In a value whose entries read as records
+    /// (`inner_chains` false, see [`entries_read_as_records`]) a chain
+    /// counts only from its first record that no entry reads as (one with
+    /// a prefix or a type other than a string's).
     fn swallowed(
         &mut self,
         data: &[u8],
@@ -609,6 +641,15 @@ impl Check<'_> {
     ) -> bool {
         let mut s = Scratch::default();
         let (mut p, mut beyond) = (q, 0);
+        // Types of the records read (bit `t` for type `t < 64`), and the
+        // number read since the chain started counting.
+        let (mut types, mut counted) = (0u64, 0usize);
+        let mut counting = inner_chains;
+        // Whether the first record (plain-keyed) holds more than a raw
+        // string (a prefix, another type, an integer or LZF string): one
+        // such record landing on `end` is a real key rather than the last
+        // elements of the value read as one.
+        let mut strong_first = false;
         // Each step moves forward; the bound caps the work per start (a
         // swallowed run is a few records; a value of tiny false records
         // would otherwise cost quadratic time).
@@ -624,10 +665,15 @@ impl Check<'_> {
                 p
             };
             if p == end || body == end {
-                return inner_chains && step >= 2;
+                return counting && (counted >= 2 || (counted == 1 && strong_first));
             }
-            if inner_chains && p < end && step >= SWALLOWED_CHAIN && !successor_ok {
-                return true;
+            if counting && p < end {
+                if counted >= SWALLOWED_CHAIN && !successor_ok {
+                    return true;
+                }
+                if counted >= LONG_CHAIN && types.count_ones() > 1 {
+                    return true;
+                }
             }
             if p > end {
                 if successor_ok {
@@ -644,7 +690,19 @@ impl Check<'_> {
             let next = self.record(data, p, 0, step == 0, &mut s);
             *budget = budget.saturating_sub(1 + next.map_or(0, |e| e.saturating_sub(p)));
             match next {
-                Some(e) if e > p => p = e,
+                Some(e) if e > p => {
+                    let at = self.prefixes_end(data, p).unwrap_or(p);
+                    let t = data.get(at).copied().unwrap_or(0);
+                    if at > p || t != 0 {
+                        counting = true;
+                    }
+                    strong_first |= step == 0 && (at > p || t != 0 || !raw_string(data, at));
+                    if counting {
+                        counted += 1;
+                    }
+                    types |= 1u64.checked_shl(u32::from(t)).unwrap_or(0);
+                    p = e;
+                }
                 _ => return false,
             }
             if p >= data.len() {
@@ -689,6 +747,23 @@ impl Check<'_> {
             }
         }
         max
+    }
+
+    /// Whether the chain of plausible records from `p` runs over `f` (a
+    /// record of it starts before `f` and ends after it) within
+    /// [`JUMP_CHAIN`] records: a candidate whose chain merges with the one
+    /// from `f` that way read its first records out of damaged bytes.
+    fn jumps_over(&mut self, data: &[u8], mut p: usize, f: usize, s: &mut Scratch) -> bool {
+        for _ in 0..JUMP_CHAIN {
+            if p >= f {
+                break;
+            }
+            match self.record(data, p, 0, false, s) {
+                Some(e) if e > p => p = e,
+                _ => return false,
+            }
+        }
+        p > f
     }
 
     /// Whether the key record at `p` (a plausible one) holds a value whose
@@ -849,7 +924,12 @@ impl Check<'_> {
                 if self.strict && self.no_int_keys && matches!(key, RdbStr::Int(_)) {
                     return None;
                 }
+                // An empty key after a plausible record, where allowed,
+                // needs a value of 2 bytes or more (runs of zero bytes read
+                // as empty keys with empty values).
+                let empty_successor = !first && self.empty_successors && key.is_empty();
                 if self.strict
+                    && !empty_successor
                     && !(if first && !self.binary_keys {
                         plain_key(&key)
                     } else if first && self.empty_keys && key.is_empty() {
@@ -861,6 +941,9 @@ impl Check<'_> {
                     return None;
                 }
                 let (r2, ()) = value::skip(r, layout).ok()?;
+                if empty_successor && r.len() - r2.len() < 3 {
+                    return None;
+                }
                 let v = Value {
                     layout,
                     type_byte: t,
