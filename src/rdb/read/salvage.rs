@@ -317,6 +317,21 @@ impl<S> Tracker<'_, S> {
     }
 }
 
+/// What follows a key record that [`Check::swallowed`] tests.
+#[derive(Clone, Copy)]
+enum AtEnd {
+    /// Plausible records ([`RESYNC_DEPTH`] + 1 of them, or the end).
+    Plausible,
+    /// Not: damage follows the key, or the key swallowed real records.
+    Implausible {
+        /// Where a plausible record at the key's end ends (one alone,
+        /// with damage after it).
+        record_end: Option<usize>,
+        /// Whether a record head ([`Check::head`]) starts there.
+        head: bool,
+    },
+}
+
 /// Whether a chain of plausible records starting in `from..end` shows that
 /// the record ending at `end` swallowed real ones (see [`Check::swallowed`];
 /// `c` is the state after the record).
@@ -331,7 +346,16 @@ fn spans_records(
 ) -> bool {
     c.no_int_keys = true;
     c.empty_successors = true;
-    (from..end).any(|q| c.swallowed(data, q, end, successor_ok, inner_chains, budget))
+    let at_end = if successor_ok {
+        AtEnd::Plausible
+    } else {
+        // Read once here, not per start (bounded work on a big record).
+        AtEnd::Implausible {
+            record_end: c.record(data, end, 0, false, &mut Scratch::default()),
+            head: c.head(data, end),
+        }
+    };
+    (from..end).any(|q| c.swallowed(data, q, end, at_end, inner_chains, budget))
 }
 
 /// The first offset from `from` on where a plausible record starts: first
@@ -511,6 +535,27 @@ fn raw_string(data: &[u8], at: usize) -> bool {
             .is_some_and(|&v| v >> 6 != 3)
 }
 
+/// Whether a layout's value checks its own structure (backlens, sorted
+/// members, entry counts, terminators) tightly enough that random bytes
+/// do not pass for one.
+fn self_checking(layout: RdbLayout) -> bool {
+    matches!(
+        layout,
+        RdbLayout::ListZiplist
+            | RdbLayout::SetIntset
+            | RdbLayout::ZsetZiplist
+            | RdbLayout::HashZiplist
+            | RdbLayout::ListQuicklist
+            | RdbLayout::ListQuicklist2
+            | RdbLayout::HashListpack
+            | RdbLayout::ZsetListpack
+            | RdbLayout::SetListpack
+            | RdbLayout::HashListpackEx
+            | RdbLayout::HashListpackExPreGa
+            | RdbLayout::Stream(_)
+    )
+}
+
 /// Whether a value's entries read as key records one after the other
 /// (expiry, field string, value string: hashes with field TTLs), so a chain
 /// of plausible records that ends with the value is no sign of damage.
@@ -617,29 +662,44 @@ const FREQ_SEEN: u8 = 2;
 
 impl Check<'_> {
     /// Whether a chain of plausible records from `q` (inside the key record
-    /// that ends at `end`) shows that this record swallowed real ones: the
-    /// chain reaches `end` exactly (a damaged length that happens to land
-    /// on a real boundary: after two records, or one that holds more than a
-    /// raw string ([`raw_string`])), or, when what follows `end` is
-    /// implausible (`successor_ok` false), it runs across `end` without a
-    /// boundary there and goes on for [`RESYNC_DEPTH`] records, or holds
-    /// [`SWALLOWED_CHAIN`] records before `end` even when more damage cuts
-    /// it short; or it holds [`LONG_CHAIN`] records of more than one type
-    /// before `end` whatever follows (no value but a damaged one holds
-    /// that many). In a value whose entries read as records
-    /// (`inner_chains` false, see [`entries_read_as_records`]) a chain
-    /// counts only from its first record that no entry reads as (one with
-    /// a prefix or a type other than a string's).
+    /// that ends at `end`) shows that this record swallowed real ones:
+    /// - the chain reaches `end` exactly (a damaged length that happens to
+    ///   land on a real boundary) after two records, or after one that
+    ///   holds more than a raw string ([`raw_string`]);
+    /// - when what follows `end` is implausible (`at_end`): it runs across
+    ///   `end` and gathers more than [`RESYNC_DEPTH`] units of evidence
+    ///   past it ([`Check::evidence`], plus one for a record head where
+    ///   more damage cuts it short), unless the record that crosses `end`
+    ///   also runs over the record or record head that starts there (then
+    ///   the key is intact and its tail read as a false record that merges
+    ///   with the real chain); or it holds [`SWALLOWED_CHAIN`] records
+    ///   before `end`;
+    /// - it holds [`LONG_CHAIN`] records of more than one type before
+    ///   `end`, whatever follows (no value but a damaged one holds that
+    ///   many).
+    ///
+    /// The chain opens with a plain key: a binary one is as likely a run
+    /// of the value's bytes (a false record that crosses damage right after
+    /// an intact key and lands on a real boundary), and in the test copies
+    /// that is what it turned out to be more often. In a value whose
+    /// entries read as records (`inner_chains` false, see
+    /// [`entries_read_as_records`]) a chain counts only from its first
+    /// record that no entry reads as (one with a prefix or a type other
+    /// than a string's).
     fn swallowed(
         &mut self,
         data: &[u8],
         q: usize,
         end: usize,
-        successor_ok: bool,
+        at_end: AtEnd,
         inner_chains: bool,
         budget: &mut usize,
     ) -> bool {
         let mut s = Scratch::default();
+        let (successor_ok, succ_end, head_at_end) = match at_end {
+            AtEnd::Plausible => (true, None, false),
+            AtEnd::Implausible { record_end, head } => (false, record_end, head),
+        };
         let (mut p, mut beyond) = (q, 0);
         // Types of the records read (bit `t` for type `t < 64`), and the
         // number read since the chain started counting.
@@ -675,41 +735,80 @@ impl Check<'_> {
                     return true;
                 }
             }
-            if p > end {
-                if successor_ok {
-                    // A chain across the end of a key whose successors
-                    // are plausible is most likely false records inside
-                    // its value that merge with the real ones after it.
-                    return false;
-                }
-                beyond += 1;
-                if beyond > RESYNC_DEPTH as usize {
-                    return true;
-                }
+            if p > end && successor_ok {
+                // A chain across the end of a key whose successors are
+                // plausible is most likely false records inside its value
+                // that merge with the real ones after it.
+                return false;
+            }
+            if beyond > RESYNC_DEPTH as usize {
+                return true;
             }
             let next = self.record(data, p, 0, step == 0, &mut s);
             *budget = budget.saturating_sub(1 + next.map_or(0, |e| e.saturating_sub(p)));
-            match next {
-                Some(e) if e > p => {
-                    let at = self.prefixes_end(data, p).unwrap_or(p);
-                    let t = data.get(at).copied().unwrap_or(0);
-                    if at > p || t != 0 {
-                        counting = true;
-                    }
-                    strong_first |= step == 0 && (at > p || t != 0 || !raw_string(data, at));
-                    if counting {
-                        counted += 1;
-                    }
-                    types |= 1u64.checked_shl(u32::from(t)).unwrap_or(0);
-                    p = e;
-                }
-                _ => return false,
+            let Some(e) = next.filter(|&e| e > p) else {
+                // More damage may cut the chain short: the head of a
+                // record (type and plain key) where it stops is one more
+                // unit.
+                return p > end && beyond + usize::from(self.head(data, p)) > RESYNC_DEPTH as usize;
+            };
+            let at = self.prefixes_end(data, p).unwrap_or(p);
+            let t = data.get(at).copied().unwrap_or(0);
+            if at > p || t != 0 {
+                counting = true;
             }
+            strong_first |= step == 0 && (at > p || t != 0 || !raw_string(data, at));
+            if counting {
+                counted += 1;
+            }
+            types |= 1u64.checked_shl(u32::from(t)).unwrap_or(0);
+            if p < end && e > end && (head_at_end || succ_end.is_some_and(|se| e >= se)) {
+                // It runs over the record (or the head of one) at `end`
+                // too: a false record merging with the real chain,
+                // no sign of swallowing.
+                return false;
+            }
+            if e > end {
+                beyond += self.evidence(data, at, end.max(p), e);
+            }
+            p = e;
             if p >= data.len() {
                 return beyond > 0;
             }
         }
         false
+    }
+
+    /// Units of evidence a plausible record whose type byte is at `at`
+    /// gives for the bytes `from..e` it covers past a suspect key's end:
+    /// two for 64 bytes or more of a value that checks itself (listpack,
+    /// ziplist, intset, quicklist, stream: random bytes do not pass those
+    /// checks), one for any other.
+    fn evidence(&self, data: &[u8], at: usize, from: usize, e: usize) -> usize {
+        let h = self.h;
+        let checked = data
+            .get(at)
+            .and_then(|&t| RdbLayout::from_type_byte(t, h.flavor, h.version))
+            .is_some_and(self_checking);
+        if checked && e - from >= 64 { 2 } else { 1 }
+    }
+
+    /// Whether a record head starts at `p`: plausible prefixes, a type the
+    /// file's server writes and a plain key of 4 bytes or more (what is
+    /// left of a real record that later damage cut short).
+    fn head(&self, data: &[u8], p: usize) -> bool {
+        let Some(q) = self.prefixes_end(data, p) else {
+            return false;
+        };
+        let Some(&t) = data.get(q) else {
+            return false;
+        };
+        if t >= 0xf3 || !native_type(t, self.h) {
+            return false;
+        }
+        data.get(q + 1..)
+            .and_then(|b| string(b).ok())
+            .is_some_and(|(_, k)| k.len() >= 4 && plain_key(&k))
     }
 
     /// How many plausible records chain from `p` (the first one read as a
