@@ -381,6 +381,10 @@ fn find_resync(mut c: Check<'_>, data: &[u8], from: usize, budget: &mut usize) -
 /// taken as real (false chains in random bytes die within a few records).
 const CHAIN_CMP: usize = 32;
 
+/// Records of a resync candidate's chain inside which
+/// [`prefer_longer_chain`] looks for a longer chain.
+const PREFER_WITHIN: usize = 4;
+
 /// The start of the longest chain of records among the resync candidate
 /// `cand` and the offsets inside its chain's records. A false chain read
 /// out of a damaged value's intact rest can run over the first real keys
@@ -400,8 +404,11 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
         return cand;
     };
     let mut inner = Vec::new();
-    // (Entries of hashes with field TTLs read as records: no sign there.)
-    for w in bounds.windows(2) {
+    // Only inside its first records: a false chain dies within a few, and
+    // a longer run of records confirms itself (a later one that runs over
+    // real records is caught when it is read: [`Check::swallowed`]).
+    for w in bounds.windows(2).take(PREFER_WITHIN) {
+        // (Entries of hashes with field TTLs read as records: no sign.)
         if c.entries_read_as_records_at(data, w[0]) {
             continue;
         }
