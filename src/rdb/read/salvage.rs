@@ -32,7 +32,7 @@
 //! is reported as mismatched.
 
 use super::prim::{RdbStr, length, string};
-use super::reader::{ReadOptions, parse_header, read_body};
+use super::reader::{ReadOptions, Resync, parse_header, read_body};
 use super::record::{Checksum, Header, Record, Trailer};
 use super::validate::validate;
 use super::value::{self, Scratch, Value};
@@ -82,10 +82,14 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
             .saturating_add(data.len().saturating_mul(SWALLOW_BUDGET_PER_BYTE)),
         scratch: Scratch::default(),
     };
+    // One budget for the type-6 module trial walks of all the restarts
+    // (a fresh one per restart made a file of many damaged ranges cost
+    // that many times the bound).
+    let mut resync = Resync::for_input(data.len());
     let mut pos = header.len;
     loop {
         let db = t.db;
-        let e = match read_body(data, &header, pos, db, opts, &mut t) {
+        let e = match read_body(data, &header, pos, db, opts, &mut t, &mut resync) {
             Ok(tr) => return Ok(tr),
             Err(e) if matches!(e.kind(), ErrorKind::Parse(_)) => e,
             Err(e) => return Err(e),
