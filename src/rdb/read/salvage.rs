@@ -63,6 +63,9 @@ const SWALLOW_BUDGET_PER_BYTE: usize = 64;
 const JUMP_CHAIN: usize = 16;
 /// Prefix opcodes (expire, idle, freq) accepted before one key.
 const MAX_PREFIXES: usize = 4;
+/// Bytes [`MAX_PREFIXES`] prefix opcodes span at most (an expiry takes 9,
+/// an idle time up to 10).
+const PREFIXES_SPAN: usize = 40;
 /// Largest db number a resync accepts in a SELECTDB.
 const MAX_DB: u64 = 1 << 16;
 
@@ -224,6 +227,14 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                     inner_chains,
                     &mut budget,
                 );
+                // An empty key (rare in real files, common as a false
+                // record read out of zero bytes) whose value ends with the
+                // prefixes of the record after it swallowed those.
+                let swallowed = swallowed
+                    || (key.is_empty()
+                        && successor_ok
+                        && (end.saturating_sub(PREFIXES_SPAN).max(body + 1)..end)
+                            .any(|q| c.prefixes_end(self.data, q) == Some(end)));
                 self.budget = budget;
                 if swallowed {
                     // Real records run across or up to this key's end: its
