@@ -113,6 +113,7 @@ struct Tally {
 /// records lie there (same extent, key and value).
 fn damage_and_recover(name: &str, data: &[u8], trials: usize, seed: u64, t: &mut Tally) {
     let (before, intact_before) = (t.intact, t.intact_recovered);
+    let (changed_before, phantom_before) = (t.damaged_changed, t.damaged_phantom);
     let (keys, _) = keys_of(data, false);
     assert!(keys.len() > 50, "{name}: too few keys for the test");
     let mut rng = Rng(seed);
@@ -186,15 +187,18 @@ fn damage_and_recover(name: &str, data: &[u8], trials: usize, seed: u64, t: &mut
             .count();
     }
     eprintln!(
-        "{name}: {trials} copies, intact keys recovered {}/{}",
+        "{name}: {trials} copies, intact keys recovered {}/{}, records overlapping damage: \
+         {} with a changed value, {} not in the file",
         t.intact_recovered - intact_before,
-        t.intact - before
+        t.intact - before,
+        t.damaged_changed - changed_before,
+        t.damaged_phantom - phantom_before,
     );
 }
 
-/// Prints the tally and fails when more than `max_pct` % of the copies
-/// lost an intact key or read intact bytes wrong.
-fn report(t: &Tally, max_pct: usize) {
+/// Prints the tally and fails when more than `max_per_mille` ‰ of the
+/// copies lost an intact key or read intact bytes wrong.
+fn report(t: &Tally, max_per_mille: usize) {
     for f in &t.failures {
         eprintln!("{f}");
     }
@@ -213,7 +217,7 @@ fn report(t: &Tally, max_pct: usize) {
         t.damaged_phantom,
     );
     assert!(
-        t.failures.len() * 100 <= t.copies * max_pct,
+        t.failures.len() * 1000 <= t.copies * max_per_mille,
         "{} of {} copies lost an intact key or read intact bytes wrong",
         t.failures.len(),
         t.copies
@@ -231,11 +235,11 @@ fn salvage_recovers_every_intact_key_of_the_corpus_encodings_files() {
         let data = std::fs::read(p).unwrap();
         damage_and_recover(f, &data, copies(1000), 0x5eed_0001 + i as u64, &mut t);
     }
-    // Measured over these 2,000 copies (6 fail): 7.0 104,888/104,889
-    // intact keys, 8.2 111,909/111,920 (what is left: a damaged key whose
-    // value ends exactly where the one real key it swallowed ends, a hash
-    // with field TTLs swallowing keys that read as its entries, a key with
-    // a binary name or an empty key next to the damage).
+    // Measured over these 2,000 copies (1 fails): 7.0 104,889/104,889
+    // intact keys, 8.2 111,919/111,920. What is left: a key with a binary
+    // name (`bin:\x00\xff\xfekey`) that a damaged key before it runs over
+    // (a chain that opens with a binary key inside a suspect key is as
+    // often the intact key's own bytes read across damage right after it).
     report(&t, 1);
 }
 
@@ -440,26 +444,44 @@ fn populate(s: &mut Server, rng: &mut Rng) {
     s.pipeline(&cmds);
 }
 
+/// Fresh file `i`: written by a redis-server 7.0 the test starts, or, to
+/// compare two versions of the code on the same files (the server orders
+/// its keys differently on every start), read from
+/// `$RDBTOOL_SALVAGE_FRESH/fresh-{i}.rdb` when it exists there (the file
+/// written is saved there when it does not).
+fn fresh_file(i: u64) -> Vec<u8> {
+    let saved = std::env::var_os("RDBTOOL_SALVAGE_FRESH")
+        .map(|d| Path::new(&d).join(format!("fresh-{i}.rdb")));
+    if let Some(data) = saved.as_ref().and_then(|p| std::fs::read(p).ok()) {
+        return data;
+    }
+    let Some(mut s) = Server::start() else {
+        panic!("redis-server 7.0 is needed (scripts/install-redis.sh installs it)");
+    };
+    let mut rng = Rng(0x5eed_0002 + 2 * i);
+    populate(&mut s, &mut rng);
+    let data = std::fs::read(s.dir.join("dump.rdb")).unwrap();
+    if let Some(p) = saved {
+        std::fs::write(p, &data).unwrap();
+    }
+    data
+}
+
 #[test]
 fn salvage_recovers_every_intact_key_of_fresh_redis_files() {
     let mut t = Tally::default();
     for i in 0..2u64 {
-        let Some(mut s) = Server::start() else {
-            panic!("redis-server 7.0 is needed (scripts/install-redis.sh installs it)");
-        };
-        let mut rng = Rng(0x5eed_0002 + 2 * i);
-        populate(&mut s, &mut rng);
-        let data = std::fs::read(s.dir.join("dump.rdb")).unwrap();
+        let data = fresh_file(i);
         let name = format!("fresh 7.0 dump.rdb #{i}");
         damage_and_recover(&name, &data, copies(150), 0x5eed_0003 + 2 * i, &mut t);
     }
-    // Measured over 1,000 copies of each of the two files: 5,995,403 /
-    // 5,995,421 intact keys (99.9997 %). The server writes its keys in a
-    // different order on every start, so these files (unlike the corpus
-    // files) change from run to run: 1–5 of the 300 copies lost a key in
-    // six runs, a mean near 3, and 18 of 2,000 in one run of 1,000 each
-    // (a file whose layout puts a key next to a skiplist zset loses it in
-    // many copies); 4 % (12) keeps chance failures below 1 in 10,000 runs
-    // while a regression (tens of copies) still fails.
-    report(&t, 4);
+    // The server writes its keys in a different order on every start, so
+    // these files (unlike the corpus files) change from run to run.
+    // Measured over 1,000 copies of each file of three pairs: 5,995,436 /
+    // 5,995,436, 5,995,430 / 5,995,430 and 5,995,447 / 5,995,447 intact
+    // keys, no copy failing (before: 3, 4 and 12 of 2,000, up to 18 in a
+    // run). 1 % (3 of 300)
+    // leaves room for a file layout this code has not met while a
+    // regression (tens of copies) still fails.
+    report(&t, 10);
 }

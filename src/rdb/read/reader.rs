@@ -100,11 +100,14 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
     }
     let header = parse_header(data, opts)?;
     sink.header(&header)?;
-    read_body(data, &header, header.len, 0, opts, sink)
+    let mut resync = Resync::for_input(data.len());
+    read_body(data, &header, header.len, 0, opts, sink, &mut resync)
 }
 
 /// The opcode loop from offset `start` (a record boundary) with `db`
-/// selected; the salvage driver restarts it after each damaged range.
+/// selected; the salvage driver restarts it after each damaged range,
+/// with the same `resync` budget (one budget per pass over the input, not
+/// per restart).
 pub(crate) fn read_body<S: RecordSink>(
     data: &[u8],
     header: &Header,
@@ -112,9 +115,9 @@ pub(crate) fn read_body<S: RecordSink>(
     db: u64,
     opts: &ReadOptions,
     sink: &mut S,
+    resync: &mut Resync,
 ) -> Result<Trailer> {
-    let mut resync = Resync::for_input(data.len());
-    walk(data, header, start, db, opts, sink, &mut resync, usize::MAX)
+    walk(data, header, start, db, opts, sink, resync, usize::MAX)
 }
 
 /// Bytes that trial walks for type-6 module values may read in total, on

@@ -32,7 +32,7 @@
 //! is reported as mismatched.
 
 use super::prim::{RdbStr, length, string};
-use super::reader::{ReadOptions, parse_header, read_body};
+use super::reader::{ReadOptions, Resync, parse_header, read_body};
 use super::record::{Checksum, Header, Record, Trailer};
 use super::validate::validate;
 use super::value::{self, Scratch, Value};
@@ -47,6 +47,9 @@ const RESYNC_DEPTH: u8 = 2;
 /// Plausible records in a row inside a key whose successor is implausible
 /// that prove the key swallowed real records (see [`Check::passes_over`]).
 const SWALLOWED_CHAIN: usize = 4;
+/// Plausible records of more than one type in a row inside a key that
+/// prove it swallowed real records whatever follows it.
+const LONG_CHAIN: usize = 12;
 /// Records a [`Check::swallowed`] chain follows at most.
 const MAX_CHAIN: usize = 64;
 /// Work [`Check::swallowed`] may do in one salvage pass: this plus
@@ -55,8 +58,14 @@ const MAX_CHAIN: usize = 64;
 const SWALLOW_BUDGET_BASE: usize = 64 << 20;
 /// See [`SWALLOW_BUDGET_BASE`].
 const SWALLOW_BUDGET_PER_BYTE: usize = 64;
+/// Records [`Check::jumps_over`] follows at most (bounds the work per
+/// binary-keyed candidate).
+const JUMP_CHAIN: usize = 16;
 /// Prefix opcodes (expire, idle, freq) accepted before one key.
 const MAX_PREFIXES: usize = 4;
+/// Bytes [`MAX_PREFIXES`] prefix opcodes span at most (an expiry takes 9,
+/// an idle time up to 10).
+const PREFIXES_SPAN: usize = 40;
 /// Largest db number a resync accepts in a SELECTDB.
 const MAX_DB: u64 = 1 << 16;
 
@@ -76,10 +85,14 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
             .saturating_add(data.len().saturating_mul(SWALLOW_BUDGET_PER_BYTE)),
         scratch: Scratch::default(),
     };
+    // One budget for the type-6 module trial walks of all the restarts
+    // (a fresh one per restart made a file of many damaged ranges cost
+    // that many times the bound).
+    let mut resync = Resync::for_input(data.len());
     let mut pos = header.len;
     loop {
         let db = t.db;
-        let e = match read_body(data, &header, pos, db, opts, &mut t) {
+        let e = match read_body(data, &header, pos, db, opts, &mut t, &mut resync) {
             Ok(tr) => return Ok(tr),
             Err(e) if matches!(e.kind(), ErrorKind::Parse(_)) => e,
             Err(e) => return Err(e),
@@ -201,16 +214,27 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 c.keys_seen = true;
                 let successor_ok = c.successor_ok(self.data, end, RESYNC_DEPTH);
                 let inner_chains = !entries_read_as_records(k.value.layout);
+                // The chains start past the type byte (the key's own
+                // record, read without its prefixes, is no other record).
+                let body = c.prefixes_end(self.data, start).unwrap_or(start);
                 let mut budget = self.budget;
                 let swallowed = spans_records(
                     &mut c,
                     self.data,
-                    start + 1,
+                    body + 1,
                     end,
                     successor_ok,
                     inner_chains,
                     &mut budget,
                 );
+                // An empty key (rare in real files, common as a false
+                // record read out of zero bytes) whose value ends with the
+                // prefixes of the record after it swallowed those.
+                let swallowed = swallowed
+                    || (key.is_empty()
+                        && successor_ok
+                        && (end.saturating_sub(PREFIXES_SPAN).max(body + 1)..end)
+                            .any(|q| c.prefixes_end(self.data, q) == Some(end)));
                 self.budget = budget;
                 if swallowed {
                     // Real records run across or up to this key's end: its
@@ -289,6 +313,7 @@ impl<S> Tracker<'_, S> {
             binary_keys: false,
             empty_keys: false,
             no_int_keys: false,
+            empty_successors: false,
         }
     }
 
@@ -307,6 +332,21 @@ impl<S> Tracker<'_, S> {
     }
 }
 
+/// What follows a key record that [`Check::swallowed`] tests.
+#[derive(Clone, Copy)]
+enum AtEnd {
+    /// Plausible records ([`RESYNC_DEPTH`] + 1 of them, or the end).
+    Plausible,
+    /// Not: damage follows the key, or the key swallowed real records.
+    Implausible {
+        /// Where a plausible record at the key's end ends (one alone,
+        /// with damage after it).
+        record_end: Option<usize>,
+        /// Whether a record head ([`Check::head`]) starts there.
+        head: bool,
+    },
+}
+
 /// Whether a chain of plausible records starting in `from..end` shows that
 /// the record ending at `end` swallowed real ones (see [`Check::swallowed`];
 /// `c` is the state after the record).
@@ -320,7 +360,17 @@ fn spans_records(
     budget: &mut usize,
 ) -> bool {
     c.no_int_keys = true;
-    (from..end).any(|q| c.swallowed(data, q, end, successor_ok, inner_chains, budget))
+    c.empty_successors = true;
+    let at_end = if successor_ok {
+        AtEnd::Plausible
+    } else {
+        // Read once here, not per start (bounded work on a big record).
+        AtEnd::Implausible {
+            record_end: c.record(data, end, 0, false, &mut Scratch::default()),
+            head: c.head(data, end),
+        }
+    };
+    (from..end).any(|q| c.swallowed(data, q, end, at_end, inner_chains, budget))
 }
 
 /// The first offset from `from` on where a plausible record starts: first
@@ -346,6 +396,10 @@ fn find_resync(mut c: Check<'_>, data: &[u8], from: usize, budget: &mut usize) -
 /// taken as real (false chains in random bytes die within a few records).
 const CHAIN_CMP: usize = 32;
 
+/// Records of a resync candidate's chain inside which
+/// [`prefer_longer_chain`] looks for a longer chain.
+const PREFER_WITHIN: usize = 4;
+
 /// The start of the longest chain of records among the resync candidate
 /// `cand` and the offsets inside its chain's records. A false chain read
 /// out of a damaged value's intact rest can run over the first real keys
@@ -365,8 +419,11 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
         return cand;
     };
     let mut inner = Vec::new();
-    // (Entries of hashes with field TTLs read as records: no sign there.)
-    for w in bounds.windows(2) {
+    // Only inside its first records: a false chain dies within a few, and
+    // a longer run of records confirms itself (a later one that runs over
+    // real records is caught when it is read: [`Check::swallowed`]).
+    for w in bounds.windows(2).take(PREFER_WITHIN) {
+        // (Entries of hashes with field TTLs read as records: no sign.)
         if c.entries_read_as_records_at(data, w[0]) {
             continue;
         }
@@ -454,6 +511,7 @@ fn find_strict(c: &mut Check<'_>, data: &[u8], from: usize) -> Option<usize> {
         c.binary_keys = false;
         if let Some(e) = end
             && !(p + 1..e).any(|q| c.plausible(data, q, 1, &mut s).is_some())
+            && !found.is_some_and(|f| c.jumps_over(data, p, f, &mut s))
         {
             binary = Some(p);
             break;
@@ -486,6 +544,38 @@ fn chain_back(c: &mut Check<'_>, data: &[u8], from: usize, to: usize) -> Option<
         }
     }
     (start < to).then_some(start)
+}
+
+/// Whether the record whose type byte is at `at` is a string key with a
+/// raw (neither integer nor LZF) value: any bytes read as one.
+fn raw_string(data: &[u8], at: usize) -> bool {
+    data.get(at) == Some(&0)
+        && data
+            .get(at + 1..)
+            .and_then(|b| string(b).ok())
+            .and_then(|(r, _)| r.first())
+            .is_some_and(|&v| v >> 6 != 3)
+}
+
+/// Whether a layout's value checks its own structure (backlens, sorted
+/// members, entry counts, terminators) tightly enough that random bytes
+/// do not pass for one.
+fn self_checking(layout: RdbLayout) -> bool {
+    matches!(
+        layout,
+        RdbLayout::ListZiplist
+            | RdbLayout::SetIntset
+            | RdbLayout::ZsetZiplist
+            | RdbLayout::HashZiplist
+            | RdbLayout::ListQuicklist
+            | RdbLayout::ListQuicklist2
+            | RdbLayout::HashListpack
+            | RdbLayout::ZsetListpack
+            | RdbLayout::SetListpack
+            | RdbLayout::HashListpackEx
+            | RdbLayout::HashListpackExPreGa
+            | RdbLayout::Stream(_)
+    )
 }
 
 /// Whether a value's entries read as key records one after the other
@@ -581,6 +671,10 @@ struct Check<'h> {
     /// ([`Check::swallowed`]) is taken as real records only with string
     /// keys, since sets of integers read as chains of integer-keyed records.
     no_int_keys: bool,
+    /// Whether a record after a plausible one may have an empty key (with
+    /// a value of 2 bytes or more): [`Check::swallowed`] follows real
+    /// records, and a real empty key must not cut its chain short.
+    empty_successors: bool,
 }
 
 /// [`Check::prefixes_seen`] bit for the IDLE opcode (0xF8).
@@ -590,25 +684,54 @@ const FREQ_SEEN: u8 = 2;
 
 impl Check<'_> {
     /// Whether a chain of plausible records from `q` (inside the key record
-    /// that ends at `end`) shows that this record swallowed real ones: the
-    /// chain reaches `end` exactly after two records or more (a damaged
-    /// length that happens to land on a real boundary), or, when what
-    /// follows `end` is implausible (`successor_ok` false), it runs across
-    /// `end` without a boundary there and goes on for [`RESYNC_DEPTH`]
-    /// records, or holds [`SWALLOWED_CHAIN`] records before `end` even when
-    /// more damage cuts it short. The chains that stay inside the value
-    /// count only if `inner_chains` (see [`entries_read_as_records`]).
+    /// that ends at `end`) shows that this record swallowed real ones:
+    /// - the chain reaches `end` exactly (a damaged length that happens to
+    ///   land on a real boundary) after two records, or after one that
+    ///   holds more than a raw string ([`raw_string`]);
+    /// - when what follows `end` is implausible (`at_end`): it runs across
+    ///   `end` and gathers more than [`RESYNC_DEPTH`] units of evidence
+    ///   past it ([`Check::evidence`], plus one for a record head where
+    ///   more damage cuts it short), unless the record that crosses `end`
+    ///   also runs over the record or record head that starts there (then
+    ///   the key is intact and its tail read as a false record that merges
+    ///   with the real chain); or it holds [`SWALLOWED_CHAIN`] records
+    ///   before `end`;
+    /// - it holds [`LONG_CHAIN`] records of more than one type before
+    ///   `end`, whatever follows (no value but a damaged one holds that
+    ///   many).
+    ///
+    /// The chain opens with a plain key: a binary one is as likely a run
+    /// of the value's bytes (a false record that crosses damage right after
+    /// an intact key and lands on a real boundary), and in the test copies
+    /// that is what it turned out to be more often. In a value whose
+    /// entries read as records (`inner_chains` false, see
+    /// [`entries_read_as_records`]) a chain counts only from its first
+    /// record that no entry reads as (one with a prefix or a type other
+    /// than a string's).
     fn swallowed(
         &mut self,
         data: &[u8],
         q: usize,
         end: usize,
-        successor_ok: bool,
+        at_end: AtEnd,
         inner_chains: bool,
         budget: &mut usize,
     ) -> bool {
         let mut s = Scratch::default();
+        let (successor_ok, succ_end, head_at_end) = match at_end {
+            AtEnd::Plausible => (true, None, false),
+            AtEnd::Implausible { record_end, head } => (false, record_end, head),
+        };
         let (mut p, mut beyond) = (q, 0);
+        // Types of the records read (bit `t` for type `t < 64`), and the
+        // number read since the chain started counting.
+        let (mut types, mut counted) = (0u64, 0usize);
+        let mut counting = inner_chains;
+        // Whether the first record (plain-keyed) holds more than a raw
+        // string (a prefix, another type, an integer or LZF string): one
+        // such record landing on `end` is a real key rather than the last
+        // elements of the value read as one.
+        let mut strong_first = false;
         // Each step moves forward; the bound caps the work per start (a
         // swallowed run is a few records; a value of tiny false records
         // would otherwise cost quadratic time).
@@ -624,34 +747,90 @@ impl Check<'_> {
                 p
             };
             if p == end || body == end {
-                return inner_chains && step >= 2;
+                return counting && (counted >= 2 || (counted == 1 && strong_first));
             }
-            if inner_chains && p < end && step >= SWALLOWED_CHAIN && !successor_ok {
-                return true;
-            }
-            if p > end {
-                if successor_ok {
-                    // A chain across the end of a key whose successors
-                    // are plausible is most likely false records inside
-                    // its value that merge with the real ones after it.
-                    return false;
+            if counting && p < end {
+                if counted >= SWALLOWED_CHAIN && !successor_ok {
+                    return true;
                 }
-                beyond += 1;
-                if beyond > RESYNC_DEPTH as usize {
+                if counted >= LONG_CHAIN && types.count_ones() > 1 {
                     return true;
                 }
             }
+            if p > end && successor_ok {
+                // A chain across the end of a key whose successors are
+                // plausible is most likely false records inside its value
+                // that merge with the real ones after it.
+                return false;
+            }
+            if beyond > RESYNC_DEPTH as usize {
+                return true;
+            }
             let next = self.record(data, p, 0, step == 0, &mut s);
             *budget = budget.saturating_sub(1 + next.map_or(0, |e| e.saturating_sub(p)));
-            match next {
-                Some(e) if e > p => p = e,
-                _ => return false,
+            let Some(e) = next.filter(|&e| e > p) else {
+                // More damage may cut the chain short: the head of a
+                // record (type and plain key) where it stops is one more
+                // unit.
+                return p > end && beyond + usize::from(self.head(data, p)) > RESYNC_DEPTH as usize;
+            };
+            let at = self.prefixes_end(data, p).unwrap_or(p);
+            let t = data.get(at).copied().unwrap_or(0);
+            if at > p || t != 0 {
+                counting = true;
             }
+            strong_first |= step == 0 && (at > p || t != 0 || !raw_string(data, at));
+            if counting {
+                counted += 1;
+            }
+            types |= 1u64.checked_shl(u32::from(t)).unwrap_or(0);
+            if p < end && e > end && (head_at_end || succ_end.is_some_and(|se| e >= se)) {
+                // It runs over the record (or the head of one) at `end`
+                // too: a false record merging with the real chain,
+                // no sign of swallowing.
+                return false;
+            }
+            if e > end {
+                beyond += self.evidence(data, at, end.max(p), e);
+            }
+            p = e;
             if p >= data.len() {
                 return beyond > 0;
             }
         }
         false
+    }
+
+    /// Units of evidence a plausible record whose type byte is at `at`
+    /// gives for the bytes `from..e` it covers past a suspect key's end:
+    /// two for 64 bytes or more of a value that checks itself (listpack,
+    /// ziplist, intset, quicklist, stream: random bytes do not pass those
+    /// checks), one for any other.
+    fn evidence(&self, data: &[u8], at: usize, from: usize, e: usize) -> usize {
+        let h = self.h;
+        let checked = data
+            .get(at)
+            .and_then(|&t| RdbLayout::from_type_byte(t, h.flavor, h.version))
+            .is_some_and(self_checking);
+        if checked && e - from >= 64 { 2 } else { 1 }
+    }
+
+    /// Whether a record head starts at `p`: plausible prefixes, a type the
+    /// file's server writes and a plain key of 4 bytes or more (what is
+    /// left of a real record that later damage cut short).
+    fn head(&self, data: &[u8], p: usize) -> bool {
+        let Some(q) = self.prefixes_end(data, p) else {
+            return false;
+        };
+        let Some(&t) = data.get(q) else {
+            return false;
+        };
+        if t >= 0xf3 || !native_type(t, self.h) {
+            return false;
+        }
+        data.get(q + 1..)
+            .and_then(|b| string(b).ok())
+            .is_some_and(|(_, k)| k.len() >= 4 && plain_key(&k))
     }
 
     /// How many plausible records chain from `p` (the first one read as a
@@ -689,6 +868,23 @@ impl Check<'_> {
             }
         }
         max
+    }
+
+    /// Whether the chain of plausible records from `p` runs over `f` (a
+    /// record of it starts before `f` and ends after it) within
+    /// [`JUMP_CHAIN`] records: a candidate whose chain merges with the one
+    /// from `f` that way read its first records out of damaged bytes.
+    fn jumps_over(&mut self, data: &[u8], mut p: usize, f: usize, s: &mut Scratch) -> bool {
+        for _ in 0..JUMP_CHAIN {
+            if p >= f {
+                break;
+            }
+            match self.record(data, p, 0, false, s) {
+                Some(e) if e > p => p = e,
+                _ => return false,
+            }
+        }
+        p > f
     }
 
     /// Whether the key record at `p` (a plausible one) holds a value whose
@@ -849,7 +1045,12 @@ impl Check<'_> {
                 if self.strict && self.no_int_keys && matches!(key, RdbStr::Int(_)) {
                     return None;
                 }
+                // An empty key after a plausible record, where allowed,
+                // needs a value of 2 bytes or more (runs of zero bytes read
+                // as empty keys with empty values).
+                let empty_successor = !first && self.empty_successors && key.is_empty();
                 if self.strict
+                    && !empty_successor
                     && !(if first && !self.binary_keys {
                         plain_key(&key)
                     } else if first && self.empty_keys && key.is_empty() {
@@ -861,6 +1062,9 @@ impl Check<'_> {
                     return None;
                 }
                 let (r2, ()) = value::skip(r, layout).ok()?;
+                if empty_successor && r.len() - r2.len() < 3 {
+                    return None;
+                }
                 let v = Value {
                     layout,
                     type_byte: t,
