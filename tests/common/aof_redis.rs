@@ -52,6 +52,15 @@ impl Client {
         })
     }
 
+    /// True when a PING gets a reply line: a server still starting may
+    /// reset the first connection (seen under load), which [`cmd`](Self::cmd)
+    /// would take for a failure.
+    fn answers(&mut self) -> bool {
+        let mut line = Vec::new();
+        self.w.write_all(b"*1\r\n$4\r\nPING\r\n").is_ok()
+            && matches!(self.r.read_until(b'\n', &mut line), Ok(n) if n > 0)
+    }
+
     /// Sends one command and reads its reply.
     pub fn cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Reply {
         let mut out = format!("*{}\r\n", args.len()).into_bytes();
@@ -172,6 +181,7 @@ impl Server {
             // is ours (its pid), not another process that took the port, and
             // that it finished loading (PING answers -LOADING until then).
             if let Ok(mut c) = Client::connect(port)
+                && c.answers()
                 && let Reply::Bulk(Some(info)) = c.cmd(&["INFO", "server"])
                 && String::from_utf8_lossy(&info)
                     .contains(&format!("process_id:{}\r\n", child.id()))

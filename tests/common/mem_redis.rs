@@ -84,10 +84,15 @@ impl Client {
 
     /// Sends one command and reads its reply (errors are replies).
     pub fn call(&mut self, args: &[&[u8]]) -> Reply {
+        self.try_call(args).expect("talk to redis")
+    }
+
+    /// `call`, with a failed connection as an error instead of a panic.
+    pub fn try_call(&mut self, args: &[&[u8]]) -> std::io::Result<Reply> {
         let mut buf = Vec::new();
         Self::encode(&mut buf, args);
-        self.w.write_all(&buf).expect("write to redis");
-        self.read_reply().expect("read from redis")
+        self.w.write_all(&buf)?;
+        self.read_reply()
     }
 
     /// Like `call`, with string arguments; panics on an error reply.
@@ -243,8 +248,10 @@ impl Server {
         });
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            // A server still starting may reset the first connection (seen
+            // under load): not up yet, as a refused connection is.
             if let Ok(mut c) = Client::connect(port)
-                && let Reply::Bulk(Some(info)) = c.call(&[b"INFO", b"persistence"])
+                && let Ok(Reply::Bulk(Some(info))) = c.try_call(&[b"INFO", b"persistence"])
                 && !String::from_utf8_lossy(&info).contains("loading:1")
             {
                 return Server {
