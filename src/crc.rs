@@ -28,6 +28,22 @@ pub fn crc64(data: &[u8]) -> u64 {
     crc_fast::checksum_with_params(params(), data)
 }
 
+/// Bytes [`crc64_reporting`] covers between reports of its progress.
+const REPORT_STEP: usize = 8 << 20;
+
+/// [`crc64`] of `data`, storing in `done` how many bytes it has read after
+/// every 8 MiB: a pass that gives back the pages it has read must not give
+/// back what the checksum has yet to read.
+pub fn crc64_reporting(data: &[u8], done: &std::sync::atomic::AtomicUsize) -> u64 {
+    let mut crc = Crc64::default();
+    for (n, step) in data.chunks(REPORT_STEP).enumerate() {
+        crc.update(step);
+        let read = (n + 1).saturating_mul(REPORT_STEP).min(data.len());
+        done.store(read, std::sync::atomic::Ordering::Relaxed);
+    }
+    crc.value()
+}
+
 /// An incremental CRC-64 for writers that stream their output.
 pub struct Crc64(crc_fast::Digest);
 

@@ -65,6 +65,11 @@ impl Source {
         }
     }
 
+    /// Bytes worth giving back at a time ([`Source::release`]): one
+    /// `madvise` call each, and at most this much more resident than a pass
+    /// needs.
+    pub const RELEASE_STEP: usize = 32 << 20;
+
     /// Drops the pages of the bytes before `end` from this process's
     /// resident set: a single pass over a large mapping (an AOF replay)
     /// otherwise keeps all of it resident until the end, as much memory as

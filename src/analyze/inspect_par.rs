@@ -27,6 +27,7 @@ use crate::rdb::read::prim::prefetch;
 use crate::rdb::read::{Checksum, Header, ReadOptions, Record, Scratch, Trailer, Value, read};
 use crate::server::{Profile, Target, key_encoding, loaded_encoding};
 use crate::sink::{Flow, RecordSink};
+use crate::source::Source;
 
 /// Keys per job: large enough that scheduling is noise, small enough to
 /// keep both cores busy until the end.
@@ -38,13 +39,8 @@ const MAX_PENDING: usize = 32;
 /// encoding decision reads (a blob header, or the first elements).
 const JOB_PREFETCH: u64 = 2048;
 
-/// Pages are given back (see [`inspect_releasing`]) in steps of at least
-/// this many bytes: one `madvise` call each.
-const RELEASE_STEP: usize = 32 << 20;
 /// Keys between two looks at what can be given back.
 const RELEASE_EVERY: u32 = 4096;
-/// Bytes per step of the CRC job, which publishes its progress after each.
-const CRC_STEP: usize = 8 << 20;
 
 /// Where a deferred value lies, and what it is counted under.
 #[derive(Clone, Copy)]
@@ -180,7 +176,7 @@ impl<'scope> Deferring<'_, 'scope> {
     }
 
     /// Gives back the pages before `at` (the reader's position) that no job
-    /// (queued, or still being batched) and no checksum still reads, in [`RELEASE_STEP`]s, as a job: the
+    /// (queued, or still being batched) and no checksum still reads, in [`Source::RELEASE_STEP`]s, as a job: the
     /// unmapping is then spread over the run on whichever core is free,
     /// instead of taking a sixth of the time at the end.
     fn release_behind(&mut self, at: u64) {
@@ -198,7 +194,7 @@ impl<'scope> Deferring<'_, 'scope> {
             }
             Err(_) => return,
         }
-        if low < self.released.saturating_add(RELEASE_STEP) {
+        if low < self.released.saturating_add(Source::RELEASE_STEP) {
             return;
         }
         let range = self.released..low;
@@ -321,13 +317,7 @@ pub fn inspect_releasing(
             let (shared, data) = (&shared, data);
             shared.crc_done.store(0, Ordering::Relaxed);
             s.spawn(move |_| {
-                let mut crc = crate::crc::Crc64::default();
-                for (n, step) in data[..end].chunks(CRC_STEP).enumerate() {
-                    crc.update(step);
-                    let done = (n + 1).saturating_mul(CRC_STEP).min(end);
-                    shared.crc_done.store(done, Ordering::Relaxed);
-                }
-                let c = crc.value();
+                let c = crate::crc::crc64_reporting(&data[..end], &shared.crc_done);
                 if let Ok(mut slot) = shared.crc.lock() {
                     *slot = Some(c);
                 }

@@ -387,11 +387,14 @@ impl Waves {
     }
 }
 
+/// How far after the reference time the waves look (30 days).
+const WAVE_HORIZON_MS: i64 = 30 * 86_400_000;
+
 /// True when a key expiring at `e` (Unix ms) falls in a wave window:
-/// after the reference time `now_ms`, within 30 days.
+/// after the reference time `now_ms`, within [`WAVE_HORIZON_MS`].
 pub fn in_waves(now_ms: i64, e: i64) -> bool {
     let left = e.saturating_sub(now_ms);
-    left > 0 && left < 30 * 86_400_000
+    left > 0 && left < WAVE_HORIZON_MS
 }
 
 /// The windows of one length (`unit_ms`) in the waves' horizon, in a slot
@@ -421,9 +424,8 @@ impl Windows {
 
     /// Counts a key expiring at `e` (inside the horizon: [`in_waves`]).
     fn add(&mut self, e: i64, id: u32, bytes: u64) {
-        const HORIZON_MS: i64 = 30 * 86_400_000;
         let i = e.div_euclid(self.unit_ms) - self.first;
-        if !(0..=HORIZON_MS / self.unit_ms + 1).contains(&i) {
+        if !(0..=WAVE_HORIZON_MS / self.unit_ms + 1).contains(&i) {
             return;
         }
         let i = i as usize;

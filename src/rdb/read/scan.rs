@@ -43,6 +43,7 @@ use super::{RdbStr, ReadOptions};
 use crate::error::{Error, ErrorKind, Problem, Result};
 use crate::model::RdbLayout;
 use crate::sink::{Flow, RecordSink, rebase_key, rebase_slice};
+use crate::source::Source;
 
 /// Bytes per range: small enough that both cores stay busy to the end and
 /// a chunk's records stay in cache, large enough that finding a start and
@@ -51,12 +52,6 @@ pub const CHUNK: usize = 4 << 20;
 /// Gives back the pages of a byte range of the input the pass no longer
 /// reads ([`crate::source::Source::release`]); the bytes stay readable.
 pub type Release<'r> = &'r (dyn Fn(Range<usize>) + Sync);
-/// Bytes given back at a time (one `madvise` each): few calls, and at
-/// most this much more resident than the chunks in flight.
-const RELEASE_STEP: usize = 32 << 20;
-/// Bytes the CRC job covers between reports of its progress (what it has
-/// read may be given back).
-const CRC_STEP: usize = 8 << 20;
 /// Chunks walked or processed ahead of the one being merged.
 pub const WINDOW: usize = 6;
 /// Records that must parse from a candidate start ...
@@ -490,14 +485,9 @@ where
             let done = &crc_done;
             done.store(0, Ordering::Relaxed);
             s.spawn(move |_| {
-                let end = data.len() - 8;
-                let mut crc = crate::crc::Crc64::default();
-                for (n, step) in data[..end].chunks(CRC_STEP).enumerate() {
-                    crc.update(step);
-                    done.store((n + 1).saturating_mul(CRC_STEP), Ordering::Relaxed);
-                }
+                let c = crate::crc::crc64_reporting(&data[..data.len() - 8], done);
                 if let Ok(mut g) = slot.lock() {
-                    *g = Some(crc.value());
+                    *g = Some(c);
                 }
             });
         }
@@ -574,14 +564,14 @@ impl<'d> Resolver<'d, '_> {
     /// Gives back the pages before `end` (where an absorbed chunk ended:
     /// nothing before it is read again, but by the walks of the next range,
     /// which read ahead of it) that the CRC job has read, once a
-    /// [`RELEASE_STEP`] has gathered. Here, not as a job: queued behind the
+    /// [`Source::RELEASE_STEP`] has gathered. Here, not as a job: queued behind the
     /// chunks, such jobs ran at the end, on one thread.
     fn release_behind(&mut self, end: u64) {
         let Some(release) = self.release else { return };
         let low = usize::try_from(end)
             .unwrap_or(usize::MAX)
             .min(self.crc_done.load(Ordering::Relaxed));
-        if low >= self.released.saturating_add(RELEASE_STEP) {
+        if low >= self.released.saturating_add(Source::RELEASE_STEP) {
             release(self.released..low);
             self.released = low;
         }

@@ -385,42 +385,52 @@ impl<'a> Value<'a> {
                     r = r2;
                 }
             }
-            ListQuicklist2 => {
-                let (mut r, n) =
-                    count(self.raw, 2, "quicklist node count").map_err(|e| self.perr(e))?;
-                for _ in 0..n {
-                    let (r2, container) = length(r).map_err(|e| self.perr(e))?;
-                    let (r2, s) = string(r2).map_err(|e| self.perr(e))?;
-                    match container {
-                        1 => {
-                            let el =
-                                elem_of(&s, &mut scratch.a).map_err(|p| self.err_at(r.len(), p))?;
-                            f(el, None)?;
-                        }
-                        2 => {
-                            let b = s
-                                .bytes(&mut scratch.blob)
-                                .map_err(|p| self.err_at(r.len(), p))?;
-                            let l = Listpack::parse(b).map_err(|p| self.err_at(r.len(), p))?;
-                            for e in l.iter() {
-                                f(e.map_err(|p| self.err_at(r.len(), p))?, None)?;
-                            }
-                        }
-                        c => {
-                            return Err(self.err_at(
-                                r.len(),
-                                Problem::Invalid {
-                                    what: "quicklist node",
-                                    expected: "container 1 (plain) or 2 (packed)",
-                                    found: c,
-                                },
-                            ));
-                        }
+            ListQuicklist2 => self.each_quicklist2_node(|packed, s, at| {
+                if packed {
+                    let b = s.bytes(&mut scratch.blob).map_err(|p| self.err_at(at, p))?;
+                    let l = Listpack::parse(b).map_err(|p| self.err_at(at, p))?;
+                    for e in l.iter() {
+                        f(e.map_err(|p| self.err_at(at, p))?, None)?;
                     }
-                    r = r2;
+                    Ok(())
+                } else {
+                    let el = elem_of(&s, &mut scratch.a).map_err(|p| self.err_at(at, p))?;
+                    f(el, None)
                 }
-            }
+            })?,
             _ => return Err(self.wrong_type("a list or set")),
+        }
+        Ok(())
+    }
+
+    /// Walks the nodes of a quicklist v2 value in order: `f(packed, node,
+    /// at)`, `at` being the bytes left from the node's first byte (where
+    /// errors about it point). A container other than plain (1) or packed
+    /// (2) is an error.
+    fn each_quicklist2_node<F>(&self, mut f: F) -> Result<(), Error>
+    where
+        F: FnMut(bool, RdbStr<'a>, usize) -> Result<(), Error>,
+    {
+        let (mut r, n) = count(self.raw, 2, "quicklist node count").map_err(|e| self.perr(e))?;
+        for _ in 0..n {
+            let (r2, container) = length(r).map_err(|e| self.perr(e))?;
+            let (r2, s) = string(r2).map_err(|e| self.perr(e))?;
+            let packed = match container {
+                1 => false,
+                2 => true,
+                c => {
+                    return Err(self.err_at(
+                        r.len(),
+                        Problem::Invalid {
+                            what: "quicklist node",
+                            expected: "container 1 (plain) or 2 (packed)",
+                            found: c,
+                        },
+                    ));
+                }
+            };
+            f(packed, s, r.len())?;
+            r = r2;
         }
         Ok(())
     }
@@ -532,35 +542,28 @@ impl<'a> Value<'a> {
             SetListpack | HashListpack => longest = blob(scratch, 1, false)?,
             ZsetListpack => longest = blob(scratch, 2, false)?,
             ListLinked | SetHashtable | HashHashtable => {
-                let per = if self.layout == HashHashtable { 2 } else { 1 };
-                let (mut r, n) = count(self.raw, per, "element count").map_err(|e| self.perr(e))?;
+                let (per, what) = if self.layout == HashHashtable {
+                    (2, "hash field count")
+                } else {
+                    (1, "element count")
+                };
+                let (mut r, n) = count(self.raw, per, what).map_err(|e| self.perr(e))?;
                 for _ in 0..n.saturating_mul(per) {
                     let (r2, s) = string(r).map_err(|e| self.perr(e))?;
                     longest = longest.max(s.len());
                     r = r2;
                 }
             }
-            ListQuicklist2 => {
-                let (mut r, n) =
-                    count(self.raw, 2, "quicklist node count").map_err(|e| self.perr(e))?;
-                for _ in 0..n {
-                    let (r2, container) = length(r).map_err(|e| self.perr(e))?;
-                    let (r2, s) = string(r2).map_err(|e| self.perr(e))?;
-                    let node = match container {
-                        1 => Ok(s.len()),
-                        2 => s
-                            .bytes(&mut scratch.blob)
-                            .and_then(|b| longest_of(Listpack::parse(b)?.iter(), 1)),
-                        c => Err(Problem::Invalid {
-                            what: "quicklist node",
-                            expected: "container 1 (plain) or 2 (packed)",
-                            found: c,
-                        }),
-                    };
-                    longest = longest.max(node.map_err(|p| self.err_at(r.len(), p))?);
-                    r = r2;
-                }
-            }
+            ListQuicklist2 => self.each_quicklist2_node(|packed, s, at| {
+                let node = if packed {
+                    s.bytes(&mut scratch.blob)
+                        .and_then(|b| longest_of(Listpack::parse(b)?.iter(), 1))
+                } else {
+                    Ok(s.len())
+                };
+                longest = longest.max(node.map_err(|p| self.err_at(at, p))?);
+                Ok(())
+            })?,
             _ => match self.data_type() {
                 DataType::List | DataType::Set => self.for_each_elem(scratch, |e, _| {
                     longest = longest.max(e.len() as u64);
