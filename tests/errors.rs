@@ -224,6 +224,14 @@ fn check_prints_what_redis_check_rdb_prints_and_more() {
     d[3000] = 0x7f;
     std::fs::write(&tmp, &d).unwrap();
     files.push(tmp.clone());
+    // A set whose member repeats (both structures sound): the server's
+    // load refuses it, and so must the check.
+    let mut dup = b"REDIS0010\xfe\x00\xfb\x01\x00\x02\x03set\x03\x01a\x01b\x01a\xff".to_vec();
+    dup.extend([0u8; 8]);
+    let tmp_dup =
+        std::env::temp_dir().join(format!("rdbtool-check-dup-{}.rdb", std::process::id()));
+    std::fs::write(&tmp_dup, &dup).unwrap();
+    files.push(tmp_dup.clone());
     for f in &files {
         let (theirs, their_rc) = run("redis-check-rdb", &[f]);
         let (mine, my_rc) = run(ours, &[Path::new("check"), f]);
@@ -264,4 +272,5 @@ fn check_prints_what_redis_check_rdb_prints_and_more() {
         }
     }
     let _ = std::fs::remove_file(tmp);
+    let _ = std::fs::remove_file(tmp_dup);
 }

@@ -81,6 +81,8 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
         last_key: None,
         last_end: header.len,
         prefixes_seen: 0,
+        vendor_seen: 0,
+        resumed: false,
         budget: SWALLOW_BUDGET_BASE
             .saturating_add(data.len().saturating_mul(SWALLOW_BUDGET_PER_BYTE)),
         scratch: Scratch::default(),
@@ -119,7 +121,10 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
             return finish(t.inner, end, true);
         }
         match resume {
-            Some(q) => pos = q,
+            Some(q) => {
+                pos = q;
+                t.resumed = true;
+            }
             None => return finish(t.inner, data.len(), false),
         }
     }
@@ -147,6 +152,11 @@ struct Tracker<'d, S> {
     last_end: usize,
     /// Prefix opcodes the keys delivered carried ([`Check::prefixes_seen`]).
     prefixes_seen: u8,
+    /// Vendor opcodes read (bit `opcode % 64`; the four known ones differ).
+    vendor_seen: u64,
+    /// Whether no key was read since the last resync: the next key is the
+    /// resync candidate.
+    resumed: bool,
     /// Work left for [`Check::swallowed`] (bytes its false records span
     /// plus one per record tried); when spent, keys are taken unchecked.
     budget: usize,
@@ -180,6 +190,16 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                     self.last_end = end;
                 }
             }
+            // A vendor's opcodes (Redis Enterprise, Dragonfly) come with
+            // every key of a file that has them: one first met after keys
+            // is a damaged byte that reads as one.
+            Record::Vendor { opcode, .. } => {
+                let bit = 1u64 << (opcode % 64);
+                if keys_seen && self.vendor_seen & bit == 0 {
+                    return Err(self.out_of_place("vendor opcode", "a key record"));
+                }
+                self.vendor_seen |= bit;
+            }
             Record::SelectDb { db } if keys_seen && *db <= self.db => {
                 return Err(self.out_of_place("SELECTDB", "a db above the current one"));
             }
@@ -210,9 +230,12 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                     .to_vec()
                     .map_err(|p| key_err(Error::parse(p, k.offset)))?;
                 let (start, end) = (k.offset as usize, k.end as usize);
+                let resumed = std::mem::take(&mut self.resumed);
                 let mut c = self.check();
                 c.keys_seen = true;
                 let successor_ok = c.successor_ok(self.data, end, RESYNC_DEPTH);
+                c.weak_candidate = resumed && !successor_ok;
+                c.binary_named = !plain_key(&k.key) || std::str::from_utf8(&key).is_err();
                 let inner_chains = !entries_read_as_records(k.value.layout);
                 // The chains start past the type byte (the key's own
                 // record, read without its prefixes, is no other record).
@@ -231,6 +254,7 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 // record read out of zero bytes) whose value ends with the
                 // prefixes of the record after it swallowed those.
                 let swallowed = swallowed
+                    || (!successor_ok && overran_into_record(&mut c, self.data, &k.value, end))
                     || (key.is_empty()
                         && successor_ok
                         && (end.saturating_sub(PREFIXES_SPAN).max(body + 1)..end)
@@ -314,6 +338,8 @@ impl<S> Tracker<'_, S> {
             empty_keys: false,
             no_int_keys: false,
             empty_successors: false,
+            weak_candidate: false,
+            binary_named: false,
         }
     }
 
@@ -360,7 +386,8 @@ fn spans_records(
     budget: &mut usize,
 ) -> bool {
     c.no_int_keys = true;
-    c.empty_successors = true;
+    // (Before empty successors are allowed: an empty key at `end` is as
+    // likely zero bytes inside a record read as one.)
     let at_end = if successor_ok {
         AtEnd::Plausible
     } else {
@@ -370,6 +397,7 @@ fn spans_records(
             head: c.head(data, end),
         }
     };
+    c.empty_successors = true;
     (from..end).any(|q| c.swallowed(data, q, end, at_end, inner_chains, budget))
 }
 
@@ -546,6 +574,75 @@ fn chain_back(c: &mut Check<'_>, data: &[u8], from: usize, to: usize) -> Option<
     (start < to).then_some(start)
 }
 
+/// Elements at the end of a collection [`overran_into_record`] tries as
+/// the start of a record it swallowed.
+const OVERRUN_TAIL: usize = 4;
+/// Records [`Check::overrun_chain`] follows at most before the one that
+/// crosses the value's end.
+const OVERRUN_CHAIN: usize = 8;
+
+/// Whether a collection of strings (linked list, hashtable set or hash,
+/// skiplist zset) whose end is followed by implausible bytes read past its
+/// real end into the next record: a damaged count or element length
+/// that leaves the rest of the walk aligned reads the records after the
+/// value as more elements, so the next record starts at one of its last
+/// element boundaries (a string record's type byte reads as an empty
+/// element, its key as the next one). A chain of records (the first with
+/// any short key: the swallowed one may be binary) that starts at one of
+/// the last [`OVERRUN_TAIL`] boundaries and crosses `end` into more
+/// records ([`Check::overrun_chain`]) is those records. An intact value's
+/// own elements read as records would have to run across the damage after
+/// it and land exactly on a record boundary. (A count that lands the walk
+/// exactly on a record boundary reads the string records it swallowed as
+/// repeated empty members, which [`validate`] refuses in a set, zset or
+/// hash.)
+fn overran_into_record(c: &mut Check<'_>, data: &[u8], v: &Value<'_>, end: usize) -> bool {
+    let mut tail = [usize::MAX; OVERRUN_TAIL];
+    let mut n = 0usize;
+    let Some(base) = usize::try_from(v.offset).ok() else {
+        return false;
+    };
+    let at = |r: &[u8]| base + (v.raw.len() - r.len());
+    let mut note = |o: usize| {
+        tail[n % OVERRUN_TAIL] = o;
+        n += 1;
+    };
+    // Items per entry: member strings, plus a score (a string or 8 bytes).
+    let walked = (|| -> Option<()> {
+        let (mut r, count) = length(v.raw).ok()?;
+        let items = match v.layout {
+            RdbLayout::ListLinked | RdbLayout::SetHashtable => count,
+            RdbLayout::HashHashtable | RdbLayout::ZsetV1 | RdbLayout::ZsetV2 => {
+                count.checked_mul(2)?
+            }
+            _ => return None,
+        };
+        for i in 0..items {
+            note(at(r));
+            let odd = i % 2 == 1;
+            r = match v.layout {
+                RdbLayout::ZsetV1 if odd => super::prim::string_double(r).ok()?.0,
+                RdbLayout::ZsetV2 if odd => r.get(8..)?,
+                _ => string(r).ok()?.0,
+            };
+        }
+        Some(())
+    })();
+    if walked.is_none() {
+        return false;
+    }
+    c.binary_keys = true;
+    c.no_int_keys = true;
+    let mut s = Scratch::default();
+    let found = tail
+        .iter()
+        .filter(|&&b| b < end)
+        .any(|&b| c.overrun_chain(data, b, end, &mut s));
+    c.binary_keys = false;
+    c.no_int_keys = false;
+    found
+}
+
 /// Whether the record whose type byte is at `at` is a string key with a
 /// raw (neither integer nor LZF) value: any bytes read as one.
 fn raw_string(data: &[u8], at: usize) -> bool {
@@ -675,6 +772,15 @@ struct Check<'h> {
     /// a value of 2 bytes or more): [`Check::swallowed`] follows real
     /// records, and a real empty key must not cut its chain short.
     empty_successors: bool,
+    /// Whether the record checked by [`Check::swallowed`] is a resync
+    /// candidate without plausible successors: it is taken on weak
+    /// evidence, and weaker evidence rejects it.
+    weak_candidate: bool,
+    /// Whether the record checked by [`Check::swallowed`] has a key with
+    /// control bytes or one that is not UTF-8: damage that runs from a key's name into its value's
+    /// length leaves one, so one raw string record landing on its end is
+    /// enough.
+    binary_named: bool,
 }
 
 /// [`Check::prefixes_seen`] bit for the IDLE opcode (0xF8).
@@ -707,7 +813,9 @@ impl Check<'_> {
     /// entries read as records (`inner_chains` false, see
     /// [`entries_read_as_records`]) a chain counts only from its first
     /// record that no entry reads as (one with a prefix or a type other
-    /// than a string's).
+    /// than a string's). Inside a weak resync candidate
+    /// ([`Check::weak_candidate`]) one record that holds more than a raw
+    /// string followed by a record head where the chain stops is enough.
     fn swallowed(
         &mut self,
         data: &[u8],
@@ -747,7 +855,8 @@ impl Check<'_> {
                 p
             };
             if p == end || body == end {
-                return counting && (counted >= 2 || (counted == 1 && strong_first));
+                return counting
+                    && (counted >= 2 || (counted == 1 && (strong_first || self.binary_named)));
             }
             if counting && p < end {
                 if counted >= SWALLOWED_CHAIN && !successor_ok {
@@ -771,8 +880,14 @@ impl Check<'_> {
             let Some(e) = next.filter(|&e| e > p) else {
                 // More damage may cut the chain short: the head of a
                 // record (type and plain key) where it stops is one more
-                // unit.
-                return p > end && beyond + usize::from(self.head(data, p)) > RESYNC_DEPTH as usize;
+                // unit. Inside a weak resync candidate, a record that
+                // holds more than a raw string followed by such a head
+                // is enough.
+                let head = self.head(data, p);
+                if self.weak_candidate && p < end && counted >= 1 && strong_first && head {
+                    return true;
+                }
+                return p > end && beyond + usize::from(head) > RESYNC_DEPTH as usize;
             };
             let at = self.prefixes_end(data, p).unwrap_or(p);
             let t = data.get(at).copied().unwrap_or(0);
@@ -868,6 +983,29 @@ impl Check<'_> {
             }
         }
         max
+    }
+
+    /// Whether a chain of records from `b` (inside a value that ends at
+    /// `end`, at one of its element boundaries) crosses `end` and goes on:
+    /// a plausible record after the one that crosses, or, when the chain
+    /// held a record before that one, the head of a record (later damage
+    /// may cut the chain short). See [`overran_into_record`].
+    fn overrun_chain(&mut self, data: &[u8], b: usize, end: usize, s: &mut Scratch) -> bool {
+        let mut p = b;
+        for n in 1..=OVERRUN_CHAIN {
+            let Some(e) = self.record(data, p, 0, p == b, s).filter(|&e| e > p) else {
+                return false;
+            };
+            if e > end {
+                return self.record(data, e, 0, false, s).is_some()
+                    || (n >= 2 && self.head(data, e));
+            }
+            if e == end {
+                return false;
+            }
+            p = e;
+        }
+        false
     }
 
     /// Whether the chain of plausible records from `p` runs over `f` (a

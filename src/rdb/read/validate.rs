@@ -3,12 +3,14 @@
 //! decide whether a value is sound; the skip walk alone only proves that the
 //! value's outer structure ends where it claims to.
 
+use std::hash::BuildHasher;
+
 use super::listpack::Listpack;
 use super::prim::{RdbStr, raw_stream_id};
 use super::stream::{self, StreamVisitor};
 use super::value::{Scratch, Value};
 use crate::error::{Error, Problem};
-use crate::model::DataType;
+use crate::model::{DataType, Elem};
 
 /// Collects the node blobs of a stream so they can be decoded one at a time.
 #[derive(Default)]
@@ -32,18 +34,25 @@ pub fn validate(v: &Value<'_>, scratch: &mut Scratch) -> Result<u64, Error> {
                 .map_err(|p| Error::parse(p, v.offset))?;
             n = 1;
         }
-        DataType::List | DataType::Set => v.for_each_elem(scratch, |_, _| {
+        DataType::List => v.for_each_elem(scratch, |_, _| {
             n += 1;
             Ok(())
         })?,
-        DataType::Zset => v.for_each_scored(scratch, |_, _| {
-            n += 1;
-            Ok(())
-        })?,
-        DataType::Hash => v.for_each_field(scratch, |_, _, _| {
-            n += 1;
-            Ok(())
-        })?,
+        DataType::Set => {
+            n = Distinct::walk(v, scratch, "set member (index in the value)", |v, s, f| {
+                v.for_each_elem(s, |e, _| f(e))
+            })?
+        }
+        DataType::Zset => {
+            n = Distinct::walk(v, scratch, "zset member (index in the value)", |v, s, f| {
+                v.for_each_scored(s, |e, _| f(e))
+            })?
+        }
+        DataType::Hash => {
+            n = Distinct::walk(v, scratch, "hash field (index in the value)", |v, s, f| {
+                v.for_each_field(s, |e, _, _| f(e))
+            })?
+        }
         DataType::Stream => n = validate_stream(v, scratch)?,
         DataType::Module => {
             v.module_id()?;
@@ -53,6 +62,95 @@ pub fn validate(v: &Value<'_>, scratch: &mut Scratch) -> Result<u64, Error> {
         DataType::Array | DataType::Cron => n = 1,
     }
     Ok(n)
+}
+
+/// Finds a member that occurs twice in a set, zset or hash: a server
+/// refuses such a value on load ("Duplicate set members detected"), and a
+/// damaged count or length that reads past a value's end often reads the
+/// next records as repeated members (every string record's type byte as an
+/// empty one). Members are kept as 64-bit hashes of their logical bytes (an
+/// integer as its decimal text, as the server compares them); a repeated
+/// hash is confirmed on the bytes in a second walk, so a collision is
+/// never reported.
+#[derive(Default)]
+struct Distinct {
+    state: foldhash::fast::RandomState,
+    seen: foldhash::HashSet<u64>,
+    /// Hashes met more than once (a set: a hostile value may repeat one
+    /// member a million times).
+    repeated: foldhash::HashSet<u64>,
+}
+
+impl Distinct {
+    fn hash(&self, e: &Elem<'_>) -> u64 {
+        match *e {
+            Elem::Bytes(b) => self.state.hash_one(b),
+            Elem::Int(i) => self
+                .state
+                .hash_one(itoa::Buffer::new().format(i).as_bytes()),
+        }
+    }
+
+    fn add(&mut self, e: &Elem<'_>) {
+        let h = self.hash(e);
+        if !self.seen.insert(h) {
+            self.repeated.insert(h);
+        }
+    }
+
+    /// Visits the members with `walk` and returns how many there are;
+    /// fails when one repeats. Only when a hash repeats are the members
+    /// visited again and the ones with a repeated hash compared.
+    fn walk<W>(
+        v: &Value<'_>,
+        scratch: &mut Scratch,
+        what: &'static str,
+        walk: W,
+    ) -> Result<u64, Error>
+    where
+        W: Fn(
+            &Value<'_>,
+            &mut Scratch,
+            &mut dyn FnMut(Elem<'_>) -> Result<(), Error>,
+        ) -> Result<(), Error>,
+    {
+        let mut d = Distinct::default();
+        let mut n = 0u64;
+        walk(v, scratch, &mut |e| {
+            n += 1;
+            d.add(&e);
+            Ok(())
+        })?;
+        if d.repeated.is_empty() {
+            return Ok(n);
+        }
+        // (member bytes, its index in the walk)
+        let mut found: Vec<(Vec<u8>, u64)> = Vec::new();
+        let mut i = 0u64;
+        walk(v, scratch, &mut |e| {
+            if d.repeated.contains(&d.hash(&e)) {
+                let b = match e {
+                    Elem::Bytes(b) => b.to_vec(),
+                    Elem::Int(x) => itoa::Buffer::new().format(x).as_bytes().to_vec(),
+                };
+                found.push((b, i));
+            }
+            i += 1;
+            Ok(())
+        })?;
+        found.sort_unstable();
+        match found.windows(2).find(|w| w[0].0 == w[1].0) {
+            None => Ok(n),
+            Some(w) => Err(Error::parse(
+                Problem::Invalid {
+                    what,
+                    expected: "no repeat (a server's load refuses one)",
+                    found: w[1].1,
+                },
+                v.offset,
+            )),
+        }
+    }
 }
 
 /// Walks the stream's metadata and groups, then decodes one node at a time
