@@ -60,7 +60,8 @@ fn keys_of(data: &[u8], salvage: bool) -> (Vec<Key>, Vec<String>) {
                 Record::Skipped {
                     start, end, error, ..
                 } => {
-                    assert!(start < end, "empty skipped range");
+                    // (An empty range is a failure: the test checks that
+                    // every listed range is non-empty.)
                     skipped.push(format!("{start}..{end} ({error})"));
                 }
                 _ => {}
@@ -154,7 +155,14 @@ fn damage_and_recover(name: &str, data: &[u8], trials: usize, seed: u64, t: &mut
             })
             .collect();
         let wrong: Vec<String> = from_intact.difference(&intact).map(fmt).collect();
-        if !lost.is_empty() || !wrong.is_empty() {
+        let empty: Vec<&String> = skipped
+            .iter()
+            .filter(|r| {
+                let (a, b) = r.split_once(' ').unwrap().0.split_once("..").unwrap();
+                a == b
+            })
+            .collect();
+        if !lost.is_empty() || !wrong.is_empty() || !empty.is_empty() {
             if let Ok(dir) = std::env::var("RDBTOOL_SALVAGE_DUMP") {
                 let dir = Path::new(&dir);
                 let file = name.replace(['/', ' ', '#'], "_");
@@ -235,11 +243,14 @@ fn salvage_recovers_every_intact_key_of_the_corpus_encodings_files() {
         let data = std::fs::read(p).unwrap();
         damage_and_recover(f, &data, copies(1000), 0x5eed_0001 + i as u64, &mut t);
     }
-    // Measured over these 2,000 copies (1 fails): 7.0 104,889/104,889
-    // intact keys, 8.2 111,919/111,920. What is left: a key with a binary
-    // name (`bin:\x00\xff\xfekey`) that a damaged key before it runs over
-    // (a chain that opens with a binary key inside a suspect key is as
-    // often the intact key's own bytes read across damage right after it).
+    // Measured over these 2,000 copies: 1 fails (7.0 copy 53: a real key
+    // with an empty name right after a damaged one is not taken as the
+    // first record after damage). Over copies 30,000-59,999 of each file,
+    // never used to tune the code: 33 of 60,000 copies lose an intact key
+    // (the code before this measurement: 62), 43 keys of 6.5M (before:
+    // 297). What is left are damaged keys whose overrun is as plausible as
+    // the real records it covers (one raw string landing on a boundary,
+    // two short binary-keyed records): RDB has no record framing to tell.
     report(&t, 1);
 }
 

@@ -106,6 +106,11 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
             .map_or(pos, |o| o as usize)
             .max(t.last_end)
             .max(pos);
+        if start >= data.len() {
+            // Nothing left to skip: the records ran to the end of the data
+            // (a file cut at a record boundary); the trailer reads as absent.
+            return finish(t.inner, data.len(), false);
+        }
         let mut budget = t.budget;
         let resume = find_resync(t.check(), data, start + 1, &mut budget);
         t.budget = budget;
@@ -175,10 +180,24 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
             {
                 return Err(self.out_of_place("AUX field or function", "a key record"));
             }
+            // An AUX field's name, a pre-GA function's name and engine: a
+            // short word (a damaged length there can run over the records
+            // after it; a changed byte inside one is harmless).
+            Record::Aux { key: w, .. }
+            | Record::FunctionPreGa { name: w, .. }
+            | Record::FunctionPreGa { engine: w, .. }
+                if !matches!(w, RdbStr::Raw(b) if b.len() <= 64) =>
+            {
+                return Err(
+                    self.out_of_place("AUX field or function", "a name of at most 64 bytes")
+                );
+            }
             // A damaged length in an AUX field or a function's code can
             // run over the records after it (the keyspace even): the same
             // test as for keys below.
-            Record::Aux { value: v, .. } | Record::Function { code: v } => {
+            Record::Aux { value: v, .. }
+            | Record::Function { code: v }
+            | Record::FunctionPreGa { code: v, .. } => {
                 if let Some((from, end)) = self.extent_of(v) {
                     if self.str_spans_records(from, end) {
                         return Err(self.out_of_place(
@@ -260,6 +279,8 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                         && (end.saturating_sub(PREFIXES_SPAN).max(body + 1)..end)
                             .any(|q| c.prefixes_end(self.data, q) == Some(end)));
                 self.budget = budget;
+                // A key that runs into the trailer swallowed the EOF opcode.
+                let swallowed = swallowed || end > eof_at(self.data, &self.header);
                 if swallowed {
                     // Real records run across or up to this key's end: its
                     // lengths were damaged and it swallowed them. Skip it;
@@ -425,8 +446,12 @@ fn find_resync(mut c: Check<'_>, data: &[u8], from: usize, budget: &mut usize) -
 const CHAIN_CMP: usize = 32;
 
 /// Records of a resync candidate's chain inside which
-/// [`prefer_longer_chain`] looks for a longer chain.
-const PREFER_WITHIN: usize = 4;
+/// [`prefer_longer_chain`] looks for a longer chain. False records read
+/// out of a damaged value's rest are the first one or two; further in,
+/// the chain's records are real ones, and a longer chain inside one of
+/// them is a damaged key's overrun that its own check catches when it is
+/// read (jumping to it skipped the real keys before it).
+const PREFER_WITHIN: usize = 2;
 
 /// The start of the longest chain of records among the resync candidate
 /// `cand` and the offsets inside its chain's records. A false chain read
@@ -643,6 +668,13 @@ fn overran_into_record(c: &mut Check<'_>, data: &[u8], v: &Value<'_>, end: usize
     found
 }
 
+/// Whether `k` is what servers name AUX fields and functions' engines
+/// with: 1 to 64 printable ASCII bytes, no spaces.
+fn aux_name(k: &RdbStr<'_>) -> bool {
+    k.as_raw()
+        .is_some_and(|k| !k.is_empty() && k.len() <= 64 && k.iter().all(|c| c.is_ascii_graphic()))
+}
+
 /// Whether the record whose type byte is at `at` is a string key with a
 /// raw (neither integer nor LZF) value: any bytes read as one.
 fn raw_string(data: &[u8], at: usize) -> bool {
@@ -840,6 +872,10 @@ impl Check<'_> {
         // such record landing on `end` is a real key rather than the last
         // elements of the value read as one.
         let mut strong_first = false;
+        // Evidence past `end` needed when more damage cuts the chain
+        // short: one unit less for a key already suspect (a binary name,
+        // or a weak resync candidate).
+        let need = RESYNC_DEPTH as usize - usize::from(self.binary_named || self.weak_candidate);
         // Each step moves forward; the bound caps the work per start (a
         // swallowed run is a few records; a value of tiny false records
         // would otherwise cost quadratic time).
@@ -887,7 +923,7 @@ impl Check<'_> {
                 if self.weak_candidate && p < end && counted >= 1 && strong_first && head {
                     return true;
                 }
-                return p > end && beyond + usize::from(head) > RESYNC_DEPTH as usize;
+                return p > end && beyond + usize::from(head) > need;
             };
             let at = self.prefixes_end(data, p).unwrap_or(p);
             let t = data.get(at).copied().unwrap_or(0);
@@ -1160,8 +1196,7 @@ impl Check<'_> {
             0xfa | 0xf5 if self.strict && self.keys_seen => return None,
             0xfa => {
                 let (r, k) = string(body).ok()?;
-                let k = k.as_raw()?;
-                if k.is_empty() || k.len() > 64 || !k.iter().all(|c| c.is_ascii_graphic()) {
+                if !aux_name(&k) {
                     return None;
                 }
                 end_of(string(r).ok()?.0)
