@@ -484,10 +484,18 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
             if *budget == 0 {
                 return cand;
             }
+            // A real key with an empty name whose type byte the record
+            // before ends on: its length byte (0, the string type) and its
+            // value read as the chain's next record (as in
+            // [`find_strict`]); it is tried with its empty name.
+            let empty = q + 1 == w[1] && data[q] == 0 && data[w[1]] == 0;
+            c.binary_keys = empty;
+            c.empty_keys = empty;
             inner.clear();
-            if c.chain(data, q, score + 1, Some(&mut inner), budget) > score
-                && inner.get(1).is_some_and(|&e| e <= last)
-            {
+            let n = c.chain(data, q, score + 1, Some(&mut inner), budget);
+            c.binary_keys = false;
+            c.empty_keys = false;
+            if n > score && inner.get(1).is_some_and(|&e| e <= last) {
                 return q;
             }
         }
@@ -911,7 +919,15 @@ impl Check<'_> {
             if beyond > RESYNC_DEPTH as usize {
                 return true;
             }
+            // A suspect key may have swallowed a real key with an empty
+            // name (type and name length both 0): as its first record,
+            // one landing on the end is as telling as a plain-keyed one.
+            let empty_first = step == 0 && self.binary_named && data.get(p..p + 2) == Some(&[0, 0]);
+            self.binary_keys = empty_first;
+            self.empty_keys = empty_first;
             let next = self.record(data, p, 0, step == 0, &mut s);
+            self.binary_keys = false;
+            self.empty_keys = false;
             *budget = budget.saturating_sub(1 + next.map_or(0, |e| e.saturating_sub(p)));
             let Some(e) = next.filter(|&e| e > p) else {
                 // More damage may cut the chain short: the head of a
