@@ -7,10 +7,12 @@
 //! (or the EOF opcode exactly where the trailer belongs). A candidate with
 //! two plausible successors is preferred, but an earlier one with fewer is
 //! taken (down to a key whose own bytes parse and check and whose next
-//! byte opens a record): that is the intact key right before more damage.
-//! A candidate then gives way to a longer chain of records that starts
-//! inside its own chain's records (false records read out of a damaged
-//! value's intact rest die within a few records; the real ones run on).
+//! byte opens a record, or one whose value checks itself over 64 bytes
+//! and more whatever follows): that is the intact key right before more
+//! damage. A candidate then gives way to a longer chain of records that
+//! starts inside its own chain's records (false records read out of a
+//! damaged value's intact rest die within a few records; the real ones run
+//! on), and that chain to real keys before it whose chain more damage cut.
 //! Expire/idle/freq prefixes, SELECTDB, RESIZEDB, AUX and FUNCTION2 records
 //! are recognised too, where and as a server writes them (AUX and functions
 //! before the first key, dbs in increasing order, RESIZEDB after SELECTDB,
@@ -254,6 +256,7 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 c.keys_seen = true;
                 let successor_ok = c.successor_ok(self.data, end, RESYNC_DEPTH);
                 c.weak_candidate = resumed && !successor_ok;
+                c.candidate = resumed;
                 c.binary_named = !plain_key(&k.key) || std::str::from_utf8(&key).is_err();
                 let inner_chains = !entries_read_as_records(k.value.layout);
                 // The chains start past the type byte (the key's own
@@ -269,15 +272,18 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                     inner_chains,
                     &mut budget,
                 );
-                // An empty key (rare in real files, common as a false
-                // record read out of zero bytes) whose value ends with the
-                // prefixes of the record after it swallowed those.
+                // A key whose value ends with the prefixes of the record
+                // after it swallowed those: an empty key (rare in real
+                // files, common as a false record read out of zero bytes)
+                // with any, any key with an expiry among them (an opcode
+                // and a time in a sane range are no value's chance ending).
                 let swallowed = swallowed
                     || (!successor_ok && overran_into_record(&mut c, self.data, &k.value, end))
-                    || (key.is_empty()
-                        && successor_ok
-                        && (end.saturating_sub(PREFIXES_SPAN).max(body + 1)..end)
-                            .any(|q| c.prefixes_end(self.data, q) == Some(end)));
+                    || (successor_ok
+                        && (end.saturating_sub(PREFIXES_SPAN).max(body + 1)..end).any(|q| {
+                            (key.is_empty() || matches!(self.data[q], 0xfc | 0xfd))
+                                && c.prefixes_end(self.data, q) == Some(end)
+                        }));
                 self.budget = budget;
                 // A key that runs into the trailer swallowed the EOF opcode.
                 let swallowed = swallowed || end > eof_at(self.data, &self.header);
@@ -360,6 +366,8 @@ impl<S> Tracker<'_, S> {
             no_int_keys: false,
             empty_successors: false,
             weak_candidate: false,
+            candidate: false,
+            lone: false,
             binary_named: false,
         }
     }
@@ -460,6 +468,9 @@ const PREFER_WITHIN: usize = 2;
 /// (it runs to the end of the file or to the next damage). Ties keep
 /// `cand`; a chain of [`CHAIN_CMP`] records is not questioned.
 fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut usize) -> usize {
+    // Chains of real records may hold a key with an empty name: one must
+    // not cut the real chain short (as in [`Check::swallowed`]).
+    c.empty_successors = true;
     let mut bounds = Vec::new();
     let score = c.chain(data, cand, CHAIN_CMP, Some(&mut bounds), budget);
     if score >= CHAIN_CMP {
@@ -472,6 +483,11 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
         return cand;
     };
     let mut inner = Vec::new();
+    // The first chain met of a candidate's strength (RESYNC_DEPTH + 1
+    // records) that stops at a record head, and where it stops: real keys
+    // whose chain more damage cuts short. When a longer chain after it is
+    // taken, they come first.
+    let mut cut: Option<(usize, usize)> = None;
     // Only inside its first records: a false chain dies within a few, and
     // a longer run of records confirms itself (a later one that runs over
     // real records is caught when it is read: [`Check::swallowed`]).
@@ -496,7 +512,14 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
             c.binary_keys = false;
             c.empty_keys = false;
             if n > score && inner.get(1).is_some_and(|&e| e <= last) {
-                return q;
+                return cut.filter(|&(_, e)| e <= q).map_or(q, |(p, _)| p);
+            }
+            if cut.is_none()
+                && n > RESYNC_DEPTH as usize
+                && let Some(&e) = inner.last()
+                && c.head(data, e)
+            {
+                cut = Some((q, e));
             }
         }
     }
@@ -519,6 +542,8 @@ fn find_strict(c: &mut Check<'_>, data: &[u8], from: usize) -> Option<usize> {
     let mut to = data.len();
     let mut found = None;
     let mut found_depth = 0;
+    // The first candidate with a full chain.
+    let mut strongest = data.len();
     for depth in (0..=RESYNC_DEPTH).rev() {
         // A weaker candidate that runs past the start of a stronger one is
         // a false record over the stronger one's chain (unless it is a
@@ -531,6 +556,9 @@ fn find_strict(c: &mut Check<'_>, data: &[u8], from: usize) -> Option<usize> {
         });
         match weaker {
             Some(q) => {
+                if found.is_none() {
+                    strongest = q;
+                }
                 found = Some(q);
                 found_depth = depth;
                 to = q;
@@ -538,6 +566,20 @@ fn find_strict(c: &mut Check<'_>, data: &[u8], from: usize) -> Option<usize> {
             None if found.is_some() => {}
             None => return None,
         }
+    }
+    // A key whose value checks itself ([`Check::lone`]) right before more
+    // damage (nothing opens a record after it) comes before the weaker
+    // candidates: those inside it are its own bytes read as records.
+    c.lone = true;
+    let lone = (from..to).find(|&p| {
+        c.plausible(data, p, 0, &mut s)
+            .is_some_and(|e| e <= strongest)
+    });
+    c.lone = false;
+    if let Some(q) = lone {
+        found = Some(q);
+        found_depth = 0;
+        to = q;
     }
     // A key with an empty name: its length byte (0, the string type) and
     // name-as-key read as a candidate one byte into it. When the record one
@@ -816,6 +858,18 @@ struct Check<'h> {
     /// candidate without plausible successors: it is taken on weak
     /// evidence, and weaker evidence rejects it.
     weak_candidate: bool,
+    /// Whether a candidate is taken without a plausible successor (damage
+    /// right after it) on its own value's strength: one that checks itself
+    /// ([`self_checking`], or an LZF string that decompresses to its
+    /// declared length) over 64 bytes or more, which random bytes and
+    /// other values' bytes do not pass for.
+    lone: bool,
+    /// Whether the record checked by [`Check::swallowed`] is the first one
+    /// read after a resync: damage is right before it, and a chain of
+    /// [`SWALLOWED_CHAIN`] records inside it shows its lengths are damaged
+    /// whatever follows it (a false record out of damaged bytes can land
+    /// on a real boundary, or on entries that read as records).
+    candidate: bool,
     /// Whether the record checked by [`Check::swallowed`] has a key with
     /// control bytes or one that is not UTF-8: damage that runs from a key's name into its value's
     /// length leaves one, so one raw string record landing on its end is
@@ -840,8 +894,13 @@ impl Check<'_> {
     ///   more damage cuts it short), unless the record that crosses `end`
     ///   also runs over the record or record head that starts there (then
     ///   the key is intact and its tail read as a false record that merges
-    ///   with the real chain); or it holds [`SWALLOWED_CHAIN`] records
-    ///   before `end`;
+    ///   with the real chain; a head does not count so for a key with a
+    ///   binary name, which is more often damage than a real name); or it
+    ///   holds [`SWALLOWED_CHAIN`] records before `end`, a record head
+    ///   where the chain stops counting as one;
+    /// - it is the first record after a resync ([`Check::candidate`]) and
+    ///   holds [`SWALLOWED_CHAIN`] records (the same way), whatever
+    ///   follows;
     /// - it holds [`LONG_CHAIN`] records of more than one type before
     ///   `end`, whatever follows (no value but a damaged one holds that
     ///   many).
@@ -903,7 +962,7 @@ impl Check<'_> {
                     && (counted >= 2 || (counted == 1 && (strong_first || self.binary_named)));
             }
             if counting && p < end {
-                if counted >= SWALLOWED_CHAIN && !successor_ok {
+                if counted >= SWALLOWED_CHAIN && (!successor_ok || self.candidate) {
                     return true;
                 }
                 if counted >= LONG_CHAIN && types.count_ones() > 1 {
@@ -939,6 +998,14 @@ impl Check<'_> {
                 if self.weak_candidate && p < end && counted >= 1 && strong_first && head {
                     return true;
                 }
+                // Before the end of a key that damage follows, the head
+                // counts as one more record of the chain.
+                if (!successor_ok || self.candidate)
+                    && p < end
+                    && counted + usize::from(head) >= SWALLOWED_CHAIN
+                {
+                    return true;
+                }
                 return p > end && beyond + usize::from(head) > need;
             };
             let at = self.prefixes_end(data, p).unwrap_or(p);
@@ -951,7 +1018,10 @@ impl Check<'_> {
                 counted += 1;
             }
             types |= 1u64.checked_shl(u32::from(t)).unwrap_or(0);
-            if p < end && e > end && (head_at_end || succ_end.is_some_and(|se| e >= se)) {
+            if p < end
+                && e > end
+                && ((head_at_end && !self.binary_named) || succ_end.is_some_and(|se| e >= se))
+            {
                 // It runs over the record (or the head of one) at `end`
                 // too: a false record merging with the real chain,
                 // no sign of swallowing.
@@ -1261,9 +1331,17 @@ impl Check<'_> {
                     offset: end_of(r) as u64,
                 };
                 validate(&v, s).ok()?;
+                if self.lone && first {
+                    let lzf = layout == RdbLayout::String && r.first() == Some(&0xc3);
+                    let checked = self_checking(layout) || lzf;
+                    return (checked && v.raw.len() >= 64).then_some(end_of(r2));
+                }
                 end_of(r2)
             }
         };
+        if self.lone && first {
+            return None;
+        }
         self.successor_ok(data, after, depth).then_some(after)
     }
 }
