@@ -511,7 +511,13 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
             let n = c.chain(data, q, score + 1, Some(&mut inner), budget);
             c.binary_keys = false;
             c.empty_keys = false;
-            if n > score && inner.get(1).is_some_and(|&e| e <= last) {
+            // (A record whose entries read as records may run past it: the
+            // candidate's chain was those entries.)
+            if n > score
+                && inner
+                    .get(1)
+                    .is_some_and(|&e| e <= last || c.entries_read_as_records_at(data, q))
+            {
                 return cut.filter(|&(_, e)| e <= q).map_or(q, |(p, _)| p);
             }
             if cut.is_none()
