@@ -245,7 +245,7 @@ fn salvage_recovers_every_intact_key_of_the_corpus_encodings_files() {
     }
     // Measured over these 2,000 copies: none fails. Over copies 0-29,999
     // of each file (used to tune the code): 5 of 60,000 copies lose an
-    // intact key, 11 keys. Over copies 30,000-59,999
+    // intact key, 10 keys. Over copies 30,000-59,999
     // (held out until 76e031c; two of them showed an empty-key rule's
     // case): 26 copies, 28 keys of 6.5M (76e031c: 33 and 43; a45071b: 62
     // and 297). What is left are damaged keys whose overrun is as
@@ -492,7 +492,7 @@ fn salvage_recovers_every_intact_key_of_fresh_redis_files() {
     // Measured over 1,000 copies of each file of three pairs: 5,995,436 /
     // 5,995,436, 5,995,430 / 5,995,430 and 5,995,447 / 5,995,447 intact
     // keys, no copy failing (before: 3, 4 and 12 of 2,000, up to 18 in a
-    // run). 1 % (3 of 300)
+    // run); two more pairs at c6e6dfb: 5,995,419 and 5,995,430 of as many. 1 % (3 of 300)
     // leaves room for a file layout this code has not met while a
     // regression (tens of copies) still fails.
     report(&t, 10);
