@@ -505,12 +505,10 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
             // value read as the chain's next record (as in
             // [`find_strict`]); it is tried with its empty name.
             let empty = q + 1 == w[1] && data[q] == 0 && data[w[1]] == 0;
-            c.binary_keys = empty;
-            c.empty_keys = empty;
             inner.clear();
-            let n = c.chain(data, q, score + 1, Some(&mut inner), budget);
-            c.binary_keys = false;
-            c.empty_keys = false;
+            let n = c.any_keys(empty, |c| {
+                c.chain(data, q, score + 1, Some(&mut inner), budget)
+            });
             // (A record whose entries read as records may run past it: the
             // candidate's chain was those entries.)
             if n > score
@@ -596,13 +594,10 @@ fn find_strict(c: &mut Check<'_>, data: &[u8], from: usize) -> Option<usize> {
         && q > from
         && data.get(q) == Some(&0)
     {
-        c.binary_keys = true;
-        c.empty_keys = true;
-        let real = c
-            .plausible(data, q - 1, found_depth.max(1), &mut s)
-            .is_some();
-        c.binary_keys = false;
-        c.empty_keys = false;
+        let real = c.any_keys(true, |c| {
+            c.plausible(data, q - 1, found_depth.max(1), &mut s)
+                .is_some()
+        });
         if real {
             found = Some(q - 1);
             to = q - 1;
@@ -639,13 +634,11 @@ fn chain_back(c: &mut Check<'_>, data: &[u8], from: usize, to: usize) -> Option<
         return None;
     }
     let mut s = Scratch::default();
-    c.binary_keys = true;
-    c.empty_keys = true;
-    let ends: Vec<Option<usize>> = (from..to)
-        .map(|p| c.plausible(data, p, 0, &mut s))
-        .collect();
-    c.binary_keys = false;
-    c.empty_keys = false;
+    let ends: Vec<Option<usize>> = c.any_keys(true, |c| {
+        (from..to)
+            .map(|p| c.plausible(data, p, 0, &mut s))
+            .collect()
+    });
     let mut start = to;
     for (i, e) in ends.iter().enumerate().rev() {
         if *e == Some(start) {
@@ -889,6 +882,18 @@ const IDLE_SEEN: u8 = 1;
 const FREQ_SEEN: u8 = 2;
 
 impl Check<'_> {
+    /// Runs `f` with a candidate's key allowed to hold any bytes or none
+    /// ([`Check::binary_keys`] and [`Check::empty_keys`]) when `on`: the
+    /// trials of a real key with an empty or binary name.
+    fn any_keys<R>(&mut self, on: bool, f: impl FnOnce(&mut Self) -> R) -> R {
+        self.binary_keys = on;
+        self.empty_keys = on;
+        let r = f(self);
+        self.binary_keys = false;
+        self.empty_keys = false;
+        r
+    }
+
     /// Whether a chain of plausible records from `q` (inside the key record
     /// that ends at `end`) shows that this record swallowed real ones:
     /// - the chain reaches `end` exactly (a damaged length that happens to
@@ -988,11 +993,7 @@ impl Check<'_> {
             // name (type and name length both 0): as its first record,
             // one landing on the end is as telling as a plain-keyed one.
             let empty_first = step == 0 && self.binary_named && data.get(p..p + 2) == Some(&[0, 0]);
-            self.binary_keys = empty_first;
-            self.empty_keys = empty_first;
-            let next = self.record(data, p, 0, step == 0, &mut s);
-            self.binary_keys = false;
-            self.empty_keys = false;
+            let next = self.any_keys(empty_first, |c| c.record(data, p, 0, step == 0, &mut s));
             *budget = budget.saturating_sub(1 + next.map_or(0, |e| e.saturating_sub(p)));
             let Some(e) = next.filter(|&e| e > p) else {
                 // More damage may cut the chain short: the head of a
