@@ -255,7 +255,6 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 let mut c = self.check();
                 c.keys_seen = true;
                 let successor_ok = c.successor_ok(self.data, end, RESYNC_DEPTH);
-                c.weak_candidate = resumed && !successor_ok;
                 c.candidate = resumed;
                 c.binary_named = !plain_key(&k.key) || std::str::from_utf8(&key).is_err();
                 let inner_chains = !entries_read_as_records(k.value.layout);
@@ -365,7 +364,6 @@ impl<S> Tracker<'_, S> {
             empty_keys: false,
             no_int_keys: false,
             empty_successors: false,
-            weak_candidate: false,
             candidate: false,
             lone: false,
             binary_named: false,
@@ -853,10 +851,6 @@ struct Check<'h> {
     /// a value of 2 bytes or more): [`Check::swallowed`] follows real
     /// records, and a real empty key must not cut its chain short.
     empty_successors: bool,
-    /// Whether the record checked by [`Check::swallowed`] is a resync
-    /// candidate without plausible successors: it is taken on weak
-    /// evidence, and weaker evidence rejects it.
-    weak_candidate: bool,
     /// Whether a candidate is taken without a plausible successor (damage
     /// right after it) on its own value's strength: one that checks itself
     /// ([`self_checking`], or an LZF string that decompresses to its
@@ -867,7 +861,9 @@ struct Check<'h> {
     /// read after a resync: damage is right before it, and a chain of
     /// [`SWALLOWED_CHAIN`] records inside it shows its lengths are damaged
     /// whatever follows it (a false record out of damaged bytes can land
-    /// on a real boundary, or on entries that read as records).
+    /// on a real boundary, or on entries that read as records). One without
+    /// plausible successors is a weak candidate: it is taken on weak
+    /// evidence, and weaker evidence rejects it.
     candidate: bool,
     /// Whether the record checked by [`Check::swallowed`] has a key with
     /// control bytes or one that is not UTF-8: damage that runs from a key's name into its value's
@@ -924,7 +920,7 @@ impl Check<'_> {
     /// [`entries_read_as_records`]) a chain counts only from its first
     /// record that no entry reads as (one with a prefix or a type other
     /// than a string's). Inside a weak resync candidate
-    /// ([`Check::weak_candidate`]) one record that holds more than a raw
+    /// (a [`Check::candidate`] without plausible successors) one record that holds more than a raw
     /// string followed by a record head where the chain stops is enough.
     fn swallowed(
         &mut self,
@@ -940,6 +936,7 @@ impl Check<'_> {
             AtEnd::Plausible => (true, None, false),
             AtEnd::Implausible { record_end, head } => (false, record_end, head),
         };
+        let weak_candidate = self.candidate && !successor_ok;
         let (mut p, mut beyond) = (q, 0);
         // Types of the records read (bit `t` for type `t < 64`), and the
         // number read since the chain started counting.
@@ -953,7 +950,7 @@ impl Check<'_> {
         // Evidence past `end` needed when more damage cuts the chain
         // short: one unit less for a key already suspect (a binary name,
         // or a weak resync candidate).
-        let need = RESYNC_DEPTH as usize - usize::from(self.binary_named || self.weak_candidate);
+        let need = RESYNC_DEPTH as usize - usize::from(self.binary_named || weak_candidate);
         // Each step moves forward; the bound caps the work per start (a
         // swallowed run is a few records; a value of tiny false records
         // would otherwise cost quadratic time).
@@ -1002,7 +999,7 @@ impl Check<'_> {
                 // holds more than a raw string followed by such a head
                 // is enough.
                 let head = self.head(data, p);
-                if self.weak_candidate && p < end && counted >= 1 && strong_first && head {
+                if weak_candidate && p < end && counted >= 1 && strong_first && head {
                     return true;
                 }
                 // Before the end of a key that damage follows, the head
