@@ -47,11 +47,14 @@ use crate::sink::{Flow, RecordSink};
 /// row almost never.
 const RESYNC_DEPTH: u8 = 2;
 /// Plausible records in a row inside a key whose successor is implausible
-/// that prove the key swallowed real records (see [`Check::passes_over`]).
+/// that prove the key swallowed real records (see [`Check::swallowed`]).
 const SWALLOWED_CHAIN: usize = 4;
 /// Plausible records of more than one type in a row inside a key that
 /// prove it swallowed real records whatever follows it.
 const LONG_CHAIN: usize = 12;
+/// Bytes past a key's end that a self-checking record from inside it
+/// covers to show the key swallowed it ([`Check::lone_across`]).
+const LONE_ACROSS: usize = 64;
 /// Records a [`Check::swallowed`] chain follows at most.
 const MAX_CHAIN: usize = 64;
 /// Work [`Check::swallowed`] may do in one salvage pass: this plus
@@ -278,6 +281,7 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 // and a time in a sane range are no value's chance ending).
                 let swallowed = swallowed
                     || (!successor_ok && overran_into_record(&mut c, self.data, &k.value, end))
+                    || (successor_ok && swallowed_string_record(self.data, &k.value))
                     || (successor_ok
                         && (end.saturating_sub(PREFIXES_SPAN).max(body + 1)..end).any(|q| {
                             (key.is_empty() || matches!(self.data[q], 0xfc | 0xfd))
@@ -669,40 +673,9 @@ const OVERRUN_CHAIN: usize = 8;
 /// repeated empty members, which [`validate`] refuses in a set, zset or
 /// hash.)
 fn overran_into_record(c: &mut Check<'_>, data: &[u8], v: &Value<'_>, end: usize) -> bool {
-    let mut tail = [usize::MAX; OVERRUN_TAIL];
-    let mut n = 0usize;
-    let Some(base) = usize::try_from(v.offset).ok() else {
+    let Some((tail, _)) = tail_items(v) else {
         return false;
     };
-    let at = |r: &[u8]| base + (v.raw.len() - r.len());
-    let mut note = |o: usize| {
-        tail[n % OVERRUN_TAIL] = o;
-        n += 1;
-    };
-    // Items per entry: member strings, plus a score (a string or 8 bytes).
-    let walked = (|| -> Option<()> {
-        let (mut r, count) = length(v.raw).ok()?;
-        let items = match v.layout {
-            RdbLayout::ListLinked | RdbLayout::SetHashtable => count,
-            RdbLayout::HashHashtable | RdbLayout::ZsetV1 | RdbLayout::ZsetV2 => {
-                count.checked_mul(2)?
-            }
-            _ => return None,
-        };
-        for i in 0..items {
-            note(at(r));
-            let odd = i % 2 == 1;
-            r = match v.layout {
-                RdbLayout::ZsetV1 if odd => super::prim::string_double(r).ok()?.0,
-                RdbLayout::ZsetV2 if odd => r.get(8..)?,
-                _ => string(r).ok()?.0,
-            };
-        }
-        Some(())
-    })();
-    if walked.is_none() {
-        return false;
-    }
     c.binary_keys = true;
     c.no_int_keys = true;
     let mut s = Scratch::default();
@@ -713,6 +686,63 @@ fn overran_into_record(c: &mut Check<'_>, data: &[u8], v: &Value<'_>, end: usize
     c.binary_keys = false;
     c.no_int_keys = false;
     found
+}
+
+/// Whether a set (or linked list) whose end is followed by a plausible
+/// record swallowed exactly one string record: a damaged count or member
+/// length that leaves the walk aligned and lands it on a record boundary
+/// reads a string record as three members: its type byte (0) as an empty
+/// member, its key, its value. So the third member from the end is empty
+/// and the key member is not. Nothing else in the bytes tells such a set
+/// from an intact one whose third member from the end is the empty
+/// string, a rare member in a given place; its key may hold any bytes, so
+/// this catches what the chain test ([`Check::swallowed`]), which opens
+/// chains with plain keys only, does not. (A hash or zset walks members
+/// in pairs: one string record leaves it misaligned, which
+/// [`overran_into_record`] catches.)
+fn swallowed_string_record(data: &[u8], v: &Value<'_>) -> bool {
+    if !matches!(v.layout, RdbLayout::ListLinked | RdbLayout::SetHashtable) {
+        return false;
+    }
+    let Some((tail, n)) = tail_items(v) else {
+        return false;
+    };
+    // The walk holds at least one member before the three (a value that
+    // is only a swallowed record has no real member left to tell by).
+    if n < OVERRUN_TAIL {
+        return false;
+    }
+    let at = |i: usize| tail[(n - i) % OVERRUN_TAIL];
+    data.get(at(3)) == Some(&0) && data.get(at(2)).is_some_and(|&l| l != 0)
+}
+
+/// The offsets where the last [`OVERRUN_TAIL`] items of a collection of
+/// strings (linked list, hashtable set or hash, skiplist zset) start,
+/// slot `i % OVERRUN_TAIL` for item `i`, and the number of items walked;
+/// `None` for another layout or a walk that fails.
+fn tail_items(v: &Value<'_>) -> Option<([usize; OVERRUN_TAIL], usize)> {
+    let mut tail = [usize::MAX; OVERRUN_TAIL];
+    let base = usize::try_from(v.offset).ok()?;
+    let at = |r: &[u8]| base + (v.raw.len() - r.len());
+    let (mut r, count) = length(v.raw).ok()?;
+    // Items per entry: member strings, plus a score (a string or 8 bytes).
+    let items = match v.layout {
+        RdbLayout::ListLinked | RdbLayout::SetHashtable => count,
+        RdbLayout::HashHashtable | RdbLayout::ZsetV1 | RdbLayout::ZsetV2 => count.checked_mul(2)?,
+        _ => return None,
+    };
+    let mut n = 0usize;
+    for i in 0..items {
+        tail[n % OVERRUN_TAIL] = at(r);
+        n += 1;
+        let odd = i % 2 == 1;
+        r = match v.layout {
+            RdbLayout::ZsetV1 if odd => super::prim::string_double(r).ok()?.0,
+            RdbLayout::ZsetV2 if odd => r.get(8..)?,
+            _ => string(r).ok()?.0,
+        };
+    }
+    Some((tail, n))
 }
 
 /// Whether `k` is what servers name AUX fields and functions' engines
@@ -904,7 +934,9 @@ impl Check<'_> {
     ///   with the real chain; a head does not count so for a key with a
     ///   binary name, which is more often damage than a real name); or it
     ///   holds [`SWALLOWED_CHAIN`] records before `end`, a record head
-    ///   where the chain stops counting as one;
+    ///   where the chain stops counting as one; or, after one record, it
+    ///   stops at a record that checks itself and crosses `end` by
+    ///   [`LONE_ACROSS`] bytes ([`Check::lone_across`]);
     /// - it is the first record after a resync ([`Check::candidate`]) and
     ///   holds [`SWALLOWED_CHAIN`] records (the same way), whatever
     ///   follows;
@@ -920,8 +952,10 @@ impl Check<'_> {
     /// [`entries_read_as_records`]) a chain counts only from its first
     /// record that no entry reads as (one with a prefix or a type other
     /// than a string's). Inside a weak resync candidate
-    /// (a [`Check::candidate`] without plausible successors) one record that holds more than a raw
-    /// string followed by a record head where the chain stops is enough.
+    /// (a [`Check::candidate`] without plausible successors), or a
+    /// binary-named key without them (damage in its name that ran into its
+    /// length), one record that holds more than a raw string followed by a
+    /// record head where the chain stops is enough.
     fn swallowed(
         &mut self,
         data: &[u8],
@@ -995,11 +1029,23 @@ impl Check<'_> {
             let Some(e) = next.filter(|&e| e > p) else {
                 // More damage may cut the chain short: the head of a
                 // record (type and plain key) where it stops is one more
-                // unit. Inside a weak resync candidate, a record that
-                // holds more than a raw string followed by such a head
-                // is enough.
+                // unit. Inside a weak resync candidate or a binary-named
+                // key that damage follows, a record that holds more than
+                // a raw string followed by such a head is enough.
                 let head = self.head(data, p);
-                if weak_candidate && p < end && counted >= 1 && strong_first && head {
+                if !successor_ok
+                    && p < end
+                    && counted >= 1
+                    && self.lone_across(data, p, end, &mut s)
+                {
+                    return true;
+                }
+                if (weak_candidate || (self.binary_named && !successor_ok))
+                    && p < end
+                    && counted >= 1
+                    && strong_first
+                    && head
+                {
                     return true;
                 }
                 // Before the end of a key that damage follows, the head
@@ -1040,6 +1086,20 @@ impl Check<'_> {
             }
         }
         false
+    }
+
+    /// Whether a record whose value checks itself ([`Check::lone`]) starts
+    /// at `p` (where a chain inside a key that ends at `end` stopped: it
+    /// has no plausible successor) and ends [`LONE_ACROSS`] bytes or more
+    /// past `end`: a real record the key swallowed, cut from its successor
+    /// by more damage. The end of an intact key is followed by real
+    /// records; a structure read from its value's tail that checks itself
+    /// over those many of their bytes is not their chance.
+    fn lone_across(&mut self, data: &[u8], p: usize, end: usize, s: &mut Scratch) -> bool {
+        self.lone = true;
+        let e = self.record(data, p, 0, true, s);
+        self.lone = false;
+        e.is_some_and(|e| e >= end + LONE_ACROSS)
     }
 
     /// Units of evidence a plausible record whose type byte is at `at`
