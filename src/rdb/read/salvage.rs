@@ -86,6 +86,7 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
         last_key: None,
         last_end: header.len,
         prefixes_seen: 0,
+        pre_ga_seen: false,
         vendor_seen: 0,
         resumed: false,
         budget: SWALLOW_BUDGET_BASE
@@ -162,6 +163,9 @@ struct Tracker<'d, S> {
     last_end: usize,
     /// Prefix opcodes the keys delivered carried ([`Check::prefixes_seen`]).
     prefixes_seen: u8,
+    /// Whether a key of a pre-release hash type was delivered
+    /// ([`native_type`]).
+    pre_ga_seen: bool,
     /// Vendor opcodes read (bit `opcode % 64`; the four known ones differ).
     vendor_seen: u64,
     /// Whether no key was read since the last resync: the next key is the
@@ -311,6 +315,10 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 if k.freq.is_some() {
                     self.prefixes_seen |= FREQ_SEEN;
                 }
+                self.pre_ga_seen |= matches!(
+                    k.value.layout,
+                    RdbLayout::HashMetadataPreGa | RdbLayout::HashListpackExPreGa
+                );
                 self.last_end = end;
                 return Ok(flow);
             }
@@ -364,6 +372,7 @@ impl<S> Tracker<'_, S> {
             db: self.db,
             keys_seen: self.last_key.is_some(),
             prefixes_seen: self.prefixes_seen,
+            pre_ga_seen: self.pre_ga_seen,
             binary_keys: false,
             empty_keys: false,
             no_int_keys: false,
@@ -801,7 +810,14 @@ fn entries_read_as_records(layout: RdbLayout) -> bool {
 /// Whether servers writing RDB `version` emit type byte `t` (older layouts
 /// are still read, but in a file from such a server a byte that announces
 /// one is not a record start).
-fn native_type(t: u8, h: &Header) -> bool {
+///
+/// Redis 7.4's release candidates wrote RDB 12 with the pre-release hash
+/// types 22 and 23, every release since writes 24 and 25 instead: in RDB
+/// 12 those two are native only once the file showed one (`pre_ga_seen`).
+/// Without that, a false record of type 22 read out of a listpack's bytes
+/// (its entries read any bytes and can run over kilobytes of real records
+/// onto a boundary) outlived the real chain.
+fn native_type(t: u8, h: &Header, pre_ga_seen: bool) -> bool {
     if h.flavor == crate::model::Flavor::Valkey {
         return t != 1 && t != 3 && !(9..=14).contains(&t);
     }
@@ -809,7 +825,12 @@ fn native_type(t: u8, h: &Header) -> bool {
         0..=6 => true,
         7..=9 => matches!(t, 0 | 2..=7 | 11..=15),
         10 => matches!(t, 0 | 2 | 4 | 5 | 7 | 11 | 15..=19),
-        _ => matches!(t, 0 | 2 | 4 | 5 | 7 | 11 | 15..=28),
+        11 => matches!(t, 0 | 2 | 4 | 5 | 7 | 11 | 15..=21),
+        12 => {
+            matches!(t, 0 | 2 | 4 | 5 | 7 | 11 | 15..=21 | 24 | 25)
+                || (pre_ga_seen && matches!(t, 22 | 23))
+        }
+        _ => matches!(t, 0 | 2 | 4 | 5 | 7 | 11 | 15..=21 | 24..=28),
     }
 }
 
@@ -868,6 +889,9 @@ struct Check<'h> {
     keys_seen: bool,
     /// Prefixes the keys read carried: [`IDLE_SEEN`], [`FREQ_SEEN`].
     prefixes_seen: u8,
+    /// Whether a key of a pre-release hash type was read (see
+    /// [`native_type`]).
+    pre_ga_seen: bool,
     /// Whether a candidate's key may hold any bytes (see [`find_strict`]).
     binary_keys: bool,
     /// Whether a candidate's key may be empty (with [`Check::binary_keys`];
@@ -1126,7 +1150,7 @@ impl Check<'_> {
         let Some(&t) = data.get(q) else {
             return false;
         };
-        if t >= 0xf3 || !native_type(t, self.h) {
+        if t >= 0xf3 || !native_type(t, self.h, self.pre_ga_seen) {
             return false;
         }
         data.get(q + 1..)
@@ -1240,7 +1264,8 @@ impl Check<'_> {
                 0xf8 => self.prefixes_seen & IDLE_SEEN != 0 || !self.keys_seen,
                 0xf9 => self.prefixes_seen & FREQ_SEEN != 0 || !self.keys_seen,
                 _ => {
-                    native_type(b, h) && RdbLayout::from_type_byte(b, h.flavor, h.version).is_some()
+                    native_type(b, h, self.pre_ga_seen)
+                        && RdbLayout::from_type_byte(b, h.flavor, h.version).is_some()
                 }
             };
         }
@@ -1361,7 +1386,7 @@ impl Check<'_> {
             }
             t => {
                 let layout = RdbLayout::from_type_byte(t, h.flavor, h.version)?;
-                if self.strict && !native_type(t, h) {
+                if self.strict && !native_type(t, h, self.pre_ga_seen) {
                     return None;
                 }
                 let (r, key) = string(body).ok()?;
