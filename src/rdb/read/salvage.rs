@@ -91,6 +91,7 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
         resumed: false,
         budget: SWALLOW_BUDGET_BASE
             .saturating_add(data.len().saturating_mul(SWALLOW_BUDGET_PER_BYTE)),
+        names: KeyNames::default(),
         scratch: Scratch::default(),
     };
     // One budget for the type-6 module trial walks of all the restarts
@@ -174,7 +175,52 @@ struct Tracker<'d, S> {
     /// Work left for [`Check::swallowed`] (bytes its false records span
     /// plus one per record tried); when spent, keys are taken unchecked.
     budget: usize,
+    /// How the keys read with plausible successors are named.
+    names: KeyNames,
     scratch: Scratch,
+}
+
+/// Bytes that end a key name's prefix: the separators key schemes use
+/// (`user:42`, `cache.page/7`, `sess_9f`, `a|b`).
+const NAME_SEPARATORS: &[u8] = b":._-/|#";
+/// Longest prefix [`KeyNames`] keeps, separator included.
+const NAME_PREFIX_MAX: usize = 32;
+/// Prefixes [`KeyNames`] keeps at most (bounds its memory on a hostile
+/// file of distinct names; real keyspaces use a few).
+const NAME_PREFIXES_MAX: usize = 4096;
+
+/// The name prefixes (up to the first separator) of the keys a salvage
+/// read with plausible successors: the file's own naming scheme, which
+/// keys read out of other bytes rarely follow (see [`Check::lone_named`]).
+#[derive(Default)]
+struct KeyNames(foldhash::HashSet<Vec<u8>>);
+
+impl KeyNames {
+    /// The prefix of `key` up to and including its first separator, when
+    /// one follows a first byte within [`NAME_PREFIX_MAX`] bytes.
+    fn prefix(key: &[u8]) -> Option<&[u8]> {
+        let i = key.iter().position(|b| NAME_SEPARATORS.contains(b))?;
+        (1..NAME_PREFIX_MAX).contains(&i).then(|| &key[..=i])
+    }
+
+    /// Records how `key` is named.
+    fn add(&mut self, key: &[u8]) {
+        if let Some(p) = Self::prefix(key)
+            && self.0.len() < NAME_PREFIXES_MAX
+            && !self.0.contains(p)
+        {
+            self.0.insert(p.to_vec());
+        }
+    }
+
+    /// Whether `key` is named like a key read before.
+    fn known(&self, key: &RdbStr<'_>) -> bool {
+        let mut buf = Vec::new();
+        key.bytes(&mut buf)
+            .ok()
+            .and_then(Self::prefix)
+            .is_some_and(|p| self.0.contains(p))
+    }
 }
 
 impl<S: RecordSink> RecordSink for Tracker<'_, S> {
@@ -308,6 +354,9 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                     )));
                 }
                 let flow = self.inner.record(r)?;
+                if successor_ok {
+                    self.names.add(&key);
+                }
                 self.last_key = Some(key);
                 if k.idle_s.is_some() {
                     self.prefixes_seen |= IDLE_SEEN;
@@ -379,6 +428,8 @@ impl<S> Tracker<'_, S> {
             empty_successors: false,
             candidate: false,
             lone: false,
+            lone_named: false,
+            names: &self.names,
             binary_named: false,
         }
     }
@@ -502,7 +553,7 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
     // Only inside its first records: a false chain dies within a few, and
     // a longer run of records confirms itself (a later one that runs over
     // real records is caught when it is read: [`Check::swallowed`]).
-    for w in bounds.windows(2).take(PREFER_WITHIN) {
+    for (i, w) in bounds.windows(2).enumerate().take(PREFER_WITHIN) {
         // (Entries of hashes with field TTLs read as records: no sign.)
         if c.entries_read_as_records_at(data, w[0]) {
             continue;
@@ -527,6 +578,18 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
                     .get(1)
                     .is_some_and(|&e| e <= last || c.entries_read_as_records_at(data, q))
             {
+                // Inside the chain's last record, past the first: that
+                // record is a damaged key that swallowed the longer chain,
+                // which convicts it when it is read (no plausible
+                // successor, [`SWALLOWED_CHAIN`] records inside); the
+                // keys before it are real ones that damage cut short.
+                if i > 0
+                    && i + 2 == bounds.len()
+                    && (n >= SWALLOWED_CHAIN
+                        || c.chain(data, q, SWALLOWED_CHAIN, None, budget) >= SWALLOWED_CHAIN)
+                {
+                    return cand;
+                }
                 return cut.filter(|&(_, e)| e <= q).map_or(q, |(p, _)| p);
             }
             if cut.is_none()
@@ -582,15 +645,18 @@ fn find_strict(c: &mut Check<'_>, data: &[u8], from: usize) -> Option<usize> {
             None => return None,
         }
     }
-    // A key whose value checks itself ([`Check::lone`]) right before more
+    // A key whose value checks itself ([`Check::lone`]), or one named
+    // like the keys read before ([`Check::lone_named`]), right before more
     // damage (nothing opens a record after it) comes before the weaker
     // candidates: those inside it are its own bytes read as records.
     c.lone = true;
+    c.lone_named = true;
     let lone = (from..to).find(|&p| {
         c.plausible(data, p, 0, &mut s)
             .is_some_and(|e| e <= strongest)
     });
     c.lone = false;
+    c.lone_named = false;
     if let Some(q) = lone {
         found = Some(q);
         found_depth = 0;
@@ -793,6 +859,49 @@ fn self_checking(layout: RdbLayout) -> bool {
     )
 }
 
+/// Members of a skiplist zset that [`descending_zset`] needs.
+const ORDERED_MIN: u64 = 8;
+
+/// Whether `v` is a skiplist zset (RDB types 3 and 5) of [`ORDERED_MIN`]
+/// members or more whose scores never increase: servers write one from
+/// the skiplist's tail to its head (so each member loads at the head in
+/// constant time), and eight doubles read out of other bytes fall in that
+/// order about once in 40,000 (8!) tries. No check of the plain reader:
+/// a server loads a zset in any order, and other writers use it.
+fn descending_zset(v: &Value<'_>) -> bool {
+    if !matches!(v.layout, RdbLayout::ZsetV1 | RdbLayout::ZsetV2) {
+        return false;
+    }
+    let Ok((mut r, n)) = length(v.raw) else {
+        return false;
+    };
+    if n < ORDERED_MIN {
+        return false;
+    }
+    let mut last = f64::INFINITY;
+    for _ in 0..n {
+        let Ok((r2, _)) = string(r) else {
+            return false;
+        };
+        let score = if v.layout == RdbLayout::ZsetV1 {
+            super::prim::string_double(r2).ok()
+        } else {
+            r2.get(..8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(|b| (&r2[8..], f64::from_le_bytes(b)))
+        };
+        let Some((r3, score)) = score else {
+            return false;
+        };
+        if score.is_nan() || score > last {
+            return false;
+        }
+        last = score;
+        r = r3;
+    }
+    true
+}
+
 /// Whether a value's entries read as key records one after the other
 /// (expiry, field string, value string: hashes with field TTLs), so a chain
 /// of plausible records that ends with the value is no sign of damage.
@@ -911,6 +1020,13 @@ struct Check<'h> {
     /// declared length) over 64 bytes or more, which random bytes and
     /// other values' bytes do not pass for.
     lone: bool,
+    /// With [`Check::lone`]: a string key, or a value that checks itself
+    /// however short, is also taken when its name follows the file's
+    /// naming scheme ([`KeyNames`]): the short key right before more
+    /// damage, which nothing else vouches for.
+    lone_named: bool,
+    /// How the keys read so far are named.
+    names: &'h KeyNames,
     /// Whether the record checked by [`Check::swallowed`] is the first one
     /// read after a resync: damage is right before it, and a chain of
     /// [`SWALLOWED_CHAIN`] records inside it shows its lengths are damaged
@@ -1005,6 +1121,9 @@ impl Check<'_> {
         // such record landing on `end` is a real key rather than the last
         // elements of the value read as one.
         let mut strong_first = false;
+        // Whether the first record is a named one: its type and plain key
+        // of 4 bytes or more read as a record head ([`Check::head`]).
+        let mut named_first = false;
         // Evidence past `end` needed when more damage cuts the chain
         // short: one unit less for a key already suspect (a binary name,
         // or a weak resync candidate).
@@ -1072,6 +1191,15 @@ impl Check<'_> {
                 {
                     return true;
                 }
+                // Inside any key that damage follows, a named record
+                // that ends on the head of another: two names, each a
+                // type byte, a length and four printable bytes or more,
+                // with a value that walks from the one to the other, are
+                // real records (a value's bytes read so seldom, and a
+                // key's own tail is what the damage after it cuts off).
+                if !successor_ok && p < end && counted >= 1 && named_first && head {
+                    return true;
+                }
                 // Before the end of a key that damage follows, the head
                 // counts as one more record of the chain.
                 if (!successor_ok || self.candidate)
@@ -1088,6 +1216,7 @@ impl Check<'_> {
                 counting = true;
             }
             strong_first |= step == 0 && (at > p || t != 0 || !raw_string(data, at));
+            named_first |= step == 0 && self.head(data, p);
             if counting {
                 counted += 1;
             }
@@ -1422,8 +1551,11 @@ impl Check<'_> {
                 validate(&v, s).ok()?;
                 if self.lone && first {
                     let lzf = layout == RdbLayout::String && r.first() == Some(&0xc3);
-                    let checked = self_checking(layout) || lzf;
-                    return (checked && v.raw.len() >= 64).then_some(end_of(r2));
+                    let checked = self_checking(layout) || lzf || descending_zset(&v);
+                    let named = self.lone_named
+                        && (layout == RdbLayout::String || self_checking(layout))
+                        && self.names.known(&key);
+                    return ((checked && v.raw.len() >= 64) || named).then_some(end_of(r2));
                 }
                 end_of(r2)
             }
