@@ -578,16 +578,14 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
                     .get(1)
                     .is_some_and(|&e| e <= last || c.entries_read_as_records_at(data, q))
             {
-                // Inside the chain's last record, past the first: that
-                // record is a damaged key that swallowed the longer chain,
-                // which convicts it when it is read (no plausible
-                // successor, [`SWALLOWED_CHAIN`] records inside); the
-                // keys before it are real ones that damage cut short.
-                if i > 0
-                    && i + 2 == bounds.len()
-                    && (n >= SWALLOWED_CHAIN
-                        || c.chain(data, q, SWALLOWED_CHAIN, None, budget) >= SWALLOWED_CHAIN)
-                {
+                // Inside a record past the first that is a damaged key
+                // that swallowed the longer chain, which convicts it when
+                // it is read: the keys before it are real ones. (It is
+                // the chain's last, without a plausible successor, and
+                // holds [`SWALLOWED_CHAIN`] records; or it holds
+                // [`LONG_CHAIN`] of more than one type, see
+                // [`Check::swallowed`].)
+                if i > 0 && convicted_by(c, data, q, w[1], i + 2 == bounds.len(), budget) {
                     return cand;
                 }
                 return cut.filter(|&(_, e)| e <= q).map_or(q, |(p, _)| p);
@@ -602,6 +600,33 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
         }
     }
     cand
+}
+
+/// Whether the chain from `q`, inside a key record that ends at `end`,
+/// gets that key refused when it is read ([`Check::swallowed`]): it holds
+/// [`LONG_CHAIN`] records of more than one type before `end`, or, when
+/// the key is the last of its chain (`last`: no plausible successor),
+/// runs on for [`SWALLOWED_CHAIN`] records (across `end`, the evidence
+/// past it does).
+fn convicted_by(
+    c: &mut Check<'_>,
+    data: &[u8],
+    q: usize,
+    end: usize,
+    last: bool,
+    budget: &mut usize,
+) -> bool {
+    let mut b = Vec::new();
+    let n = c.chain(data, q, LONG_CHAIN, Some(&mut b), budget);
+    // Records wholly before `end` (`b` holds their starts, then where the
+    // last read ends).
+    let inside = b.iter().skip(1).take(n).take_while(|&&e| e <= end).count();
+    let mut types = 0u64;
+    for &p in &b[..inside] {
+        let t = c.prefixes_end(data, p).and_then(|a| data.get(a)).copied();
+        types |= t.map_or(0, |t| 1u64.checked_shl(u32::from(t)).unwrap_or(0));
+    }
+    (last && n >= SWALLOWED_CHAIN) || (inside >= LONG_CHAIN && types.count_ones() > 1)
 }
 
 /// [`find_resync`]'s strict pass. The first candidate with
@@ -651,9 +676,11 @@ fn find_strict(c: &mut Check<'_>, data: &[u8], from: usize) -> Option<usize> {
     // candidates: those inside it are its own bytes read as records.
     c.lone = true;
     c.lone_named = true;
+    // (One whose entries read as records holds the stronger candidate
+    // when that is its entries.)
     let lone = (from..to).find(|&p| {
         c.plausible(data, p, 0, &mut s)
-            .is_some_and(|e| e <= strongest)
+            .is_some_and(|e| e <= strongest || c.entries_read_as_records_at(data, p))
     });
     c.lone = false;
     c.lone_named = false;
@@ -1020,10 +1047,10 @@ struct Check<'h> {
     /// declared length) over 64 bytes or more, which random bytes and
     /// other values' bytes do not pass for.
     lone: bool,
-    /// With [`Check::lone`]: a string key, or a value that checks itself
-    /// however short, is also taken when its name follows the file's
-    /// naming scheme ([`KeyNames`]): the short key right before more
-    /// damage, which nothing else vouches for.
+    /// With [`Check::lone`]: a key of any type and size is also taken
+    /// when its name follows the file's naming scheme ([`KeyNames`]):
+    /// the key right before more damage that its value does not vouch
+    /// for (a short string, a hash with field TTLs).
     lone_named: bool,
     /// How the keys read so far are named.
     names: &'h KeyNames,
@@ -1552,9 +1579,7 @@ impl Check<'_> {
                 if self.lone && first {
                     let lzf = layout == RdbLayout::String && r.first() == Some(&0xc3);
                     let checked = self_checking(layout) || lzf || descending_zset(&v);
-                    let named = self.lone_named
-                        && (layout == RdbLayout::String || self_checking(layout))
-                        && self.names.known(&key);
+                    let named = self.lone_named && self.names.known(&key);
                     return ((checked && v.raw.len() >= 64) || named).then_some(end_of(r2));
                 }
                 end_of(r2)
