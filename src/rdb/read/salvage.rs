@@ -895,38 +895,28 @@ const ORDERED_MIN: u64 = 8;
 /// constant time), and eight doubles read out of other bytes fall in that
 /// order about once in 40,000 (8!) tries. No check of the plain reader:
 /// a server loads a zset in any order, and other writers use it.
-fn descending_zset(v: &Value<'_>) -> bool {
+fn descending_zset(v: &Value<'_>, s: &mut Scratch) -> bool {
     if !matches!(v.layout, RdbLayout::ZsetV1 | RdbLayout::ZsetV2) {
         return false;
     }
-    let Ok((mut r, n)) = length(v.raw) else {
-        return false;
-    };
-    if n < ORDERED_MIN {
-        return false;
-    }
-    let mut last = f64::INFINITY;
-    for _ in 0..n {
-        let Ok((r2, _)) = string(r) else {
-            return false;
-        };
-        let score = if v.layout == RdbLayout::ZsetV1 {
-            super::prim::string_double(r2).ok()
-        } else {
-            r2.get(..8)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(|b| (&r2[8..], f64::from_le_bytes(b)))
-        };
-        let Some((r3, score)) = score else {
-            return false;
-        };
+    let (mut last, mut n) = (f64::INFINITY, 0u64);
+    let ordered = v.for_each_scored(s, |_, score| {
         if score.is_nan() || score > last {
-            return false;
+            // Stops the walk: the order is broken.
+            return Err(Error::parse(
+                Problem::Invalid {
+                    what: "zset score",
+                    expected: "scores that never increase",
+                    found: n,
+                },
+                v.offset,
+            ));
         }
         last = score;
-        r = r3;
-    }
-    true
+        n += 1;
+        Ok(())
+    });
+    ordered.is_ok() && n >= ORDERED_MIN
 }
 
 /// Whether a value's entries read as key records one after the other
@@ -1578,7 +1568,7 @@ impl Check<'_> {
                 validate(&v, s).ok()?;
                 if self.lone && first {
                     let lzf = layout == RdbLayout::String && r.first() == Some(&0xc3);
-                    let checked = self_checking(layout) || lzf || descending_zset(&v);
+                    let checked = self_checking(layout) || lzf || descending_zset(&v, s);
                     let named = self.lone_named && self.names.known(&key);
                     return ((checked && v.raw.len() >= 64) || named).then_some(end_of(r2));
                 }
