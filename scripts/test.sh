@@ -5,6 +5,13 @@
 # whole suite, formatting and lints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Nothing here reads the terminal; a CI runner's stdin must not reach a tool.
+exec </dev/null
+# Cargo keeps rustc's answers about the target in a cache file. One CI run
+# failed in that probe (rustc read another rustc's error text as its source,
+# a fault outside this repository), so every run asks rustc afresh, with
+# nothing on stdin: a few milliseconds.
+export CARGO_CACHE_RUSTC_INFO=0
 bash scripts/install-redis.sh
 bash scripts/install-duckdb.sh
 # Headless chromium renders the HTML report in the tests (they fall back to
