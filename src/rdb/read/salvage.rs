@@ -185,6 +185,9 @@ struct Tracker<'d, S> {
 const NAME_SEPARATORS: &[u8] = b":._-/|#";
 /// Longest prefix [`KeyNames`] keeps, separator included.
 const NAME_PREFIX_MAX: usize = 32;
+/// Letters a prefix needs before its colon to read as a name
+/// ([`KeyNames::scheme`]).
+const SCHEME_WORD_MIN: usize = 3;
 /// Prefixes [`KeyNames`] keeps at most (bounds its memory on a hostile
 /// file of distinct names; real keyspaces use a few).
 const NAME_PREFIXES_MAX: usize = 4096;
@@ -213,13 +216,27 @@ impl KeyNames {
         }
     }
 
-    /// Whether `key` is named like a key read before.
+    /// Whether `key` is named like a key read before, or in the scheme
+    /// most keyspaces use (`word:rest`, [`KeyNames::scheme`]).
     fn known(&self, key: &RdbStr<'_>) -> bool {
         let mut buf = Vec::new();
         key.bytes(&mut buf)
             .ok()
             .and_then(Self::prefix)
-            .is_some_and(|p| self.0.contains(p))
+            .is_some_and(|p| self.0.contains(p) || Self::scheme(p))
+    }
+
+    /// Whether a prefix is a lowercase word of [`SCHEME_WORD_MIN`] letters
+    /// or digits and a colon: the `object:id` convention. Records read out
+    /// of damaged bytes almost never open that way (their "key" starts
+    /// with the type and length bytes of a real record, or random bytes).
+    fn scheme(prefix: &[u8]) -> bool {
+        let (word, sep) = prefix.split_at(prefix.len() - 1);
+        sep == b":"
+            && word.len() >= SCHEME_WORD_MIN
+            && word
+                .iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
     }
 }
 
@@ -602,6 +619,12 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
     cand
 }
 
+/// The bit of record type `t` in a set of types seen along a chain (types
+/// past 63 share none: no server writes them).
+fn type_bit(t: u8) -> u64 {
+    1u64.checked_shl(u32::from(t)).unwrap_or(0)
+}
+
 /// Whether the chain from `q`, inside a key record that ends at `end`,
 /// gets that key refused when it is read ([`Check::swallowed`]): it holds
 /// [`LONG_CHAIN`] records of more than one type before `end`, or, when
@@ -624,7 +647,7 @@ fn convicted_by(
     let mut types = 0u64;
     for &p in &b[..inside] {
         let t = c.prefixes_end(data, p).and_then(|a| data.get(a)).copied();
-        types |= t.map_or(0, |t| 1u64.checked_shl(u32::from(t)).unwrap_or(0));
+        types |= t.map_or(0, type_bit);
     }
     (last && n >= SWALLOWED_CHAIN) || (inside >= LONG_CHAIN && types.count_ones() > 1)
 }
@@ -671,7 +694,7 @@ fn find_strict(c: &mut Check<'_>, data: &[u8], from: usize) -> Option<usize> {
         }
     }
     // A key whose value checks itself ([`Check::lone`]), or one named
-    // like the keys read before ([`Check::lone_named`]), right before more
+    // like the keys read before or `word:rest` ([`Check::lone_named`]), right before more
     // damage (nothing opens a record after it) comes before the weaker
     // candidates: those inside it are its own bytes read as records.
     c.lone = true;
@@ -1038,9 +1061,10 @@ struct Check<'h> {
     /// other values' bytes do not pass for.
     lone: bool,
     /// With [`Check::lone`]: a key of any type and size is also taken
-    /// when its name follows the file's naming scheme ([`KeyNames`]):
-    /// the key right before more damage that its value does not vouch
-    /// for (a short string, a hash with field TTLs).
+    /// when its name follows the file's naming scheme or the common
+    /// `word:rest` one ([`KeyNames::known`]), even with binary bytes after
+    /// the prefix: the key right before more damage that its value does
+    /// not vouch for (a short string, a hash with field TTLs).
     lone_named: bool,
     /// How the keys read so far are named.
     names: &'h KeyNames,
@@ -1237,7 +1261,7 @@ impl Check<'_> {
             if counting {
                 counted += 1;
             }
-            types |= 1u64.checked_shl(u32::from(t)).unwrap_or(0);
+            types |= type_bit(t);
             if p < end
                 && e > end
                 && ((head_at_end && !self.binary_named) || succ_end.is_some_and(|se| e >= se))
@@ -1546,7 +1570,7 @@ impl Check<'_> {
                 if self.strict
                     && !empty_successor
                     && !(if first && !self.binary_keys {
-                        plain_key(&key)
+                        plain_key(&key) || (self.lone && self.lone_named && self.names.known(&key))
                     } else if first && self.empty_keys && key.is_empty() {
                         true
                     } else {
