@@ -605,6 +605,10 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
                 if i > 0 && convicted_by(c, data, q, w[1], i + 2 == bounds.len(), budget) {
                     return cand;
                 }
+                // Binary-named keys that chain exactly into it are real
+                // ones too (a key with a binary name reads as no first
+                // record), as after damage ([`chain_back`]).
+                let q = chain_back(c, data, w[0] + 1, q).unwrap_or(q);
                 return cut.filter(|&(_, e)| e <= q).map_or(q, |(p, _)| p);
             }
             if cut.is_none()
