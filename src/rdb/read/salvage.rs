@@ -17,6 +17,9 @@
 //! are recognised too, where and as a server writes them (AUX and functions
 //! before the first key, dbs in increasing order, RESIZEDB after SELECTDB,
 //! idle/freq only when the keys read carry them, expiries in a sane range).
+//! A damaged key whose entries read as key records (a hash with field
+//! TTLs) is walked from its start to the damage: a candidate on one of its
+//! entries whose chain stops before the damage is passed over.
 //! Every skipped range is reported to the sink as a [`Record::Skipped`]
 //! with the last key read intact before it.
 //!
@@ -119,7 +122,9 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
             return finish(t.inner, data.len(), false);
         }
         let mut budget = t.budget;
-        let resume = find_resync(t.check(), data, start + 1, &mut budget);
+        let fail = loc.offset.map_or(start, |o| o as usize);
+        let entries = damaged_entries(&t.check(), data, start, fail);
+        let resume = find_resync(t.check(), data, start + 1, &entries, &mut budget);
         t.budget = budget;
         let end = resume.unwrap_or(data.len());
         let skipped = Record::Skipped {
@@ -514,9 +519,22 @@ fn spans_records(
 /// writes them (`c`, strict), then, if there is none, for any record this
 /// reader knows. A strict candidate gives way to a longer chain that
 /// starts inside its own ([`prefer_longer_chain`]; the work counts against
-/// `budget`).
-fn find_resync(mut c: Check<'_>, data: &[u8], from: usize, budget: &mut usize) -> Option<usize> {
-    let strict = find_strict(&mut c, data, from);
+/// `budget`), and is passed over when it is one of the damaged key's own
+/// entries ([`Entries::own`]).
+fn find_resync(
+    mut c: Check<'_>,
+    data: &[u8],
+    from: usize,
+    entries: &Entries,
+    budget: &mut usize,
+) -> Option<usize> {
+    let mut at = from;
+    let strict = loop {
+        match find_strict(&mut c, data, at) {
+            Some(q) if entries.own(&mut c, data, q, budget) => at = q + 1,
+            q => break q,
+        }
+    };
     if let Some(q) = strict {
         return Some(prefer_longer_chain(&mut c, data, q, budget));
     }
@@ -525,6 +543,53 @@ fn find_resync(mut c: Check<'_>, data: &[u8], from: usize, budget: &mut usize) -
         c.strict = false;
         (from..data.len()).find(|&p| c.plausible(data, p, RESYNC_DEPTH, &mut s).is_some())
     })
+}
+
+/// Where the entries of the damaged key a resync starts in begin, when
+/// its entries read as key records ([`entries_read_as_records`]): its walk
+/// from its start up to `fail`, where the walk failed on the damage.
+struct Entries {
+    starts: Vec<usize>,
+    fail: usize,
+}
+
+impl Entries {
+    /// Whether the resync candidate at `q` is the damaged key's own entry,
+    /// not a key: the walk from the key's start went through `q`, and the
+    /// chain of records from `q` stops before the damage where the walk
+    /// failed (at an entry with an expiry, which reads as no record, or at
+    /// the damage). Real keys that a walk with a damaged count ran over
+    /// chain on past the failure (that walk fails inside real records).
+    fn own(&self, c: &mut Check<'_>, data: &[u8], q: usize, budget: &mut usize) -> bool {
+        if self.starts.binary_search(&q).is_err() {
+            return false;
+        }
+        let mut bounds = Vec::new();
+        let n = c.chain(data, q, MAX_CHAIN, Some(&mut bounds), budget);
+        n < MAX_CHAIN && bounds.last().is_some_and(|&e| e <= self.fail)
+    }
+}
+
+/// The [`Entries`] of the key record at `start` that failed at `fail`:
+/// none unless its entries read as records and its walk fails (a key
+/// refused after a whole walk, as one that swallowed real records, has
+/// no damage inside the walk to stop at).
+fn damaged_entries(c: &Check<'_>, data: &[u8], start: usize, fail: usize) -> Entries {
+    let h = c.h;
+    let mut starts = Vec::new();
+    let value = c.prefixes_end(data, start).and_then(|q| {
+        let layout = RdbLayout::from_type_byte(*data.get(q)?, h.flavor, h.version)?;
+        let (v, _) = string(data.get(q + 1..)?).ok()?;
+        entries_read_as_records(layout).then_some((v, layout))
+    });
+    if let Some((v, layout)) = value {
+        let walk = value::walk_entries(v, layout, &mut |r| starts.push(data.len() - r.len()));
+        if walk.is_ok() {
+            starts.clear();
+        }
+    }
+    starts.retain(|&p| p < fail);
+    Entries { starts, fail }
 }
 
 /// Records a resync candidate's chain is followed for at most when it is

@@ -74,6 +74,52 @@ pub fn str_head<'s>(s: &RdbStr<'s>, buf: &'s mut Vec<u8>, want: usize) -> Option
     }
 }
 
+/// Walks a value of a layout whose entries carry their own expiry (hashes
+/// with field TTLs, Valkey's hash, Dragonfly's hash and set with expiry)
+/// like [`skip`], calling `entry` with the bytes from each entry's start
+/// on; other layouts are skipped whole. A salvage needs those starts: an
+/// entry of these layouts reads byte for byte as a key record, so a
+/// damaged value's intact entries read as keys.
+pub fn walk_entries<'a>(
+    i: &'a [u8],
+    layout: RdbLayout,
+    entry: &mut dyn FnMut(&'a [u8]),
+) -> PResult<'a, ()> {
+    use RdbLayout::*;
+    /// One entry's walk.
+    type One = for<'b> fn(&'b [u8]) -> PResult<'b, ()>;
+    let (mut r, n, one): (&[u8], u64, One) = match layout {
+        HashMetadata | HashMetadataPreGa => {
+            // The GA layout opens with the hash's minimum expiry.
+            let i = if layout == HashMetadata {
+                le_u64(i)?.0
+            } else {
+                i
+            };
+            let (r, n) = count(i, 3, "hash field count")?;
+            (r, n, |r| Ok((string(string(length(r)?.0)?.0)?.0, ())))
+        }
+        ValkeyHash2 => {
+            let (r, n) = count(i, 10, "hash field count")?;
+            (r, n, |r| Ok((le_i64(string(string(r)?.0)?.0)?.0, ())))
+        }
+        DragonflyHashWithExpiry => {
+            let (r, n) = count(i, 3, "hash field count")?;
+            (r, n, |r| Ok((string(string(string(r)?.0)?.0)?.0, ())))
+        }
+        DragonflySetWithExpiry => {
+            let (r, n) = count(i, 2, "set member count")?;
+            (r, n, |r| Ok((string(string(r)?.0)?.0, ())))
+        }
+        _ => return skip(i, layout),
+    };
+    for _ in 0..n {
+        entry(r);
+        r = one(r)?.0;
+    }
+    Ok((r, ()))
+}
+
 /// Finds the end of a value of layout `layout`, walking its structure but
 /// decoding nothing. Every count is checked against the remaining bytes.
 pub fn skip(i: &[u8], layout: RdbLayout) -> PResult<'_, ()> {
@@ -124,42 +170,11 @@ pub fn skip(i: &[u8], layout: RdbLayout) -> PResult<'_, ()> {
             }
             r
         }
-        HashMetadata => {
-            let (r, _) = le_u64(i)?;
-            let (mut r, n) = count(r, 3, "hash field count")?;
-            for _ in 0..n {
-                r = string(string(length(r)?.0)?.0)?.0;
-            }
-            r
-        }
-        HashMetadataPreGa => {
-            let (mut r, n) = count(i, 3, "hash field count")?;
-            for _ in 0..n {
-                r = string(string(length(r)?.0)?.0)?.0;
-            }
-            r
-        }
-        ValkeyHash2 => {
-            let (mut r, n) = count(i, 10, "hash field count")?;
-            for _ in 0..n {
-                r = le_i64(string(string(r)?.0)?.0)?.0;
-            }
-            r
-        }
-        DragonflyHashWithExpiry => {
-            let (mut r, n) = count(i, 3, "hash field count")?;
-            for _ in 0..n {
-                r = string(string(string(r)?.0)?.0)?.0;
-            }
-            r
-        }
-        DragonflySetWithExpiry => {
-            let (mut r, n) = count(i, 2, "set member count")?;
-            for _ in 0..n {
-                r = string(string(r)?.0)?.0;
-            }
-            r
-        }
+        HashMetadata
+        | HashMetadataPreGa
+        | ValkeyHash2
+        | DragonflyHashWithExpiry
+        | DragonflySetWithExpiry => walk_entries(i, layout, &mut |_| ())?.0,
         Stream(v) => stream::walk(i, v, &mut stream::Skip)?.0,
         Module2 => module::module_value(i)?.0,
         // Only the reader can delimit it (by resynchronising on the rest of
