@@ -763,9 +763,10 @@ fn find_strict(c: &mut Check<'_>, data: &[u8], from: usize) -> Option<usize> {
         }
     }
     // A key whose value checks itself ([`Check::lone`]), or one named
-    // like the keys read before or `word:rest` ([`Check::lone_named`]), right before more
-    // damage (nothing opens a record after it) comes before the weaker
-    // candidates: those inside it are its own bytes read as records.
+    // like the keys read before or `word:rest` ([`Check::lone_named`]),
+    // right before more damage (nothing opens a record after it) comes
+    // before the weaker candidates: those inside it are its own bytes read
+    // as records.
     c.lone = true;
     c.lone_named = true;
     // (One whose entries read as records holds the stronger candidate
