@@ -236,8 +236,10 @@ impl KeyNames {
     /// of damaged bytes almost never open that way (their "key" starts
     /// with the type and length bytes of a real record, or random bytes).
     fn scheme(prefix: &[u8]) -> bool {
-        let (word, sep) = prefix.split_at(prefix.len() - 1);
-        sep == b":"
+        let Some((&sep, word)) = prefix.split_last() else {
+            return false;
+        };
+        sep == b':'
             && word.len() >= SCHEME_WORD_MIN
             && word
                 .iter()
