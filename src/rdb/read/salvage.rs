@@ -577,10 +577,8 @@ impl Entries {
 /// refused after a whole walk, as one that swallowed real records, has
 /// no damage inside the walk to stop at).
 fn damaged_entries(c: &Check<'_>, data: &[u8], start: usize, fail: usize) -> Entries {
-    let h = c.h;
     let mut starts = Vec::new();
-    let value = c.prefixes_end(data, start).and_then(|q| {
-        let layout = RdbLayout::from_type_byte(*data.get(q)?, h.flavor, h.version)?;
+    let value = c.layout_at(data, start).and_then(|(q, layout)| {
         let (v, _) = string(data.get(q + 1..)?).ok()?;
         entries_read_as_records(layout).then_some((v, layout))
     });
@@ -1477,14 +1475,20 @@ impl Check<'_> {
         p > f
     }
 
+    /// The offset of the type byte of the key record at `p` (after its
+    /// expiry and idle/frequency prefixes) and the value layout it names.
+    fn layout_at(&self, data: &[u8], p: usize) -> Option<(usize, RdbLayout)> {
+        let h = self.h;
+        let q = self.prefixes_end(data, p)?;
+        let layout = RdbLayout::from_type_byte(*data.get(q)?, h.flavor, h.version)?;
+        Some((q, layout))
+    }
+
     /// Whether the key record at `p` (a plausible one) holds a value whose
     /// entries read as records ([`entries_read_as_records`]).
     fn entries_read_as_records_at(&self, data: &[u8], p: usize) -> bool {
-        let h = self.h;
-        self.prefixes_end(data, p)
-            .and_then(|q| data.get(q))
-            .and_then(|&t| RdbLayout::from_type_byte(t, h.flavor, h.version))
-            .is_some_and(entries_read_as_records)
+        self.layout_at(data, p)
+            .is_some_and(|(_, layout)| entries_read_as_records(layout))
     }
 
     /// Whether what starts at `p` can follow a record: the end of the data, or
