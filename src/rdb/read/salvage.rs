@@ -501,6 +501,7 @@ fn spans_records(
     budget: &mut usize,
 ) -> bool {
     c.no_int_keys = true;
+    c.lone_named = true;
     // (Before empty successors are allowed: an empty key at `end` is as
     // likely zero bytes inside a record read as one.)
     let at_end = if successor_ok {
@@ -1130,11 +1131,13 @@ struct Check<'h> {
     /// declared length) over 64 bytes or more, which random bytes and
     /// other values' bytes do not pass for.
     lone: bool,
-    /// With [`Check::lone`]: a key of any type and size is also taken
-    /// when its name follows the file's naming scheme or the common
-    /// `word:rest` one ([`KeyNames::known`]), even with binary bytes after
-    /// the prefix: the key right before more damage that its value does
-    /// not vouch for (a short string, a hash with field TTLs).
+    /// Whether a first record's key may hold binary bytes after a prefix
+    /// that follows the file's naming scheme or the common `word:rest` one
+    /// ([`KeyNames::known`]). With [`Check::lone`], such a key of any type
+    /// and size is also taken: the key right before more damage that its
+    /// value does not vouch for (a short string, a hash with field TTLs).
+    /// In [`Check::swallowed`], a chain may open with one (`db5:\x00` read
+    /// over by a damaged key before it).
     lone_named: bool,
     /// How the keys read so far are named.
     names: &'h KeyNames,
@@ -1195,8 +1198,9 @@ impl Check<'_> {
     ///   `end`, whatever follows (no value but a damaged one holds that
     ///   many).
     ///
-    /// The chain opens with a plain key: a binary one is as likely a run
-    /// of the value's bytes (a false record that crosses damage right after
+    /// The chain opens with a plain key, or a binary one under a known
+    /// name prefix ([`Check::lone_named`]): another binary one is as likely
+    /// a run of the value's bytes (a false record that crosses damage right after
     /// an intact key and lands on a real boundary), and in the test copies
     /// that is what it turned out to be more often. In a value whose
     /// entries read as records (`inner_chains` false, see
@@ -1646,7 +1650,7 @@ impl Check<'_> {
                 if self.strict
                     && !empty_successor
                     && !(if first && !self.binary_keys {
-                        plain_key(&key) || (self.lone && self.lone_named && self.names.known(&key))
+                        plain_key(&key) || (self.lone_named && self.names.known(&key))
                     } else if first && self.empty_keys && key.is_empty() {
                         true
                     } else {
