@@ -614,8 +614,11 @@ const PREFER_WITHIN: usize = 2;
 /// `cand`; a chain of [`CHAIN_CMP`] records is not questioned.
 fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut usize) -> usize {
     // Chains of real records may hold a key with an empty name: one must
-    // not cut the real chain short (as in [`Check::swallowed`]).
+    // not cut the real chain short (as in [`Check::swallowed`]). One may
+    // open with a binary name under a known prefix (`bin:\x00\xff\xfekey`
+    // before more damage: its chain is the keys a longer false one jumps).
     c.empty_successors = true;
+    c.lone_named = true;
     let mut bounds = Vec::new();
     let score = c.chain(data, cand, CHAIN_CMP, Some(&mut bounds), budget);
     if score >= CHAIN_CMP {
