@@ -541,11 +541,9 @@ fn find_resync(
     if let Some(q) = strict {
         return Some(prefer_longer_chain(&mut c, data, q, budget));
     }
-    strict.or_else(|| {
-        let mut s = Scratch::default();
-        c.strict = false;
-        (from..data.len()).find(|&p| c.plausible(data, p, RESYNC_DEPTH, &mut s).is_some())
-    })
+    let mut s = Scratch::default();
+    c.strict = false;
+    (from..data.len()).find(|&p| c.plausible(data, p, RESYNC_DEPTH, &mut s).is_some())
 }
 
 /// Where the entries of the damaged key a resync starts in begin, when
