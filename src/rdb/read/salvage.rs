@@ -1313,7 +1313,16 @@ impl Check<'_> {
                 // with a value that walks from the one to the other, are
                 // real records (a value's bytes read so seldom, and a
                 // key's own tail is what the damage after it cuts off).
-                if !successor_ok && p < end && counted >= 1 && named_first && head {
+                // The same inside a key whose entries read as records,
+                // whatever follows it: its chains count from a record no
+                // entry reads as, and a walk with a damaged count can
+                // land on a boundary after running over real keys.
+                if (!successor_ok || !inner_chains)
+                    && p < end
+                    && counted >= 1
+                    && named_first
+                    && head
+                {
                     return true;
                 }
                 // Before the end of a key that damage follows, the head
