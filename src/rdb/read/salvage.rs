@@ -1137,8 +1137,8 @@ struct Check<'h> {
     /// ([`KeyNames::known`]). With [`Check::lone`], such a key of any type
     /// and size is also taken: the key right before more damage that its
     /// value does not vouch for (a short string, a hash with field TTLs).
-    /// In [`Check::swallowed`], a chain may open with one (`db5:\x00` read
-    /// over by a damaged key before it).
+    /// In [`Check::swallowed`] and [`prefer_longer_chain`], a chain may
+    /// open with one (`db5:\x00` read over by a damaged key before it).
     lone_named: bool,
     /// How the keys read so far are named.
     names: &'h KeyNames,
@@ -1201,8 +1201,8 @@ impl Check<'_> {
     ///
     /// The chain opens with a plain key, or a binary one under a known
     /// name prefix ([`Check::lone_named`]): another binary one is as likely
-    /// a run of the value's bytes (a false record that crosses damage right after
-    /// an intact key and lands on a real boundary), and in the test copies
+    /// a run of the value's bytes (a false record that crosses damage right
+    /// after an intact key and lands on a real boundary), and in the test copies
     /// that is what it turned out to be more often. In a value whose
     /// entries read as records (`inner_chains` false, see
     /// [`entries_read_as_records`]) a chain counts only from its first
