@@ -207,7 +207,10 @@ impl KeyNames {
     /// The prefix of `key` up to and including its first separator, when
     /// one follows a first byte within [`NAME_PREFIX_MAX`] bytes.
     fn prefix(key: &[u8]) -> Option<&[u8]> {
-        let i = key.iter().position(|b| NAME_SEPARATORS.contains(b))?;
+        // Only the first bytes can hold the separator: a long key read out
+        // of damaged bytes (often all zeros) must not be scanned whole.
+        let head = &key[..key.len().min(NAME_PREFIX_MAX)];
+        let i = head.iter().position(|b| NAME_SEPARATORS.contains(b))?;
         (1..NAME_PREFIX_MAX).contains(&i).then(|| &key[..=i])
     }
 
