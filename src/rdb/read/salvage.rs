@@ -26,8 +26,8 @@
 //! Every key record is decoded in full before the sink sees it, so a key
 //! whose damage its structure reveals is skipped, not delivered. A key is
 //! also skipped when a chain of plausible records inside it shows that its
-//! lengths were damaged and it swallowed real records (see
-//! [`Check::swallowed`]); the scan for the next record then starts inside
+//! lengths were damaged and it swallowed real records (see the private
+//! `Check::swallowed`); the scan for the next record then starts inside
 //! it. AUX values and function code are checked the same way, and a key
 //! with an IDLE or FREQ prefix the keys before it lacked is refused (a
 //! server writes the one its eviction policy needs on every key). Damage
@@ -43,6 +43,7 @@ use super::validate::validate;
 use super::value::{self, Scratch, Value};
 use crate::error::{Error, ErrorKind, Problem, Result};
 use crate::model::RdbLayout;
+use crate::rdb::write::prim::put_len;
 use crate::sink::{Flow, RecordSink};
 
 /// How many records after a candidate must also be plausible before the
@@ -92,6 +93,7 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
         pre_ga_seen: false,
         vendor_seen: 0,
         resumed: false,
+        resize_at: None,
         budget: SWALLOW_BUDGET_BASE
             .saturating_add(data.len().saturating_mul(SWALLOW_BUDGET_PER_BYTE)),
         names: KeyNames::default(),
@@ -177,6 +179,9 @@ struct Tracker<'d, S> {
     /// Whether no key was read since the last resync: the next key is the
     /// resync candidate.
     resumed: bool,
+    /// Where the RESIZEDB after the SELECTDB just read starts (the end of
+    /// that SELECTDB, when it was found at [`Tracker::last_end`]).
+    resize_at: Option<usize>,
     /// Work left for [`Check::swallowed`] (bytes its false records span
     /// plus one per record tried); when spent, keys are taken unchecked.
     budget: usize,
@@ -253,6 +258,7 @@ impl KeyNames {
 impl<S: RecordSink> RecordSink for Tracker<'_, S> {
     fn record(&mut self, r: &Record<'_>) -> Result<Flow> {
         let keys_seen = self.last_key.is_some();
+        let resize_at = self.resize_at.take();
         match r {
             // A server writes AUX fields and functions before the keyspace
             // and dbs in increasing order: after a key, one of these is a
@@ -304,7 +310,29 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
             Record::SelectDb { db } if keys_seen && *db <= self.db => {
                 return Err(self.out_of_place("SELECTDB", "a db above the current one"));
             }
-            Record::SelectDb { db } => self.db = *db,
+            Record::SelectDb { db } => {
+                self.db = *db;
+                let at = self.last_end;
+                self.resize_at = (self.data.get(at) == Some(&0xfe))
+                    .then(|| length(&self.data[at + 1..]).ok())
+                    .flatten()
+                    .filter(|&(_, n)| n == *db)
+                    .map(|(r, _)| self.data.len() - r.len());
+            }
+            // Servers write lengths in their shortest form: a RESIZEDB in
+            // a longer one took a damaged byte, and the byte after it (the
+            // next key's type byte, often) as its last length.
+            Record::ResizeDb { keys, expires, .. } => {
+                if let Some(at) = resize_at.filter(|&at| self.data.get(at) == Some(&0xfb)) {
+                    let mut shortest = vec![0xfb];
+                    put_len(&mut shortest, *keys);
+                    put_len(&mut shortest, *expires);
+                    if !self.data[at..].starts_with(&shortest) {
+                        self.last_end = at;
+                        return Err(self.out_of_place("RESIZEDB", "lengths in their shortest form"));
+                    }
+                }
+            }
             Record::Key(k) => {
                 let key_err = |e: Error| {
                     let kb = k.key.to_vec().ok();
@@ -341,11 +369,23 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 // The chains start past the type byte (the key's own
                 // record, read without its prefixes, is no other record).
                 let body = c.prefixes_end(self.data, start).unwrap_or(start);
+                // An empty key's name length (0) reads as a string's type
+                // byte: the record one byte in has this key's value for its
+                // name and runs on over whatever follows (damage, when the
+                // successor is implausible). It is that, not a swallowed
+                // record, unless it is named the way the file names keys.
+                let own_value_as_name = key.is_empty()
+                    && !self
+                        .data
+                        .get(body + 2..)
+                        .and_then(|b| string(b).ok())
+                        .is_some_and(|(_, name)| self.names.known(&name));
+                let from = body + 1 + usize::from(own_value_as_name);
                 let mut budget = self.budget;
                 let swallowed = spans_records(
                     &mut c,
                     self.data,
-                    body + 1,
+                    from,
                     end,
                     successor_ok,
                     inner_chains,
@@ -1285,8 +1325,22 @@ impl Check<'_> {
             // A suspect key may have swallowed a real key with an empty
             // name (type and name length both 0): as its first record,
             // one landing on the end is as telling as a plain-keyed one.
-            let empty_first = step == 0 && self.binary_named && data.get(p..p + 2) == Some(&[0, 0]);
+            // So may any key that damage follows, when the empty-named
+            // record holds a value, crosses the key's end (the damaged
+            // length landed inside it) and a plain-named record follows it
+            // (a run of zero bytes reads as a chain of empty records, and
+            // zeros inside a value as an empty record that ends in it).
+            let empty_first = step == 0
+                && data.get(p..p + 2) == Some(&[0, 0])
+                && (self.binary_named || !successor_ok);
             let next = self.any_keys(empty_first, |c| c.record(data, p, 0, step == 0, &mut s));
+            let next = next.filter(|&e| {
+                !empty_first
+                    || self.binary_named
+                    || (e > end
+                        && data.get(p + 2) != Some(&0)
+                        && self.record(data, e, 0, true, &mut s).is_some())
+            });
             *budget = budget.saturating_sub(1 + next.map_or(0, |e| e.saturating_sub(p)));
             let Some(e) = next.filter(|&e| e > p) else {
                 // More damage may cut the chain short: the head of a
