@@ -57,7 +57,9 @@ const SWALLOWED_CHAIN: usize = 4;
 /// prove it swallowed real records whatever follows it.
 const LONG_CHAIN: usize = 12;
 /// Bytes past a key's end that a self-checking record from inside it
-/// covers to show the key swallowed it ([`Check::lone_across`]).
+/// covers to show the key swallowed it ([`Check::lone_across`]); also how
+/// far past it an empty-named first record of a chain may end
+/// ([`Check::swallowed`]).
 const LONE_ACROSS: usize = 64;
 /// Records a [`Check::swallowed`] chain follows at most.
 const MAX_CHAIN: usize = 64;
@@ -1326,10 +1328,13 @@ impl Check<'_> {
             // name (type and name length both 0): as its first record,
             // one landing on the end is as telling as a plain-keyed one.
             // So may any key that damage follows, when the empty-named
-            // record holds a value, crosses the key's end (the damaged
-            // length landed inside it) and a plain-named record follows it
-            // (a run of zero bytes reads as a chain of empty records, and
-            // zeros inside a value as an empty record that ends in it).
+            // record holds a value, crosses the key's end by at most
+            // [`LONE_ACROSS`] bytes (the damaged length landed inside it)
+            // and a plain-named record and [`RESYNC_DEPTH`] more follow it
+            // (a run of zero bytes reads as a chain of empty records, zeros
+            // inside a value as an empty record that ends in it, and a
+            // binary double's zeros as one whose long value jumps over the
+            // damage after the key onto a real boundary).
             let empty_first = step == 0
                 && data.get(p..p + 2) == Some(&[0, 0])
                 && (self.binary_named || !successor_ok);
@@ -1337,9 +1342,9 @@ impl Check<'_> {
             let next = next.filter(|&e| {
                 !empty_first
                     || self.binary_named
-                    || (e > end
+                    || ((end + 1..=end + LONE_ACROSS).contains(&e)
                         && data.get(p + 2) != Some(&0)
-                        && self.record(data, e, 0, true, &mut s).is_some())
+                        && self.record(data, e, RESYNC_DEPTH, true, &mut s).is_some())
             });
             *budget = budget.saturating_sub(1 + next.map_or(0, |e| e.saturating_sub(p)));
             let Some(e) = next.filter(|&e| e > p) else {
