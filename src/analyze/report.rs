@@ -208,7 +208,7 @@ impl ReportBuilder {
     }
 
     /// Counts one key in every section (a sequential pass): the keys go
-    /// into a chunk, merged every [`SEQ_CHUNK`] keys and at the end, so
+    /// into a chunk, merged every `SEQ_CHUNK` keys and at the end, so
     /// both passes count by the same code.
     pub fn add(&mut self, k: &KeyFacts<'_>) -> Result<()> {
         let mut c = match self.pending.take() {

@@ -391,7 +391,7 @@ impl Waves {
 const WAVE_HORIZON_MS: i64 = 30 * 86_400_000;
 
 /// True when a key expiring at `e` (Unix ms) falls in a wave window:
-/// after the reference time `now_ms`, within [`WAVE_HORIZON_MS`].
+/// after the reference time `now_ms`, within `WAVE_HORIZON_MS`.
 pub fn in_waves(now_ms: i64, e: i64) -> bool {
     let left = e.saturating_sub(now_ms);
     left > 0 && left < WAVE_HORIZON_MS

@@ -1,5 +1,5 @@
 //! An AOF as a record source: the log is replayed to its final state (as a
-//! loading server would: [`super::rewrite::replay`]) and that state is fed
+//! loading server would: [`super::rewrite::replay()`]) and that state is fed
 //! to any [`RecordSink`] as the records an RDB of it would give — header,
 //! AUX fields, functions, db selectors with RESIZEDB hints, keys with their
 //! expiry, trailer. Each value is serialized by the RDB writer's encoders

@@ -63,7 +63,7 @@ pub enum AofCommand {
         /// AOF file, manifest or directory.
         path: PathBuf,
         /// Keep commands logged up to this second: Unix seconds or
-        /// YYYY-MM-DDTHH:MM:SS[Z] (UTC).
+        /// YYYY-MM-DDTHH:MM:SS, with or without a trailing Z (UTC).
         #[arg(
             long,
             required_unless_present = "to_offset",

@@ -253,7 +253,7 @@ pub struct ImportArgs {
 pub struct RestoreArgs {
     /// Input: an RDB file, a JSONL export or a CSV file.
     pub input: PathBuf,
-    /// Target server: redis://[user:pass@]host:port[/db]. With a db, every
+    /// Target server: `redis://[user:pass@]host:port[/db]`. With a db, every
     /// key goes there; otherwise to its own (mapped) database.
     pub url: String,
     /// Existing keys: replace, skip, or fail.

@@ -3,7 +3,7 @@
 //! key name, finds the keys held by more than one input and picks each
 //! one's winner by the conflict policy, collects the function libraries
 //! (one name with two bodies is an error) and the chosen AUX fields;
-//! [`write`] then streams each input's winning keys into one writer.
+//! [`write()`] then streams each input's winning keys into one writer.
 //! Only key names are held in memory, never values.
 
 use std::io::Write;
@@ -78,7 +78,7 @@ pub struct MergeOptions {
     pub read: ReadOptions,
 }
 
-/// The first pass's findings: what [`write`] writes.
+/// The first pass's findings: what [`write()`] writes.
 pub struct Plan {
     keys: Vec<Map<Box<[u8]>, Seen>>,
     /// Keys held by several inputs, in the order they were met.

@@ -4,7 +4,7 @@
 //! queried together in DuckDB, Spark or ClickHouse. Schema and example
 //! queries: `formats/parquet.md`.
 //!
-//! Rows come from [`facts::scan`] (the analyzers' pass: memory estimated in
+//! Rows come from [`scan`] (the analyzers' pass: memory estimated in
 //! parallel, in file order) and are buffered column by column; every
 //! `row_group_rows` rows become one row group, so memory stays bounded by
 //! one row group per input whatever the keyspace size. Several inputs are

@@ -1,5 +1,5 @@
 //! Offline AOF rewrite: replay a log into a [`keyspace::Keyspace`] with the
-//! semantics of the commands servers propagate ([`replay`]), then write the
+//! semantics of the commands servers propagate ([`mod@replay`]), then write the
 //! minimal command set ([`emit`]).
 
 pub mod bitfield;

@@ -22,7 +22,7 @@ use super::replay::{Fail, int};
 
 /// What a SORT does to the keyspace.
 pub enum Sorted {
-    /// Not a STORE: it changes nothing (but see [`Sort::zset_source`]).
+    /// Not a STORE (servers do not log one): it changes nothing.
     Read,
     /// Store this list in the destination (delete it when empty).
     Store(Vec<u8>, VecDeque<Bytes>),

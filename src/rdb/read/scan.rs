@@ -280,7 +280,7 @@ fn plausible(view: &[u8], p: usize, h: &Header) -> bool {
     false
 }
 
-/// The first offset in `from..to` from which [`SYNC_RECORDS`] records (or
+/// The first offset in `from..to` from which `SYNC_RECORDS` records (or
 /// at least one, then the EOF opcode) parse cleanly: a plausible record
 /// boundary, to be confirmed by the walk before it.
 pub fn find_sync(data: &[u8], h: &Header, from: usize, to: usize) -> Option<usize> {
