@@ -1338,10 +1338,10 @@ impl Check<'_> {
             let empty_first = step == 0
                 && data.get(p..p + 2) == Some(&[0, 0])
                 && (self.binary_named || !successor_ok);
+            let vouch_needed = empty_first && !self.binary_named;
             let next = self.any_keys(empty_first, |c| c.record(data, p, 0, step == 0, &mut s));
             let next = next.filter(|&e| {
-                !empty_first
-                    || self.binary_named
+                !vouch_needed
                     || ((end + 1..=end + LONE_ACROSS).contains(&e)
                         && data.get(p + 2) != Some(&0)
                         && self.record(data, e, RESYNC_DEPTH, true, &mut s).is_some())
