@@ -313,6 +313,55 @@ fn cli_export_refuses_to_overwrite_its_input() {
     assert_eq!(left.len(), 1);
 }
 
+/// `-o -` is standard output, as in most command-line tools: the bytes are
+/// those of the file `-o FILE` writes, and no file named `-` appears. A
+/// directory output (a multi-part AOF) cannot be standard output: usage error.
+#[test]
+fn cli_output_dash_is_standard_output() {
+    let tmp = TempDir::new("dash");
+    let src = repo().join("corpus/redis-7.0/lfu.rdb");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rdbtool"))
+            .current_dir(&tmp.0)
+            .arg(args[0])
+            .arg(&src)
+            .args(&args[1..])
+            .output()
+            .expect("run rdbtool")
+    };
+    for (to_stdout, to_file) in [
+        (&["export", "-o", "-"][..], &["export", "-o", "out"][..]),
+        (
+            &["convert", "--to", "rdb", "-o", "-"][..],
+            &["convert", "--to", "rdb", "-o", "out"][..],
+        ),
+    ] {
+        let a = run(to_stdout);
+        assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+        let b = run(to_file);
+        assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+        let file = std::fs::read(tmp.0.join("out")).expect("out");
+        assert!(!file.is_empty());
+        assert_eq!(a.stdout, file, "{to_stdout:?}");
+        assert!(
+            !tmp.0.join("-").exists(),
+            "{to_stdout:?} wrote a file named -"
+        );
+        std::fs::remove_file(tmp.0.join("out")).expect("remove out");
+    }
+    let d = run(&["convert", "--to", "aof-dir", "-o", "-"]);
+    assert_eq!(
+        d.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&d.stderr)
+    );
+    assert!(
+        !tmp.0.join("-").exists(),
+        "aof-dir made a directory named -"
+    );
+}
+
 /// A type-6 module value is delimited by the rest of the file reading
 /// cleanly through a verified CRC-64: with a damaged trailer no end
 /// qualifies, and the read fails with a parse error naming the value's

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 
 use super::args::ReportFormat;
-use super::output::Output;
+use super::output::{Output, refuse_stdout_dir};
 use crate::aof::check::{CheckReport, check};
 use crate::aof::history::{Event, History};
 use crate::aof::read::{AofSet, Layout, ReadOptions, manifest, open_sources, read_set};
@@ -413,6 +413,7 @@ fn rewrite(
         o.commit()?;
         (stats, used)
     } else {
+        refuse_stdout_dir(output)?;
         if output.exists() {
             return Err(Error::usage(format!(
                 "{} exists; give a new directory",
@@ -722,6 +723,7 @@ fn emit(
             }
         }
     }
+    refuse_stdout_dir(out)?;
     if out.exists() {
         return Err(Error::usage(format!(
             "{} exists; give a new directory",

@@ -85,7 +85,7 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "jsonl")]
         format: ExportFormat,
-        /// Output file (default: standard output). Written atomically.
+        /// Output file (default or `-`: standard output). Written atomically.
         #[arg(short, long)]
         output: Option<PathBuf>,
         /// Reader options.

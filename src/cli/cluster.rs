@@ -72,7 +72,8 @@ pub struct MergeArgs {
     /// The RDB files to merge (numbered from 0 in this order).
     #[arg(required = true, num_args = 1..)]
     pub inputs: Vec<PathBuf>,
-    /// The RDB to write (atomically; never one of the inputs).
+    /// The RDB to write (atomically; never one of the inputs; `-`: standard
+    /// output).
     #[arg(short, long)]
     pub output: PathBuf,
     /// A key in several inputs: fail (error), or keep the copy of the first

@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::ValueEnum;
 
 use super::commands::now_ms;
-use super::output::Output;
+use super::output::{Output, refuse_stdout_dir};
 use crate::aof::write::{AofSink, BaseFormat, RespWriter, write_aof_dir};
 use crate::cluster::slot::SlotSet;
 use crate::error::{Error, Result};
@@ -197,8 +197,8 @@ pub struct ConvertArgs {
     pub input: PathBuf,
     /// More inputs (`--to parquet` only: one file with a `file` column).
     pub more_inputs: Vec<PathBuf>,
-    /// Output path (an RDB/AOF/JSON/CSV file, or a new directory for
-    /// `aof-dir`). Written atomically; never the input.
+    /// Output path (an RDB/AOF/JSON/CSV file, `-` for standard output, or a
+    /// new directory for `aof-dir`). Written atomically; never the input.
     #[arg(short, long)]
     pub output: PathBuf,
     /// Output format.
@@ -231,7 +231,7 @@ pub struct ConvertArgs {
 pub struct ImportArgs {
     /// A JSONL export (or JSON array) or a CSV file.
     pub input: PathBuf,
-    /// The RDB to write.
+    /// The RDB to write (`-`: standard output).
     #[arg(short, long)]
     pub output: PathBuf,
     /// Input format (default: by content).
@@ -441,6 +441,9 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
         RdbVersion::new(dump_version.number().max(8)).unwrap_or(dump_version)
     };
     let fail = |e: Error| e.with_path(&a.input);
+    if matches!(a.to, ConvertTo::AofDir) {
+        refuse_stdout_dir(&a.output)?;
+    }
     match a.to {
         ConvertTo::Rdb => {
             let out = Output::create(Some(&a.output), &[&a.input])?;

@@ -24,9 +24,10 @@ pub enum Output {
 }
 
 impl Output {
-    /// Opens `dest` (or stdout), refusing to overwrite any of `inputs`.
+    /// Opens `dest` (or stdout when it is absent or `-`, the usual name for
+    /// standard output), refusing to overwrite any of `inputs`.
     pub fn create(dest: Option<&Path>, inputs: &[&Path]) -> Result<Self> {
-        let Some(dest) = dest else {
+        let Some(dest) = dest.filter(|d| *d != Path::new("-")) else {
             return Ok(Output::Stdout(BufWriter::with_capacity(
                 1 << 16,
                 io::stdout(),
@@ -89,6 +90,17 @@ impl Output {
             let _ = fs::remove_file(tmp);
         }
     }
+}
+
+/// Refuses `-` where the output is a directory (a multi-part AOF): standard
+/// output cannot hold one, and a directory named `-` is never what was meant.
+pub fn refuse_stdout_dir(dir: &Path) -> Result<()> {
+    if dir == Path::new("-") {
+        return Err(Error::usage(
+            "this output is a directory of files: give a directory path, not -",
+        ));
+    }
+    Ok(())
 }
 
 impl Write for Output {

@@ -110,7 +110,7 @@ pub struct MemoryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: MemoryFormat,
-    /// Output file (default: standard output). Written atomically.
+    /// Output file (default or `-`: standard output). Written atomically.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// Reader options.
@@ -146,7 +146,7 @@ pub struct ReportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: ReportFormat,
-    /// Output file (default: standard output). Written atomically.
+    /// Output file (default or `-`: standard output). Written atomically.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// Also write a self-contained HTML page.
@@ -210,7 +210,7 @@ pub struct DiffArgs {
     /// Output format (`jsonl`: one line per change).
     #[arg(long, value_enum, default_value = "table")]
     pub format: ReportFormat,
-    /// Output file (default: standard output). Written atomically.
+    /// Output file (default or `-`: standard output). Written atomically.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// Prefix separators.
