@@ -330,7 +330,16 @@ fn salvage_recovers_every_intact_key_of_the_corpus_encodings_files() {
 /// read as the name of a record that crossed the damage after it (7.0
 /// copy 45921, 8.2 copy 118765), or swallowed by the damaged key before it (7.0 copy
 /// 81684); a RESIZEDB whose damaged length took a longer form and the
-/// next key's type byte (7.0 copy 127838).
+/// next key's type byte (7.0 copy 127838); a binary-named damaged key
+/// whose value ends on a binary-named false record, over a real key (7.0
+/// copy 262558; 8.2 copies 98449, 143200); a damaged zset that ran over
+/// three keys into a fourth, cut by more damage (7.0 copy 264630); a
+/// damaged key ending inside the expiry of the next key, whose zero top
+/// byte reads as a string record (8.2 copies 124090, 260152); a damaged
+/// key whose length landed among the entries of a hash with field TTLs,
+/// which read as its successors (8.2 copy 128883); an intact integer
+/// string whose payload byte opens a false record across the damage
+/// after it (7.0 copy 63199).
 #[test]
 fn salvage_recovers_the_copies_that_taught_its_rules() {
     let mut t = Tally::default();
@@ -338,14 +347,17 @@ fn salvage_recovers_the_copies_that_taught_its_rules() {
         (
             "redis-7.0/encodings.rdb",
             0x5eed_0001,
-            &[45921, 60164, 77203, 81048, 81684, 85150, 127838, 137454],
+            &[
+                45921, 60164, 63199, 77203, 81048, 81684, 85150, 127838, 137454, 262558, 264630,
+            ],
         ),
         (
             "redis-8.2/encodings.rdb",
             0x5eed_0002,
             &[
                 17130, 25908, 28257, 31856, 38104, 41915, 42366, 44002, 44154, 51704, 53985, 55193,
-                55257, 61628, 66473, 85093, 88523, 96687, 97197, 118765, 129225, 130058, 142740,
+                55257, 61628, 66473, 85093, 88523, 96687, 97197, 98449, 118765, 124090, 128883,
+                129225, 130058, 142740, 143200, 260152,
             ],
         ),
     ];

@@ -383,11 +383,23 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                         .and_then(|b| string(b).ok())
                         .is_some_and(|(_, name)| self.names.known(&name));
                 let from = body + 1 + usize::from(own_value_as_name);
+                // A string held as an integer has a fixed size its encoding
+                // byte sets: no damaged length there can run over a record,
+                // so a chain from its payload (a false record crossing the
+                // damage after an intact key) shows nothing; its name's
+                // length still can.
+                let int_value = k.value.layout == RdbLayout::String
+                    && matches!(k.value.raw.first(), Some(0xc0..=0xc2));
+                let starts = if int_value {
+                    from..usize::try_from(k.value.offset).unwrap_or(end).min(end)
+                } else {
+                    from..end
+                };
                 let mut budget = self.budget;
                 let swallowed = spans_records(
                     &mut c,
                     self.data,
-                    from,
+                    starts,
                     end,
                     successor_ok,
                     inner_chains,
@@ -405,7 +417,8 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                         && (end.saturating_sub(PREFIXES_SPAN).max(body + 1)..end).any(|q| {
                             (key.is_empty() || matches!(self.data[q], 0xfc | 0xfd))
                                 && c.prefixes_end(self.data, q) == Some(end)
-                        }));
+                        }))
+                    || c.ends_inside_expiry(self.data, body + 1, end);
                 self.budget = budget;
                 // A key that runs into the trailer swallowed the EOF opcode.
                 let swallowed = swallowed || end > eof_at(self.data, &self.header);
@@ -472,7 +485,7 @@ impl<S> Tracker<'_, S> {
         let swallowed = spans_records(
             &mut c,
             self.data,
-            from,
+            from..end,
             end,
             successor_ok,
             true,
@@ -533,13 +546,13 @@ enum AtEnd {
     },
 }
 
-/// Whether a chain of plausible records starting in `from..end` shows that
-/// the record ending at `end` swallowed real ones (see [`Check::swallowed`];
-/// `c` is the state after the record).
+/// Whether a chain of plausible records starting in `starts` (offsets
+/// inside the record) shows that the record ending at `end` swallowed real
+/// ones (see [`Check::swallowed`]; `c` is the state after the record).
 fn spans_records(
     c: &mut Check<'_>,
     data: &[u8],
-    from: usize,
+    starts: std::ops::Range<usize>,
     end: usize,
     successor_ok: bool,
     inner_chains: bool,
@@ -559,7 +572,9 @@ fn spans_records(
         }
     };
     c.empty_successors = true;
-    (from..end).any(|q| c.swallowed(data, q, end, at_end, inner_chains, budget))
+    starts
+        .into_iter()
+        .any(|q| c.swallowed(data, q, end, at_end, inner_chains, budget))
 }
 
 /// The first offset from `from` on where a plausible record starts: first
@@ -1231,10 +1246,11 @@ impl Check<'_> {
     ///   more damage cuts it short), unless the record that crosses `end`
     ///   also runs over the record or record head that starts there (then
     ///   the key is intact and its tail read as a false record that merges
-    ///   with the real chain; a head does not count so for a key with a
-    ///   binary name, which is more often damage than a real name); or it
-    ///   holds [`SWALLOWED_CHAIN`] records before `end`, a record head
-    ///   where the chain stops counting as one; or, after one record, it
+    ///   with the real chain; for a key with a binary name, which is more
+    ///   often damage than a real name, only a record there that is also a
+    ///   head counts so); or it holds [`SWALLOWED_CHAIN`] records, before
+    ///   `end` or across it, a record head where the chain stops counting
+    ///   as one; or, after one record, it
     ///   stops at a record that checks itself and crosses `end` by
     ///   [`LONE_ACROSS`] bytes ([`Check::lone_across`]);
     /// - it is the first record after a resync ([`Check::candidate`]) and
@@ -1243,6 +1259,10 @@ impl Check<'_> {
     /// - it holds [`LONG_CHAIN`] records of more than one type before
     ///   `end`, whatever follows (no value but a damaged one holds that
     ///   many).
+    ///
+    /// Plausible records after `end` that are entries of the chain's record
+    /// across `end` ([`Check::entry_starts_at`]) are no plausible
+    /// successors: the key's damaged length landed among them.
     ///
     /// The chain opens with a plain key, or a binary one under a known
     /// name prefix ([`Check::lone_named`]): another binary one is as likely
@@ -1267,7 +1287,7 @@ impl Check<'_> {
         budget: &mut usize,
     ) -> bool {
         let mut s = Scratch::default();
-        let (successor_ok, succ_end, head_at_end) = match at_end {
+        let (mut successor_ok, succ_end, head_at_end) = match at_end {
             AtEnd::Plausible => (true, None, false),
             AtEnd::Implausible { record_end, head } => (false, record_end, head),
         };
@@ -1395,6 +1415,13 @@ impl Check<'_> {
                 {
                     return true;
                 }
+                // The same past the end: records that began inside the key
+                // and ran on across its end, then the head of one that
+                // more damage cut (the record at `end` did not vouch for
+                // the key above).
+                if !successor_ok && p > end && counted + usize::from(head) >= SWALLOWED_CHAIN {
+                    return true;
+                }
                 return p > end && beyond + usize::from(head) > need;
             };
             let at = self.prefixes_end(data, p).unwrap_or(p);
@@ -1408,10 +1435,23 @@ impl Check<'_> {
                 counted += 1;
             }
             types |= type_bit(t);
-            if p < end
-                && e > end
-                && ((head_at_end && !self.binary_named) || succ_end.is_some_and(|se| e >= se))
-            {
+            // A key with a binary name is more often damage than a real
+            // one, and so is a binary-named record at its end: for such a
+            // key only a record at `end` that is also a head (a plain
+            // name) vouches for it.
+            // Records after the key that are the entries of a record that
+            // runs across its end (a hash with field TTLs from inside it)
+            // vouch for nothing: the key's damaged length landed among
+            // that record's entries, which read as records.
+            if successor_ok && p < end && e > end && self.entry_starts_at(data, p, end) {
+                successor_ok = false;
+            }
+            let at_end_vouches = if self.binary_named {
+                head_at_end && succ_end.is_some_and(|se| e >= se)
+            } else {
+                head_at_end || succ_end.is_some_and(|se| e >= se)
+            };
+            if p < end && e > end && at_end_vouches {
                 // It runs over the record (or the head of one) at `end`
                 // too: a false record merging with the real chain,
                 // no sign of swallowing.
@@ -1426,6 +1466,39 @@ impl Check<'_> {
             }
         }
         false
+    }
+
+    /// Whether the key record in `from..end` ends inside the expiry of a
+    /// plausible record that starts in its last bytes: its damaged length
+    /// stopped short of the record after it. An expiry's top byte is zero,
+    /// and read as a string's type byte it makes the rest of the real
+    /// record a string record whose name begins with the real type byte,
+    /// ending where the real record ends: a successor that vouches for
+    /// the key unless the real record is seen.
+    fn ends_inside_expiry(&mut self, data: &[u8], from: usize, end: usize) -> bool {
+        let mut s = Scratch::default();
+        (end.saturating_sub(PREFIXES_SPAN).max(from)..end).any(|q| {
+            data[q] == 0xfc
+                && self.prefixes_end(data, q).is_some_and(|t| t > end)
+                && self.record(data, q, 0, true, &mut s).is_some()
+        })
+    }
+
+    /// Whether an entry of the value of the key record at `p` starts at
+    /// `at`, for a value whose entries read as records
+    /// ([`entries_read_as_records`]).
+    fn entry_starts_at(&self, data: &[u8], p: usize, at: usize) -> bool {
+        let Some((q, layout)) = self.layout_at(data, p) else {
+            return false;
+        };
+        let Some((v, _)) = data.get(q + 1..).and_then(|b| string(b).ok()) else {
+            return false;
+        };
+        let mut hit = false;
+        if entries_read_as_records(layout) {
+            let _ = value::walk_entries(v, layout, &mut |r| hit |= data.len() - r.len() == at);
+        }
+        hit
     }
 
     /// Whether a record whose value checks itself ([`Check::lone`]) starts
