@@ -15,8 +15,10 @@
 //! on), and that chain to real keys before it whose chain more damage cut.
 //! Expire/idle/freq prefixes, SELECTDB, RESIZEDB, AUX and FUNCTION2 records
 //! are recognised too, where and as a server writes them (AUX and functions
-//! before the first key, dbs in increasing order, RESIZEDB after SELECTDB,
-//! idle/freq only when the keys read carry them, expiries in a sane range).
+//! before the first key, except the `lua` AUX fields Redis 4.0 to 6.2 write
+//! after it; dbs in increasing order; RESIZEDB after SELECTDB, with no more
+//! keys with an expiry than keys; idle/freq only when the keys read carry
+//! them; expiries in a sane range).
 //! A damaged key whose entries read as key records (a hash with field
 //! TTLs) is walked from its start to the damage: a candidate on one of its
 //! entries whose chain stops before the damage is passed over.
@@ -263,11 +265,13 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
         let resize_at = self.resize_at.take();
         match r {
             // A server writes AUX fields and functions before the keyspace
-            // and dbs in increasing order: after a key, one of these is a
-            // damaged record (whose length may run over real records).
-            Record::Aux { .. } | Record::Function { .. } | Record::FunctionPreGa { .. }
-                if keys_seen =>
-            {
+            // (but Lua scripts after it, see [`lua_aux`]) and dbs in
+            // increasing order: after a key, one of these is a damaged
+            // record (whose length may run over real records).
+            Record::Aux { key: name, .. } if keys_seen && !lua_aux(name) => {
+                return Err(self.out_of_place("AUX field or function", "a key record"));
+            }
+            Record::Function { .. } | Record::FunctionPreGa { .. } if keys_seen => {
                 return Err(self.out_of_place("AUX field or function", "a key record"));
             }
             // An AUX field's name, a pre-GA function's name and engine: a
@@ -325,6 +329,17 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
             // a longer one took a damaged byte, and the byte after it (the
             // next key's type byte, often) as its last length.
             Record::ResizeDb { keys, expires, .. } => {
+                // The keys with an expiry are some of the db's keys: more
+                // of them is a damaged length (one that took a longer
+                // form, and the next key's type byte with it).
+                if expires > keys {
+                    if let Some(at) = resize_at.filter(|&at| self.data.get(at) == Some(&0xfb)) {
+                        self.last_end = at;
+                    }
+                    return Err(
+                        self.out_of_place("RESIZEDB", "no more keys with an expiry than keys")
+                    );
+                }
                 if let Some(at) = resize_at.filter(|&at| self.data.get(at) == Some(&0xfb)) {
                     let mut shortest = vec![0xfb];
                     put_len(&mut shortest, *keys);
@@ -364,6 +379,13 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 let resumed = std::mem::take(&mut self.resumed);
                 let mut c = self.check();
                 c.keys_seen = true;
+                // Its own prefixes are the ones the keys after it carry.
+                if k.idle_s.is_some() {
+                    c.prefixes_seen |= IDLE_SEEN;
+                }
+                if k.freq.is_some() {
+                    c.prefixes_seen |= FREQ_SEEN;
+                }
                 let successor_ok = c.successor_ok(self.data, end, RESYNC_DEPTH);
                 c.candidate = resumed;
                 c.binary_named = !plain_key(&k.key) || std::str::from_utf8(&key).is_err();
@@ -388,9 +410,12 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 // so a chain from its payload (a false record crossing the
                 // damage after an intact key) shows nothing; its name's
                 // length still can.
+                // So has a value that is one ziplist, listpack or intset
+                // whose own header states its size: a damaged length that
+                // ran over records fails that check first.
                 let int_value = k.value.layout == RdbLayout::String
                     && matches!(k.value.raw.first(), Some(0xc0..=0xc2));
-                let starts = if int_value {
+                let starts = if int_value || sized_blob(k.value.layout) {
                     from..usize::try_from(k.value.offset).unwrap_or(end).min(end)
                 } else {
                     from..end
@@ -1009,6 +1034,13 @@ fn aux_name(k: &RdbStr<'_>) -> bool {
         .is_some_and(|k| !k.is_empty() && k.len() <= 64 && k.iter().all(|c| c.is_ascii_graphic()))
 }
 
+/// Whether `k` names the AUX field Redis 4.0 to 6.2 write after the
+/// keyspace, one per Lua script (for replicas to load): the one AUX field
+/// a server writes after keys.
+fn lua_aux(k: &RdbStr<'_>) -> bool {
+    k.as_raw() == Some(b"lua".as_slice())
+}
+
 /// Whether the record whose type byte is at `at` is a string key with a
 /// raw (neither integer nor LZF) value: any bytes read as one.
 fn raw_string(data: &[u8], at: usize) -> bool {
@@ -1024,20 +1056,28 @@ fn raw_string(data: &[u8], at: usize) -> bool {
 /// members, entry counts, terminators) tightly enough that random bytes
 /// do not pass for one.
 fn self_checking(layout: RdbLayout) -> bool {
+    sized_blob(layout)
+        || matches!(
+            layout,
+            RdbLayout::ListQuicklist | RdbLayout::ListQuicklist2 | RdbLayout::Stream(_)
+        )
+}
+
+/// Whether a layout's value is one string holding a ziplist, listpack or
+/// intset, whose header states its size in bytes (or entries of a fixed
+/// width) and which validation checks against the string's length.
+fn sized_blob(layout: RdbLayout) -> bool {
     matches!(
         layout,
         RdbLayout::ListZiplist
             | RdbLayout::SetIntset
             | RdbLayout::ZsetZiplist
             | RdbLayout::HashZiplist
-            | RdbLayout::ListQuicklist
-            | RdbLayout::ListQuicklist2
             | RdbLayout::HashListpack
             | RdbLayout::ZsetListpack
             | RdbLayout::SetListpack
             | RdbLayout::HashListpackEx
             | RdbLayout::HashListpackExPreGa
-            | RdbLayout::Stream(_)
     )
 }
 
@@ -1429,7 +1469,10 @@ impl Check<'_> {
             if at > p || t != 0 {
                 counting = true;
             }
-            strong_first |= step == 0 && (at > p || t != 0 || !raw_string(data, at));
+            // (An opcode record is not: SELECTDB is two bytes, `fe` and
+            // any small number, the end of many an integer set.)
+            strong_first |=
+                step == 0 && (at > p || (t != 0 && t < 0xf5) || (t == 0 && !raw_string(data, at)));
             named_first |= step == 0 && self.head(data, p);
             if counting {
                 counted += 1;
@@ -1646,7 +1689,10 @@ impl Check<'_> {
     fn successor_ok(&mut self, data: &[u8], p: usize, depth: u8) -> bool {
         let h = self.h;
         let Some(&b) = data.get(p) else {
-            return p == data.len();
+            // The end of the data follows a record in a file cut short; in
+            // one whose EOF opcode is in place, a record that runs to the
+            // end ran over it.
+            return p == data.len() && data.get(eof_at(data, h)) != Some(&0xff);
         };
         if depth == 0 && !self.strict {
             return b >= 0xf3 || RdbLayout::from_type_byte(b, h.flavor, h.version).is_some();
@@ -1763,10 +1809,10 @@ impl Check<'_> {
                 let (r, _) = length(body).ok()?;
                 end_of(length(r).ok()?.0)
             }
-            0xfa | 0xf5 if self.strict && self.keys_seen => return None,
+            0xf5 if self.strict && self.keys_seen => return None,
             0xfa => {
                 let (r, k) = string(body).ok()?;
-                if !aux_name(&k) {
+                if !aux_name(&k) || (self.strict && self.keys_seen && !lua_aux(&k)) {
                     return None;
                 }
                 end_of(string(r).ok()?.0)
