@@ -349,17 +349,19 @@ fn cli_output_dash_is_standard_output() {
         );
         std::fs::remove_file(tmp.0.join("out")).expect("remove out");
     }
-    let d = run(&["convert", "--to", "aof-dir", "-o", "-"]);
-    assert_eq!(
-        d.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&d.stderr)
-    );
-    assert!(
-        !tmp.0.join("-").exists(),
-        "aof-dir made a directory named -"
-    );
+    for args in [
+        &["convert", "--to", "aof-dir", "-o", "-"][..],
+        &["split", "--by", "db", "-o", "-"][..],
+    ] {
+        let d = run(args);
+        let err = String::from_utf8_lossy(&d.stderr);
+        assert_eq!(d.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("directory"), "{args:?}: {err}");
+        assert!(
+            !tmp.0.join("-").exists(),
+            "{args:?} made a directory named -"
+        );
+    }
 }
 
 /// A type-6 module value is delimited by the rest of the file reading

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::convert::{FilterArgs, WriteArgs, print_refused};
-use super::output::Output;
+use super::output::{Output, refuse_stdout_dir};
 use crate::cluster::input::RecordInput;
 use crate::cluster::merge::{self, MergeOptions, OnConflict};
 use crate::cluster::nodes::parse_nodes;
@@ -125,6 +125,7 @@ pub fn split(a: SplitArgs) -> Result<()> {
     let router = router(&a)?;
     let filter = a.filter.build()?;
     let input = RecordInput::open(&a.input)?;
+    refuse_stdout_dir(&a.output_dir)?;
     std::fs::create_dir_all(&a.output_dir).map_err(|e| Error::from(e).with_path(&a.output_dir))?;
     let t0 = Instant::now();
     let (dir, inp) = (a.output_dir.clone(), a.input.clone());
