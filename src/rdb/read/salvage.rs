@@ -405,14 +405,14 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                         .and_then(|b| string(b).ok())
                         .is_some_and(|(_, name)| self.names.known(&name));
                 let from = body + 1 + usize::from(own_value_as_name);
-                // A string held as an integer has a fixed size its encoding
-                // byte sets: no damaged length there can run over a record,
-                // so a chain from its payload (a false record crossing the
-                // damage after an intact key) shows nothing; its name's
-                // length still can.
-                // So has a value that is one ziplist, listpack or intset
-                // whose own header states its size: a damaged length that
-                // ran over records fails that check first.
+                // A value whose size is fixed or stated inside it cannot
+                // run over a record by a damaged length: an integer string
+                // (its encoding byte sets the size) or one ziplist,
+                // listpack or intset (its header states the size, checked
+                // against the string's). A chain from inside one is a false
+                // record crossing damage after an intact key and shows
+                // nothing; chains from the name count (its length can be
+                // damaged).
                 let int_value = k.value.layout == RdbLayout::String
                     && matches!(k.value.raw.first(), Some(0xc0..=0xc2));
                 let starts = if int_value || sized_blob(k.value.layout) {
@@ -1478,10 +1478,6 @@ impl Check<'_> {
                 counted += 1;
             }
             types |= type_bit(t);
-            // A key with a binary name is more often damage than a real
-            // one, and so is a binary-named record at its end: for such a
-            // key only a record at `end` that is also a head (a plain
-            // name) vouches for it.
             // Records after the key that are the entries of a record that
             // runs across its end (a hash with field TTLs from inside it)
             // vouch for nothing: the key's damaged length landed among
@@ -1489,6 +1485,10 @@ impl Check<'_> {
             if successor_ok && p < end && e > end && self.entry_starts_at(data, p, end) {
                 successor_ok = false;
             }
+            // A key with a binary name is more often damage than a real
+            // one, and so is a binary-named record at its end: for such a
+            // key only a record at `end` that is also a head (a plain
+            // name) vouches for it.
             let at_end_vouches = if self.binary_named {
                 head_at_end && succ_end.is_some_and(|se| e >= se)
             } else {
