@@ -329,18 +329,19 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
             // a longer one took a damaged byte, and the byte after it (the
             // next key's type byte, often) as its last length.
             Record::ResizeDb { keys, expires, .. } => {
+                let at = resize_at.filter(|&at| self.data.get(at) == Some(&0xfb));
                 // The keys with an expiry are some of the db's keys: more
                 // of them is a damaged length (one that took a longer
                 // form, and the next key's type byte with it).
                 if expires > keys {
-                    if let Some(at) = resize_at.filter(|&at| self.data.get(at) == Some(&0xfb)) {
+                    if let Some(at) = at {
                         self.last_end = at;
                     }
                     return Err(
                         self.out_of_place("RESIZEDB", "no more keys with an expiry than keys")
                     );
                 }
-                if let Some(at) = resize_at.filter(|&at| self.data.get(at) == Some(&0xfb)) {
+                if let Some(at) = at {
                     let mut shortest = vec![0xfb];
                     put_len(&mut shortest, *keys);
                     put_len(&mut shortest, *expires);
