@@ -1,5 +1,10 @@
 //! Salvage mode: read as much of a damaged RDB as can be trusted.
 //!
+//! A file whose CRC-64 trailer matches its bytes was not damaged: it is
+//! read as the normal reader reads it, each value decoded in full, and
+//! the checks below apply only from a read error on (or when the file has
+//! no checksum to match).
+//!
 //! The normal opcode loop runs until it meets damage. The damaged record is
 //! then skipped and the data scanned byte by byte for the next *plausible*
 //! record: a type byte the file's server writes, a key string, a value that
@@ -40,7 +45,7 @@
 
 use super::prim::{RdbStr, length, string};
 use super::reader::{ReadOptions, Resync, parse_header, read_body};
-use super::record::{Checksum, Header, Record, Trailer};
+use super::record::{Checksum, Header, KeyRecord, Record, Trailer};
 use super::validate::validate;
 use super::value::{self, Scratch, Value};
 use crate::error::{Error, ErrorKind, Problem, Result};
@@ -90,6 +95,7 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
         inner: sink,
         data,
         header,
+        trusted: opts.verify_checksum && checksum_verifies(data, &header),
         db: 0,
         last_key: None,
         last_end: header.len,
@@ -115,6 +121,9 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
             Err(e) if matches!(e.kind(), ErrorKind::Parse(_)) => e,
             Err(e) => return Err(e),
         };
+        // A file whose checksum matches and still fails to read (a writer's
+        // defect, a type this build lacks) is read with every check after.
+        t.trusted = false;
         let loc = e.location();
         let start = loc
             .record_start
@@ -153,6 +162,33 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
     }
 }
 
+/// Whether `data` ends with an EOF opcode and a nonzero CRC-64 of all the
+/// bytes before it: then nothing was damaged (a damaged file matches by
+/// chance once in 2^64), and salvage reads the file as the reader does.
+/// That matters for files a server would not write but loads (tools'
+/// files, module values): the checks below refuse some of their records.
+fn checksum_verifies(data: &[u8], h: &Header) -> bool {
+    let Some(eof_end) = data.len().checked_sub(8) else {
+        return false;
+    };
+    let Some(stored) = data.get(eof_end..).and_then(|b| b.try_into().ok()) else {
+        return false;
+    };
+    let stored = u64::from_le_bytes(stored);
+    h.version >= 5
+        && eof_end > h.len
+        && data[eof_end - 1] == 0xff
+        && stored != 0
+        && crate::crc::crc64(&data[..eof_end]) == stored
+}
+
+/// `e` located at key record `k`, with its name.
+fn key_error(k: &KeyRecord<'_>, e: Error) -> Error {
+    let name = k.key.to_vec().ok();
+    e.with_key(k.db, name.as_deref())
+        .with_record_start(k.offset)
+}
+
 fn finish<S: RecordSink>(sink: &mut S, at: usize, stopped: bool) -> Result<Trailer> {
     let t = Trailer {
         checksum: Checksum::Absent,
@@ -169,6 +205,9 @@ struct Tracker<'d, S> {
     inner: S,
     data: &'d [u8],
     header: Header,
+    /// Whether the file's checksum matched ([`checksum_verifies`]) and no
+    /// read error came yet: records pass with their values validated only.
+    trusted: bool,
     db: u64,
     last_key: Option<Vec<u8>>,
     /// End offset of the last key, AUX field or function delivered.
@@ -261,6 +300,9 @@ impl KeyNames {
 
 impl<S: RecordSink> RecordSink for Tracker<'_, S> {
     fn record(&mut self, r: &Record<'_>) -> Result<Flow> {
+        if self.trusted {
+            return self.pass_trusted(r);
+        }
         let keys_seen = self.last_key.is_some();
         let resize_at = self.resize_at.take();
         match r {
@@ -352,10 +394,7 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 }
             }
             Record::Key(k) => {
-                let key_err = |e: Error| {
-                    let kb = k.key.to_vec().ok();
-                    e.with_key(k.db, kb.as_deref()).with_record_start(k.offset)
-                };
+                let key_err = |e: Error| key_error(k, e);
                 // A server writes the IDLE or FREQ prefix its eviction
                 // policy needs on every key or on none: one that appears
                 // only after damage is a byte of a false record.
@@ -371,11 +410,7 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                         k.offset,
                     )));
                 }
-                validate(&k.value, &mut self.scratch).map_err(key_err)?;
-                let key = k
-                    .key
-                    .to_vec()
-                    .map_err(|p| key_err(Error::parse(p, k.offset)))?;
+                let key = self.decoded_key(k)?;
                 let (start, end) = (k.offset as usize, k.end as usize);
                 let resumed = std::mem::take(&mut self.resumed);
                 let mut c = self.check();
@@ -462,21 +497,7 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                     )));
                 }
                 let flow = self.inner.record(r)?;
-                if successor_ok {
-                    self.names.add(&key);
-                }
-                self.last_key = Some(key);
-                if k.idle_s.is_some() {
-                    self.prefixes_seen |= IDLE_SEEN;
-                }
-                if k.freq.is_some() {
-                    self.prefixes_seen |= FREQ_SEEN;
-                }
-                self.pre_ga_seen |= matches!(
-                    k.value.layout,
-                    RdbLayout::HashMetadataPreGa | RdbLayout::HashListpackExPreGa
-                );
-                self.last_end = end;
+                self.delivered(k, key, successor_ok);
                 return Ok(flow);
             }
             _ => {}
@@ -489,7 +510,63 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
     }
 }
 
+impl<S: RecordSink> Tracker<'_, S> {
+    /// Passes a record of a file whose checksum matched: keys are decoded
+    /// and validated in full (a value this reader cannot decode is still
+    /// skipped), the rest goes through with the state kept up to date for
+    /// the checks, should a read error end the trust.
+    fn pass_trusted(&mut self, r: &Record<'_>) -> Result<Flow> {
+        match r {
+            Record::Key(k) => {
+                let key = self.decoded_key(k)?;
+                let flow = self.inner.record(r)?;
+                self.delivered(k, key, true);
+                return Ok(flow);
+            }
+            Record::Aux { value: v, .. }
+            | Record::Function { code: v }
+            | Record::FunctionPreGa { code: v, .. } => {
+                if let Some((_, end)) = self.extent_of(v) {
+                    self.last_end = end;
+                }
+            }
+            Record::Vendor { opcode, .. } => self.vendor_seen |= 1u64 << (opcode % 64),
+            Record::SelectDb { db } => self.db = *db,
+            _ => {}
+        }
+        self.inner.record(r)
+    }
+}
+
 impl<S> Tracker<'_, S> {
+    /// The key's name, once its value decodes in full and is consistent.
+    fn decoded_key(&mut self, k: &KeyRecord<'_>) -> Result<Vec<u8>> {
+        validate(&k.value, &mut self.scratch).map_err(|e| key_error(k, e))?;
+        k.key
+            .to_vec()
+            .map_err(|p| key_error(k, Error::parse(p, k.offset)))
+    }
+
+    /// Notes a key passed to the sink: its name (when records follow it
+    /// that vouch for it), its prefixes and its end.
+    fn delivered(&mut self, k: &KeyRecord<'_>, key: Vec<u8>, vouched: bool) {
+        if vouched {
+            self.names.add(&key);
+        }
+        self.last_key = Some(key);
+        if k.idle_s.is_some() {
+            self.prefixes_seen |= IDLE_SEEN;
+        }
+        if k.freq.is_some() {
+            self.prefixes_seen |= FREQ_SEEN;
+        }
+        self.pre_ga_seen |= matches!(
+            k.value.layout,
+            RdbLayout::HashMetadataPreGa | RdbLayout::HashListpackExPreGa
+        );
+        self.last_end = k.end as usize;
+    }
+
     /// Where the bytes of string `v` (borrowed from the input) lie in it;
     /// `None` for an integer.
     fn extent_of(&self, v: &RdbStr<'_>) -> Option<(usize, usize)> {
