@@ -448,10 +448,17 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 // against the string's). A chain from inside one is a false
                 // record crossing damage after an intact key and shows
                 // nothing; chains from the name count (its length can be
-                // damaged).
+                // damaged). A module value (type 7) is a walk of typed
+                // operands that ends at its EOF opcode 0: a damaged length
+                // in it ends the walk at the first string record's type
+                // byte (also 0), never on a boundary; and inside an intact
+                // one the string opcode 5 reads as a zset's type byte and
+                // the EOF as a string's, chains of its own operands.
                 let int_value = k.value.layout == RdbLayout::String
                     && matches!(k.value.raw.first(), Some(0xc0..=0xc2));
-                let starts = if int_value || sized_blob(k.value.layout) {
+                let own_extent =
+                    int_value || sized_blob(k.value.layout) || k.value.layout == RdbLayout::Module2;
+                let starts = if own_extent {
                     from..usize::try_from(k.value.offset).unwrap_or(end).min(end)
                 } else {
                     from..end
