@@ -26,6 +26,13 @@ fresh_null() {
 # Nothing here reads the terminal; a CI runner's stdin must not reach a tool.
 exec </dev/null
 bash scripts/install-redis.sh
+# The salvage tests build a small Redis module (tests/modules) with the C
+# compiler, which cargo's linker needs anyway; install it where it lacks.
+if ! command -v cc >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get install -y gcc >/dev/null
+fi
 bash scripts/install-duckdb.sh
 # Headless chromium renders the HTML report in the tests (they fall back to
 # checking the page's elements when it cannot be installed).

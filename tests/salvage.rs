@@ -603,8 +603,9 @@ fn cmd(parts: &[&[u8]]) -> Vec<Vec<u8>> {
 /// Keys of every type and encoding 7.0 writes: small and large aggregates,
 /// integers, compressible (LZF) and binary strings, TTLs.
 /// Writes 3,000 keys of every type, a fifth with a TTL; with `field_ttls`
-/// (Redis 7.4 and later) a third of the hashes get a TTL on a field.
-fn populate(s: &mut Server, rng: &mut Rng, field_ttls: bool) {
+/// (Redis 7.4 and later) a third of the hashes get a TTL on a field; with
+/// `modules` (the server loaded [`test_module`]) 1,000 module values too.
+fn populate(s: &mut Server, rng: &mut Rng, field_ttls: bool, modules: bool) {
     let mut cmds = Vec::new();
     for i in 0..3000usize {
         let k = format!(
@@ -688,6 +689,9 @@ fn populate(s: &mut Server, rng: &mut Rng, field_ttls: bool) {
         if rng.below(5) == 0 {
             cmds.push(cmd(&[b"PEXPIRE", kb, b"86400000"]));
         }
+        if modules && i % 3 == 0 {
+            cmds.push(module_value(&format!("k:mod:{i}"), rng));
+        }
         if cmds.len() > 500 {
             s.pipeline(&cmds);
             cmds.clear();
@@ -697,11 +701,56 @@ fn populate(s: &mut Server, rng: &mut Rng, field_ttls: bool) {
     s.pipeline(&cmds);
 }
 
+/// A `RDBTOOLT.SET` command of [`test_module`] for `key`: 1 to 12 operands
+/// of every kind the module API saves (the unsigned, signed, double, float
+/// and string opcodes of an RDB module value), strings up to 40 bytes,
+/// binary or empty among them.
+fn module_value(key: &str, rng: &mut Rng) -> Vec<Vec<u8>> {
+    let mut c = cmd(&[b"RDBTOOLT.SET", key.as_bytes()]);
+    for _ in 0..1 + rng.below(12) {
+        let (kind, arg): (&[u8], Vec<u8>) = match rng.below(5) {
+            0 => (b"U", rng.next().to_string().into_bytes()),
+            1 => (b"S", (rng.next() as i64).to_string().into_bytes()),
+            2 => (b"D", format!("{}.25", rng.next() % 100_000).into_bytes()),
+            3 => (b"F", format!("{}.5", rng.next() % 1000).into_bytes()),
+            _ => (b"B", (0..rng.below(41)).map(|_| rng.next() as u8).collect()),
+        };
+        c.push(kind.to_vec());
+        c.push(arg);
+    }
+    c
+}
+
+/// The test module (tests/modules/rdbtool_test_type.c), built with the C
+/// compiler once per test run: a data type whose values redis-server
+/// saves as RDB type-7 module values, and a module AUX record.
+fn test_module() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let src =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/modules/rdbtool_test_type.c");
+            let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rdbtool_test_type.so");
+            let ok = Command::new("cc")
+                .args(["-shared", "-fPIC", "-O1", "-o"])
+                .arg(&out)
+                .arg(&src)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "cc could not build {}", src.display());
+            out
+        })
+        .clone()
+}
+
 /// The servers that write the fresh files.
 #[derive(Clone, Copy)]
 enum Fresh {
     /// redis-server 7.0 on PATH (Debian's package).
     Redis70,
+    /// The same with [`test_module`] loaded: a third of the keys module
+    /// values.
+    Redis70Modules,
     /// redis-server 8.2 from scripts/install-redis.sh, whose hashes get
     /// field TTLs (RDB 12's hash metadata and listpack-ex encodings).
     Redis82,
@@ -710,7 +759,7 @@ enum Fresh {
 impl Fresh {
     fn binary(self) -> PathBuf {
         match self {
-            Fresh::Redis70 => PathBuf::from("redis-server"),
+            Fresh::Redis70 | Fresh::Redis70Modules => PathBuf::from("redis-server"),
             Fresh::Redis82 => {
                 Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/redis82/redis-server")
             }
@@ -720,6 +769,7 @@ impl Fresh {
     fn name(self) -> &'static str {
         match self {
             Fresh::Redis70 => "7.0",
+            Fresh::Redis70Modules => "7.0 (module values)",
             Fresh::Redis82 => "8.2",
         }
     }
@@ -734,6 +784,7 @@ impl Fresh {
 fn fresh_file(i: u64, server: Fresh) -> Vec<u8> {
     let file = match server {
         Fresh::Redis70 => format!("fresh-{i}.rdb"),
+        Fresh::Redis70Modules => format!("freshmod-{i}.rdb"),
         Fresh::Redis82 => format!("fresh82-{i}.rdb"),
     };
     let saved = std::env::var_os("RDBTOOL_SALVAGE_FRESH").map(|d| Path::new(&d).join(file));
@@ -743,8 +794,10 @@ fn fresh_file(i: u64, server: Fresh) -> Vec<u8> {
     // 8.2 as built keeps hashes of up to 512 fields in a listpack: 128
     // (the setting's long-time default) makes the big ones hashtables,
     // written with their field TTLs as RDB 12's hash metadata.
+    let module = test_module();
     let extra: &[&str] = match server {
         Fresh::Redis70 => &[],
+        Fresh::Redis70Modules => &["--loadmodule", module.to_str().expect("UTF-8 path")],
         Fresh::Redis82 => &["--hash-max-listpack-entries", "128"],
     };
     let Some(mut s) = Server::start(&server.binary(), extra) else {
@@ -755,10 +808,12 @@ fn fresh_file(i: u64, server: Fresh) -> Vec<u8> {
     };
     let (seed, field_ttls) = match server {
         Fresh::Redis70 => (0x5eed_0002, false),
+        Fresh::Redis70Modules => (0x5eed_0202, false),
         Fresh::Redis82 => (0x5eed_0102, true),
     };
     let mut rng = Rng(seed + 2 * i);
-    populate(&mut s, &mut rng, field_ttls);
+    let modules = matches!(server, Fresh::Redis70Modules);
+    populate(&mut s, &mut rng, field_ttls, modules);
     let data = std::fs::read(s.dir.join("dump.rdb")).unwrap();
     if let Some(p) = saved {
         std::fs::write(p, &data).unwrap();
@@ -772,6 +827,7 @@ fn salvage_fresh_pair(server: Fresh) -> Tally {
     let mut t = Tally::default();
     let seed = match server {
         Fresh::Redis70 => 0x5eed_0003,
+        Fresh::Redis70Modules => 0x5eed_0203,
         Fresh::Redis82 => 0x5eed_0103,
     };
     for i in 0..2u64 {
@@ -810,5 +866,20 @@ fn salvage_recovers_every_intact_key_of_fresh_redis_8_2_files() {
     // 5,995,483 intact keys (before 8.2's files ruled out the pre-release
     // hash types 22 and 23: 5,995,482, one copy failing); bounded as the
     // 7.0 files are.
+    report(&t, 10);
+}
+
+/// The same on files with module values (RDB type 7, written by redis-server
+/// 7.0 through the test module) among the keys, and the module's AUX record
+/// after them.
+#[test]
+fn salvage_recovers_every_intact_key_of_fresh_redis_files_with_module_values() {
+    let t = salvage_fresh_pair(Fresh::Redis70Modules);
+    // Measured over 1,000 copies of each file of a pair: 7,995,368 /
+    // 7,995,368 intact keys. Before chains were started inside a module
+    // value's string operands only, every copy lost its intact module
+    // keys (7,929,405), whose item opcodes read as record heads; with no
+    // chains inside the value at all, one copy lost 10 keys that a
+    // damaged string operand had run over.
     report(&t, 10);
 }

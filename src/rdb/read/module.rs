@@ -9,6 +9,13 @@ use crate::error::{PErr, PResult};
 /// Walks an annotated module item stream up to and including its EOF item
 /// (`len 0`); returns the number of items.
 pub fn walk_items(i: &[u8]) -> PResult<'_, u64> {
+    walk_items_with(i, |_, _| ())
+}
+
+/// [`walk_items`], calling `item` with each item's opcode (1 signed, 2
+/// unsigned, 3 float, 4 double, 5 string) and the bytes of its operand
+/// (for a string, its length and data as stored).
+pub fn walk_items_with<'a>(i: &'a [u8], mut item: impl FnMut(u64, &'a [u8])) -> PResult<'a, u64> {
     let mut r = i;
     let mut n = 0u64;
     loop {
@@ -29,14 +36,20 @@ pub fn walk_items(i: &[u8]) -> PResult<'_, u64> {
                 )));
             }
         };
+        item(op, &r2[..r2.len() - r.len()]);
         n += 1;
     }
 }
 
 /// Reads a MODULE_2 value: the module type id, then the item stream.
 pub fn module_value(i: &[u8]) -> PResult<'_, u64> {
+    module_value_with(i, |_, _| ())
+}
+
+/// [`module_value`], calling `item` for each item ([`walk_items_with`]).
+pub fn module_value_with<'a>(i: &'a [u8], item: impl FnMut(u64, &'a [u8])) -> PResult<'a, u64> {
     let (r, id) = length(i)?;
-    let (r, _) = walk_items(r)?;
+    let (r, _) = walk_items_with(r, item)?;
     Ok((r, id))
 }
 

@@ -448,21 +448,27 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 // against the string's). A chain from inside one is a false
                 // record crossing damage after an intact key and shows
                 // nothing; chains from the name count (its length can be
-                // damaged). A module value (type 7) is a walk of typed
-                // operands that ends at its EOF opcode 0: a damaged length
-                // in it ends the walk at the first string record's type
-                // byte (also 0), never on a boundary; and inside an intact
-                // one the string opcode 5 reads as a zset's type byte and
-                // the EOF as a string's, chains of its own operands.
+                // damaged). In a module value (type 7) the chains count
+                // from inside its string operands only: one of those is
+                // what a damaged length makes run over records, while the
+                // item opcodes read as record heads (the string opcode 5
+                // as a zset's type byte, the EOF opcode 0 as a string's)
+                // and start chains of the value's own items.
                 let int_value = k.value.layout == RdbLayout::String
                     && matches!(k.value.raw.first(), Some(0xc0..=0xc2));
-                let own_extent =
-                    int_value || sized_blob(k.value.layout) || k.value.layout == RdbLayout::Module2;
-                let starts = if own_extent {
-                    from..usize::try_from(k.value.offset).unwrap_or(end).min(end)
+                let module = k.value.layout == RdbLayout::Module2;
+                let value_at = usize::try_from(k.value.offset).unwrap_or(end).min(end);
+                let name = if int_value || sized_blob(k.value.layout) || module {
+                    from..value_at
                 } else {
                     from..end
                 };
+                let operands = if module {
+                    self.string_operands(&k.value)
+                } else {
+                    Vec::new()
+                };
+                let starts = name.chain(operands.into_iter().flatten());
                 let mut budget = self.budget;
                 let swallowed = spans_records(
                     &mut c,
@@ -586,6 +592,22 @@ impl<S> Tracker<'_, S> {
         (end <= self.data.len()).then_some((from, end))
     }
 
+    /// Where the string operands of module value `v` (type 7) lie in the
+    /// input (each with its length bytes).
+    fn string_operands(&self, v: &Value<'_>) -> Vec<std::ops::Range<usize>> {
+        let mut found = Vec::new();
+        let base = self.data.as_ptr() as usize;
+        // The key validated, so the walk succeeds; a failure leaves the
+        // operands found (none are missed that a chain could start in).
+        let _ = super::module::module_value_with(v.raw, |op, operand| {
+            let at = (operand.as_ptr() as usize).wrapping_sub(base);
+            if op == 5 && at < self.data.len() {
+                found.push(at..at + operand.len());
+            }
+        });
+        found
+    }
+
     /// Whether an AUX value or function code at `from..end` (the end of
     /// its record) runs over real records.
     fn str_spans_records(&mut self, from: usize, end: usize) -> bool {
@@ -662,7 +684,7 @@ enum AtEnd {
 fn spans_records(
     c: &mut Check<'_>,
     data: &[u8],
-    starts: std::ops::Range<usize>,
+    mut starts: impl Iterator<Item = usize>,
     end: usize,
     successor_ok: bool,
     inner_chains: bool,
@@ -682,9 +704,7 @@ fn spans_records(
         }
     };
     c.empty_successors = true;
-    starts
-        .into_iter()
-        .any(|q| c.swallowed(data, q, end, at_end, inner_chains, budget))
+    starts.any(|q| c.swallowed(data, q, end, at_end, inner_chains, budget))
 }
 
 /// The first offset from `from` on where a plausible record starts: first
