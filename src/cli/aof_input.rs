@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use super::args::ExportFormat;
-use super::commands::now_ms;
+use super::commands::written_at_s;
 use super::output::Output;
 use crate::aof::state::{AofReadOptions, detect_input, read_aof_records};
 use crate::error::{Error, Result};
@@ -26,7 +26,7 @@ pub fn open_source(path: &Path) -> Result<Source> {
         Vec::new(),
         RdbSinkOptions {
             keep_aux: true,
-            ctime_s: now_ms() / 1000,
+            ctime_s: written_at_s(),
             ..RdbSinkOptions::default()
         },
     );

@@ -52,6 +52,16 @@ impl SalvageLog {
     }
 }
 
+/// The `ctime` (Unix seconds) written into the RDB files the commands
+/// make: `SOURCE_DATE_EPOCH` when set (the reproducible-builds convention:
+/// the same input then gives the same bytes), the current time otherwise.
+pub fn written_at_s() -> i64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| now_ms() / 1000)
+}
+
 /// Current Unix time in ms.
 pub fn now_ms() -> i64 {
     SystemTime::now()

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::ValueEnum;
 
-use super::commands::now_ms;
+use super::commands::{now_ms, written_at_s};
 use super::output::{Output, refuse_stdout_dir};
 use crate::aof::write::{AofSink, BaseFormat, RespWriter, write_aof_dir};
 use crate::cluster::slot::SlotSet;
@@ -176,7 +176,7 @@ impl WriteArgs {
             version: version_arg(self.rdb_version)?,
             compress: !self.no_compress,
             lossy: self.lossy.clone(),
-            ctime_s: now_ms() / 1000,
+            ctime_s: written_at_s(),
             ..RdbSinkOptions::default()
         })
     }
@@ -451,7 +451,7 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
                 version,
                 compress: !a.write.no_compress,
                 lossy: a.write.lossy.clone(),
-                ctime_s: now_ms() / 1000,
+                ctime_s: written_at_s(),
                 reencode: a.reencode,
                 ..RdbSinkOptions::default()
             };
@@ -518,7 +518,7 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
                 version,
                 compress: !a.write.no_compress,
                 lossy: a.write.lossy.clone(),
-                ctime_s: now_ms() / 1000,
+                ctime_s: written_at_s(),
                 reencode: a.reencode,
                 aof_base: true,
                 ..RdbSinkOptions::default()
@@ -629,7 +629,7 @@ pub fn import(a: ImportArgs) -> Result<()> {
             compress: !a.no_compress,
             lossy: a.lossy,
             keep_aux: fmt == InFormat::Jsonl,
-            ctime_s: now_ms() / 1000,
+            ctime_s: written_at_s(),
             ..RdbSinkOptions::default()
         },
     );

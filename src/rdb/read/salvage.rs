@@ -96,6 +96,7 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
         data,
         header,
         trusted: opts.verify_checksum && checksum_verifies(data, &header),
+        opens: record_openers(&header),
         db: 0,
         last_key: None,
         last_end: header.len,
@@ -208,6 +209,8 @@ struct Tracker<'d, S> {
     /// Whether the file's checksum matched ([`checksum_verifies`]) and no
     /// read error came yet: records pass with their values validated only.
     trusted: bool,
+    /// The bytes a record can start with ([`record_openers`]).
+    opens: [bool; 256],
     db: u64,
     last_key: Option<Vec<u8>>,
     /// End offset of the last key, AUX field or function delivered.
@@ -631,6 +634,7 @@ impl<S> Tracker<'_, S> {
     fn check(&self) -> Check<'_> {
         Check {
             h: &self.header,
+            opens: &self.opens,
             strict: true,
             db: self.db,
             keys_seen: self.last_key.is_some(),
@@ -684,7 +688,7 @@ enum AtEnd {
 fn spans_records(
     c: &mut Check<'_>,
     data: &[u8],
-    mut starts: impl Iterator<Item = usize>,
+    starts: impl Iterator<Item = usize>,
     end: usize,
     successor_ok: bool,
     inner_chains: bool,
@@ -704,7 +708,21 @@ fn spans_records(
         }
     };
     c.empty_successors = true;
-    starts.any(|q| c.swallowed(data, q, end, at_end, inner_chains, budget))
+    // Most bytes of a value (text, numbers) open no record: passing them
+    // over here, before the record checks, makes salvage several times
+    // faster and changes no chain.
+    starts
+        .filter(|&q| data.get(q).is_some_and(|&b| c.opens[usize::from(b)]))
+        .any(|q| c.swallowed(data, q, end, at_end, inner_chains, budget))
+}
+
+/// The bytes a record can start with in a file with header `h` (slot
+/// `b`): an opcode (prefix or record) or a type byte the reader knows.
+fn record_openers(h: &Header) -> [bool; 256] {
+    std::array::from_fn(|b| {
+        let b = b as u8;
+        b >= 0xf3 || RdbLayout::from_type_byte(b, h.flavor, h.version).is_some()
+    })
 }
 
 /// The first offset from `from` on where a plausible record starts: first
@@ -1307,6 +1325,8 @@ fn eof_at(data: &[u8], h: &Header) -> usize {
 /// where it writes it, short keys) or lenient.
 struct Check<'h> {
     h: &'h Header,
+    /// The bytes a record can start with ([`record_openers`]).
+    opens: &'h [bool; 256],
     strict: bool,
     /// The db selected where the check starts.
     db: u64,

@@ -64,6 +64,9 @@ pub fn validate(v: &Value<'_>, scratch: &mut Scratch) -> Result<u64, Error> {
     Ok(n)
 }
 
+/// Member hashes [`Scratch`] keeps its table's room for between values.
+const MEMBERS_KEPT: usize = 1 << 16;
+
 /// Finds a member that occurs twice in a set, zset or hash: a server
 /// refuses such a value on load ("Duplicate set members detected"), and a
 /// damaged count or length that reads past a value's end often reads the
@@ -114,13 +117,23 @@ impl Distinct {
             &mut dyn FnMut(Elem<'_>) -> Result<(), Error>,
         ) -> Result<(), Error>,
     {
-        let mut d = Distinct::default();
+        let mut d = Distinct {
+            seen: std::mem::take(&mut scratch.members),
+            ..Distinct::default()
+        };
+        d.seen.clear();
         let mut n = 0u64;
-        walk(v, scratch, &mut |e| {
+        let walked = walk(v, scratch, &mut |e| {
             n += 1;
             d.add(&e);
             Ok(())
-        })?;
+        });
+        // The table goes back for the next value, unless a big value grew
+        // it past what a pass should hold on to.
+        if d.seen.capacity() <= MEMBERS_KEPT {
+            scratch.members = std::mem::take(&mut d.seen);
+        }
+        walked?;
         if d.repeated.is_empty() {
             return Ok(n);
         }

@@ -24,6 +24,9 @@ pub struct Scratch {
     pub a: Vec<u8>,
     /// Second decompressed element.
     pub b: Vec<u8>,
+    /// Member hashes of the set, zset or hash being validated (kept here
+    /// so that validating many values does not grow a table for each).
+    pub(crate) members: foldhash::HashSet<u64>,
 }
 
 /// The longest of every `stride`-th element of a packed blob, from the
@@ -604,7 +607,7 @@ impl<'a> Value<'a> {
         F: FnMut(Elem<'_>, Elem<'_>, Option<i64>) -> Result<(), Error>,
     {
         use RdbLayout::*;
-        let Scratch { blob, a, b } = scratch;
+        let Scratch { blob, a, b, .. } = scratch;
         match self.layout {
             HashHashtable
             | HashMetadata
