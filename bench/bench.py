@@ -335,6 +335,16 @@ def bench_dataset(label, a, tools):
               peer_of="rdbtool inspect")
     if shutil.which("redis-check-rdb"):
         timed("redis-check-rdb", "inspect", ["redis-check-rdb", rdb], peer_of="rdbtool inspect")
+    # salvage: reading with every plausibility check, as on a damaged file
+    # (`--no-checksum`: a matching CRC lets salvage read an intact file as
+    # the reader does), against the plain inspect above
+    if has_cmd(rt, "inspect", "--salvage"):
+        timed("rdbtool inspect --salvage --no-checksum", "salvage",
+              [rt, "inspect", "--salvage", "--no-checksum", rdb])
+        plain = next((r for r in rows if r["name"] == "rdbtool inspect"), None)
+        if plain and "median_s" in plain:
+            rows.append(dict(plain, peer_of="rdbtool inspect --salvage --no-checksum",
+                             group="salvage"))
     # export vs the rdb crate's JSON
     timed("rdbtool export --format jsonl", "export", [rt, "export", "--format", "jsonl", rdb])
     if rdb_cli.exists():

@@ -8,7 +8,7 @@ use std::hash::BuildHasher;
 use super::listpack::Listpack;
 use super::prim::{RdbStr, raw_stream_id};
 use super::stream::{self, StreamVisitor};
-use super::value::{Scratch, Value};
+use super::value::{MemberSet, Scratch, Value};
 use crate::error::{Error, Problem};
 use crate::model::{DataType, Elem};
 
@@ -64,8 +64,18 @@ pub fn validate(v: &Value<'_>, scratch: &mut Scratch) -> Result<u64, Error> {
     Ok(n)
 }
 
-/// Member hashes [`Scratch`] keeps its table's room for between values.
-const MEMBERS_KEPT: usize = 1 << 16;
+/// Member hashes [`Scratch`] keeps its table's room for between values
+/// (more costs more to clear than a small value takes to walk).
+const MEMBERS_KEPT: usize = 1 << 10;
+
+/// The hasher of set, zset and hash members: seeded once per process (a
+/// hostile file cannot choose colliding members without the seed), and
+/// free to make for each value.
+fn member_hasher() -> foldhash::fast::FixedState {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| foldhash::fast::RandomState::default().hash_one(0u64));
+    foldhash::fast::FixedState::with_seed(seed)
+}
 
 /// Finds a member that occurs twice in a set, zset or hash: a server
 /// refuses such a value on load ("Duplicate set members detected"), and a
@@ -75,13 +85,12 @@ const MEMBERS_KEPT: usize = 1 << 16;
 /// integer as its decimal text, as the server compares them); a repeated
 /// hash is confirmed on the bytes in a second walk, so a collision is
 /// never reported.
-#[derive(Default)]
 struct Distinct {
-    state: foldhash::fast::RandomState,
-    seen: foldhash::HashSet<u64>,
+    state: foldhash::fast::FixedState,
+    seen: MemberSet,
     /// Hashes met more than once (a set: a hostile value may repeat one
     /// member a million times).
-    repeated: foldhash::HashSet<u64>,
+    repeated: MemberSet,
 }
 
 impl Distinct {
@@ -118,8 +127,9 @@ impl Distinct {
         ) -> Result<(), Error>,
     {
         let mut d = Distinct {
+            state: member_hasher(),
             seen: std::mem::take(&mut scratch.members),
-            ..Distinct::default()
+            repeated: MemberSet::default(),
         };
         d.seen.clear();
         let mut n = 0u64;

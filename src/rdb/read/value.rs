@@ -26,8 +26,12 @@ pub struct Scratch {
     pub b: Vec<u8>,
     /// Member hashes of the set, zset or hash being validated (kept here
     /// so that validating many values does not grow a table for each).
-    pub(crate) members: foldhash::HashSet<u64>,
+    pub(crate) members: MemberSet,
 }
+
+/// A set of member hashes. The hashes come from a seeded hasher already,
+/// so the set's own hasher need not be: a fixed one costs nothing to make.
+pub(crate) type MemberSet = std::collections::HashSet<u64, foldhash::fast::FixedState>;
 
 /// The longest of every `stride`-th element of a packed blob, from the
 /// first (stride 2: zset members, not their scores).
