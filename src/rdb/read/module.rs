@@ -9,47 +9,45 @@ use crate::error::{PErr, PResult};
 /// Walks an annotated module item stream up to and including its EOF item
 /// (`len 0`); returns the number of items.
 pub fn walk_items(i: &[u8]) -> PResult<'_, u64> {
-    walk_items_with(i, |_, _| ())
-}
-
-/// [`walk_items`], calling `item` with each item's opcode (1 signed, 2
-/// unsigned, 3 float, 4 double, 5 string) and the bytes of its operand
-/// (for a string, its length and data as stored).
-pub fn walk_items_with<'a>(i: &'a [u8], mut item: impl FnMut(u64, &'a [u8])) -> PResult<'a, u64> {
     let mut r = i;
     let mut n = 0u64;
     loop {
-        let at = r;
-        let (r2, op) = length(r)?;
-        r = match op {
-            0 => return Ok((r2, n)),
-            1 | 2 => length(r2)?.0,
-            3 => le_f32(r2)?.0,
-            4 => le_f64(r2)?.0,
-            5 => skip_string(r2)?.0,
-            other => {
-                return Err(nom::Err::Error(PErr::invalid(
-                    at,
-                    "module item",
-                    "an item opcode 0-5",
-                    other,
-                )));
-            }
-        };
-        item(op, &r2[..r2.len() - r.len()]);
+        match item(r)? {
+            (rest, None) => return Ok((rest, n)),
+            (rest, Some(_)) => r = rest,
+        }
         n += 1;
     }
 }
 
-/// Reads a MODULE_2 value: the module type id, then the item stream.
-pub fn module_value(i: &[u8]) -> PResult<'_, u64> {
-    module_value_with(i, |_, _| ())
+/// Reads one item of an annotated module item stream: its opcode (1
+/// signed, 2 unsigned, 3 float, 4 double, 5 string) and the bytes of its
+/// operand (for a string, its length and data as stored), or `None` for
+/// the EOF item.
+pub fn item(i: &[u8]) -> PResult<'_, Option<(u64, &[u8])>> {
+    let (r2, op) = length(i)?;
+    let r = match op {
+        0 => return Ok((r2, None)),
+        1 | 2 => length(r2)?.0,
+        3 => le_f32(r2)?.0,
+        4 => le_f64(r2)?.0,
+        5 => skip_string(r2)?.0,
+        other => {
+            return Err(nom::Err::Error(PErr::invalid(
+                i,
+                "module item",
+                "an item opcode 0-5",
+                other,
+            )));
+        }
+    };
+    Ok((r, Some((op, &r2[..r2.len() - r.len()]))))
 }
 
-/// [`module_value`], calling `item` for each item ([`walk_items_with`]).
-pub fn module_value_with<'a>(i: &'a [u8], item: impl FnMut(u64, &'a [u8])) -> PResult<'a, u64> {
+/// Reads a MODULE_2 value: the module type id, then the item stream.
+pub fn module_value(i: &[u8]) -> PResult<'_, u64> {
     let (r, id) = length(i)?;
-    let (r, _) = walk_items_with(r, item)?;
+    let (r, _) = walk_items(r)?;
     Ok((r, id))
 }
 

@@ -466,12 +466,8 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 } else {
                     from..end
                 };
-                let operands = if module {
-                    self.string_operands(&k.value)
-                } else {
-                    Vec::new()
-                };
-                let starts = name.chain(operands.into_iter().flatten());
+                let operands = module.then(|| self.string_operands(&k.value));
+                let starts = name.chain(operands.into_iter().flatten().flatten());
                 let mut budget = self.budget;
                 let swallowed = spans_records(
                     &mut c,
@@ -596,19 +592,27 @@ impl<S> Tracker<'_, S> {
     }
 
     /// Where the string operands of module value `v` (type 7) lie in the
-    /// input (each with its length bytes).
-    fn string_operands(&self, v: &Value<'_>) -> Vec<std::ops::Range<usize>> {
-        let mut found = Vec::new();
-        let base = self.data.as_ptr() as usize;
-        // The key validated, so the walk succeeds; a failure leaves the
-        // operands found (none are missed that a chain could start in).
-        let _ = super::module::module_value_with(v.raw, |op, operand| {
-            let at = (operand.as_ptr() as usize).wrapping_sub(base);
-            if op == 5 && at < self.data.len() {
-                found.push(at..at + operand.len());
+    /// input (each with its length bytes), walked as the chains ask.
+    fn string_operands<'v>(
+        &self,
+        v: &Value<'v>,
+    ) -> impl Iterator<Item = std::ops::Range<usize>> + 'v {
+        let (base, len) = (self.data.as_ptr() as usize, self.data.len());
+        // Past the module id. The key validated, so the walk succeeds; a
+        // failure would end the operands early.
+        let mut rest = length(v.raw).ok().map(|(r, _)| r);
+        std::iter::from_fn(move || {
+            loop {
+                let (r, item) = super::module::item(rest?).ok()?;
+                rest = Some(r);
+                let (op, operand) = item?;
+                let at = (operand.as_ptr() as usize).wrapping_sub(base);
+                if op == 5 && at < len {
+                    return Some(at..at + operand.len());
+                }
             }
-        });
-        found
+        })
+        .fuse()
     }
 
     /// Whether an AUX value or function code at `from..end` (the end of
