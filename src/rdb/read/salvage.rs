@@ -1824,7 +1824,7 @@ impl Check<'_> {
             return p == data.len() && data.get(eof_at(data, h)) != Some(&0xff);
         };
         if depth == 0 && !self.strict {
-            return b >= 0xf3 || RdbLayout::from_type_byte(b, h.flavor, h.version).is_some();
+            return self.opens[usize::from(b)];
         }
         if depth == 0 {
             // Strict: what the file's server writes where a record starts.
