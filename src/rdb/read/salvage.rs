@@ -27,6 +27,12 @@
 //! A damaged key whose entries read as key records (a hash with field
 //! TTLs) is walked from its start to the damage: a candidate on one of its
 //! entries whose chain stops before the damage is passed over.
+//! A file of RDB 7 or later that opens without AUX fields was written by a
+//! tool, not a server (see the private `server_written`): the checks that
+//! rest on a server's habits (db order, RESIZEDB, prefixes, types) are off
+//! for it.
+//! A SELECTDB that neither a RESIZEDB (in a server's file) nor a key
+//! follows before a read error is taken back.
 //! Every skipped range is reported to the sink as a [`Record::Skipped`]
 //! with the last key read intact before it.
 //!
@@ -86,6 +92,12 @@ const MAX_PREFIXES: usize = 4;
 const PREFIXES_SPAN: usize = 40;
 /// Largest db number a resync accepts in a SELECTDB.
 const MAX_DB: u64 = 1 << 16;
+/// The dbs a SELECTDB may select that the file did not select before, in
+/// a file a tool wrote ([`server_written`]) and as a resync candidate in
+/// any file: a server's default `databases 16`. A false SELECTDB read out
+/// of damaged bytes names any db, and a high one moves every key after it
+/// there (in a server's file, refusing the real SELECTDBs below it too).
+const DEFAULT_DBS: u64 = 16;
 
 /// Reads `data` in salvage mode (see the module docs).
 pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Result<Trailer> {
@@ -101,6 +113,10 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
         last_key: None,
         last_end: header.len,
         prefixes_seen: 0,
+        top_db: 0,
+        db_undo: None,
+        resize_due: false,
+        server: server_written(data, &header),
         pre_ga_seen: false,
         vendor_seen: 0,
         resumed: false,
@@ -125,6 +141,15 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
         // A file whose checksum matches and still fails to read (a writer's
         // defect, a type this build lacks) is read with every check after.
         t.trusted = false;
+        // A SELECTDB that no key followed before the error was read out of
+        // damaged bytes, most likely: the keys after the damage stay in
+        // the db before it (a false db taken would, in a server's file,
+        // also refuse every real SELECTDB below it).
+        if let Some((db, top_db)) = t.db_undo.take() {
+            t.db = db;
+            t.top_db = top_db;
+        }
+        t.resize_due = false;
         let loc = e.location();
         let start = loc
             .record_start
@@ -183,6 +208,19 @@ fn checksum_verifies(data: &[u8], h: &Header) -> bool {
         && crate::crc::crc64(&data[..eof_end]) == stored
 }
 
+/// Whether a server wrote the file, as far as its first record tells:
+/// since Redis 3.2 (RDB 7) every server opens the keyspace with AUX fields
+/// (`redis-ver` first). A file of RDB 7 or later that opens with SELECTDB
+/// came from a tool (redis-rdb-cli's `rdt` merging files), which follows
+/// none of the server's habits the checks rely on: dbs in increasing
+/// order, RESIZEDB after each SELECTDB and in its shortest form, IDLE or
+/// FREQ on every key or none, functions before the first key, only the
+/// types the server's version writes (the tool copies its inputs' values
+/// as they are).
+fn server_written(data: &[u8], h: &Header) -> bool {
+    h.version < 7 || data.get(h.len) != Some(&0xfe)
+}
+
 /// `e` located at key record `k`, with its name.
 fn key_error(k: &KeyRecord<'_>, e: Error) -> Error {
     let name = k.key.to_vec().ok();
@@ -217,6 +255,16 @@ struct Tracker<'d, S> {
     last_end: usize,
     /// Prefix opcodes the keys delivered carried ([`Check::prefixes_seen`]).
     prefixes_seen: u8,
+    /// The highest db selected so far ([`Check::db_follows`]).
+    top_db: u64,
+    /// The db and highest db before the last SELECTDB, until a key
+    /// follows it (a read error before one takes the SELECTDB back).
+    db_undo: Option<(u64, u64)>,
+    /// Whether the next record must be RESIZEDB: a server writing RDB 7
+    /// or later follows each SELECTDB with one.
+    resize_due: bool,
+    /// Whether a server wrote the file ([`server_written`]).
+    server: bool,
     /// Whether a key of a pre-release hash type was delivered
     /// ([`native_type`]).
     pre_ga_seen: bool,
@@ -308,6 +356,9 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
         }
         let keys_seen = self.last_key.is_some();
         let resize_at = self.resize_at.take();
+        if std::mem::take(&mut self.resize_due) && !matches!(r, Record::ResizeDb { .. }) {
+            return Err(self.out_of_place("SELECTDB", "RESIZEDB after it"));
+        }
         match r {
             // A server writes AUX fields and functions before the keyspace
             // (but Lua scripts after it, see [`lua_aux`]) and dbs in
@@ -316,7 +367,7 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
             Record::Aux { key: name, .. } if keys_seen && !lua_aux(name) => {
                 return Err(self.out_of_place("AUX field or function", "a key record"));
             }
-            Record::Function { .. } | Record::FunctionPreGa { .. } if keys_seen => {
+            Record::Function { .. } | Record::FunctionPreGa { .. } if keys_seen && self.server => {
                 return Err(self.out_of_place("AUX field or function", "a key record"));
             }
             // An AUX field's name, a pre-GA function's name and engine: a
@@ -358,11 +409,20 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 }
                 self.vendor_seen |= bit;
             }
-            Record::SelectDb { db } if keys_seen && *db <= self.db => {
-                return Err(self.out_of_place("SELECTDB", "a db above the current one"));
+            Record::SelectDb { db }
+                if (keys_seen || !self.server) && !self.check().db_follows(*db) =>
+            {
+                return Err(if self.server {
+                    self.out_of_place("SELECTDB", "a db above the current one")
+                } else {
+                    self.out_of_place("SELECTDB", "a db below 16 or one selected before")
+                });
             }
             Record::SelectDb { db } => {
+                self.db_undo.get_or_insert((self.db, self.top_db));
                 self.db = *db;
+                self.top_db = self.top_db.max(*db);
+                self.resize_due = keys_seen && self.server && self.header.version >= 7;
                 let at = self.last_end;
                 self.resize_at = (self.data.get(at) == Some(&0xfe))
                     .then(|| length(&self.data[at + 1..]).ok())
@@ -386,7 +446,7 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                         self.out_of_place("RESIZEDB", "no more keys with an expiry than keys")
                     );
                 }
-                if let Some(at) = at {
+                if let Some(at) = at.filter(|_| self.server) {
                     let mut shortest = vec![0xfb];
                     put_len(&mut shortest, *keys);
                     put_len(&mut shortest, *expires);
@@ -394,6 +454,12 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                         self.last_end = at;
                         return Err(self.out_of_place("RESIZEDB", "lengths in their shortest form"));
                     }
+                }
+                // In a server's file it confirms the SELECTDB before it:
+                // damage seldom forges the pair, and a real db whose first
+                // key is damaged keeps the keys after it.
+                if self.server {
+                    self.db_undo = None;
                 }
             }
             Record::Key(k) => {
@@ -403,7 +469,7 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 // only after damage is a byte of a false record.
                 let new_prefix = (k.idle_s.is_some() && self.prefixes_seen & IDLE_SEEN == 0)
                     || (k.freq.is_some() && self.prefixes_seen & FREQ_SEEN == 0);
-                if keys_seen && new_prefix {
+                if keys_seen && new_prefix && self.server {
                     return Err(key_err(Error::parse(
                         Problem::Invalid {
                             what: "IDLE or FREQ prefix",
@@ -543,7 +609,10 @@ impl<S: RecordSink> Tracker<'_, S> {
                 }
             }
             Record::Vendor { opcode, .. } => self.vendor_seen |= 1u64 << (opcode % 64),
-            Record::SelectDb { db } => self.db = *db,
+            Record::SelectDb { db } => {
+                self.db = *db;
+                self.top_db = self.top_db.max(*db);
+            }
             _ => {}
         }
         self.inner.record(r)
@@ -566,6 +635,7 @@ impl<S> Tracker<'_, S> {
             self.names.add(&key);
         }
         self.last_key = Some(key);
+        self.db_undo = None;
         if k.idle_s.is_some() {
             self.prefixes_seen |= IDLE_SEEN;
         }
@@ -641,8 +711,10 @@ impl<S> Tracker<'_, S> {
             opens: &self.opens,
             strict: true,
             db: self.db,
+            top_db: self.top_db,
             keys_seen: self.last_key.is_some(),
             prefixes_seen: self.prefixes_seen,
+            server: self.server,
             pre_ga_seen: self.pre_ga_seen,
             binary_keys: false,
             empty_keys: false,
@@ -1264,8 +1336,13 @@ fn entries_read_as_records(layout: RdbLayout) -> bool {
 /// 12 those two are native only once the file showed one (`pre_ga_seen`).
 /// Without that, a false record of type 22 read out of a listpack's bytes
 /// (its entries read any bytes and can run over kilobytes of real records
-/// onto a boundary) outlived the real chain.
-fn native_type(t: u8, h: &Header, pre_ga_seen: bool) -> bool {
+/// onto a boundary) outlived the real chain. In a file a tool wrote (not
+/// `server`) every type is native: the tool copies its inputs' values as
+/// they are, whatever server wrote them.
+fn native_type(t: u8, h: &Header, pre_ga_seen: bool, server: bool) -> bool {
+    if !server {
+        return true;
+    }
     if h.flavor == crate::model::Flavor::Valkey {
         return t != 1 && t != 3 && !(9..=14).contains(&t);
     }
@@ -1334,11 +1411,16 @@ struct Check<'h> {
     strict: bool,
     /// The db selected where the check starts.
     db: u64,
+    /// The highest db selected before ([`Check::db_follows`]).
+    top_db: u64,
     /// Whether a key was read before: a server writes AUX fields and
     /// functions before the first key only, and dbs in increasing order.
     keys_seen: bool,
     /// Prefixes the keys read carried: [`IDLE_SEEN`], [`FREQ_SEEN`].
     prefixes_seen: u8,
+    /// Whether a server wrote the file ([`server_written`]): its habits
+    /// bind the strict checks.
+    server: bool,
     /// Whether a key of a pre-release hash type was read (see
     /// [`native_type`]).
     pre_ga_seen: bool,
@@ -1392,6 +1474,24 @@ const IDLE_SEEN: u8 = 1;
 const FREQ_SEEN: u8 = 2;
 
 impl Check<'_> {
+    /// Whether a record of type `t` is one the file's writer makes
+    /// ([`native_type`]).
+    fn native(&self, t: u8) -> bool {
+        native_type(t, self.h, self.pre_ga_seen, self.server)
+    }
+
+    /// Whether a SELECTDB of `db` can follow the records read: in a
+    /// server's file, a db above the current one (or the current one
+    /// before its first key); in a tool's, one below [`DEFAULT_DBS`] or one
+    /// selected before.
+    fn db_follows(&self, db: u64) -> bool {
+        if self.server {
+            db > self.db || (db == self.db && !self.keys_seen)
+        } else {
+            db < DEFAULT_DBS || db <= self.top_db
+        }
+    }
+
     /// Runs `f` with a candidate's key allowed to hold any bytes or none
     /// ([`Check::binary_keys`] and [`Check::empty_keys`]) when `on`: the
     /// trials of a real key with an empty or binary name.
@@ -1711,7 +1811,7 @@ impl Check<'_> {
         let Some(&t) = data.get(q) else {
             return false;
         };
-        if t >= 0xf3 || !native_type(t, self.h, self.pre_ga_seen) {
+        if t >= 0xf3 || !self.native(t) {
             return false;
         }
         data.get(q + 1..)
@@ -1831,12 +1931,9 @@ impl Check<'_> {
             return match b {
                 0xff => p == eof_at(data, h),
                 0xfc | 0xfe | 0xf7 => true,
-                0xf8 => self.prefixes_seen & IDLE_SEEN != 0 || !self.keys_seen,
-                0xf9 => self.prefixes_seen & FREQ_SEEN != 0 || !self.keys_seen,
-                _ => {
-                    native_type(b, h, self.pre_ga_seen)
-                        && RdbLayout::from_type_byte(b, h.flavor, h.version).is_some()
-                }
+                0xf8 => self.prefixes_seen & IDLE_SEEN != 0 || !self.keys_seen || !self.server,
+                0xf9 => self.prefixes_seen & FREQ_SEEN != 0 || !self.keys_seen || !self.server,
+                _ => self.native(b) && RdbLayout::from_type_byte(b, h.flavor, h.version).is_some(),
             };
         }
         self.record(data, p, depth - 1, false, &mut Scratch::default())
@@ -1870,7 +1967,7 @@ impl Check<'_> {
                 // Seconds expiries: RDB 1 and 2 only.
                 0xfd if self.strict && self.h.version >= 3 => return None,
                 0xfd => 4,
-                0xf8 | 0xf9 if self.strict && self.keys_seen => {
+                0xf8 | 0xf9 if self.strict && self.keys_seen && self.server => {
                     let bit = if op == 0xf8 { IDLE_SEEN } else { FREQ_SEEN };
                     if self.prefixes_seen & bit == 0 {
                         return None;
@@ -1919,11 +2016,13 @@ impl Check<'_> {
             _ if prefixes && op >= 0xf3 => return None,
             0xfe => {
                 let (r, db) = length(body).ok()?;
-                let order_ok = !self.strict || db > self.db || (db == self.db && !self.keys_seen);
-                if db >= MAX_DB || !order_ok {
+                if db >= MAX_DB || (self.strict && !self.db_follows(db)) {
                     return None;
                 }
-                if self.strict && h.version >= 7 {
+                if self.strict && first && db >= DEFAULT_DBS && db > self.top_db {
+                    return None;
+                }
+                if self.strict && self.server && h.version >= 7 {
                     // Servers writing RDB 7 and later follow it with
                     // RESIZEDB (read here: it is no record start alone).
                     let resize = r.strip_prefix(&[0xfb])?;
@@ -1938,7 +2037,7 @@ impl Check<'_> {
                 let (r, _) = length(body).ok()?;
                 end_of(length(r).ok()?.0)
             }
-            0xf5 if self.strict && self.keys_seen => return None,
+            0xf5 if self.strict && self.keys_seen && self.server => return None,
             0xfa => {
                 let (r, k) = string(body).ok()?;
                 if !aux_name(&k) || (self.strict && self.keys_seen && !lua_aux(&k)) {
@@ -1956,7 +2055,7 @@ impl Check<'_> {
             }
             t => {
                 let layout = RdbLayout::from_type_byte(t, h.flavor, h.version)?;
-                if self.strict && !native_type(t, h, self.pre_ga_seen) {
+                if self.strict && !self.native(t) {
                     return None;
                 }
                 let (r, key) = string(body).ok()?;
