@@ -221,6 +221,12 @@ fn server_written(data: &[u8], h: &Header) -> bool {
     h.version < 7 || data.get(h.len) != Some(&0xfe)
 }
 
+/// Whether each SELECTDB in the file is followed by RESIZEDB: servers
+/// writing RDB 7 and later write the pair.
+fn resizedb_follows_selectdb(h: &Header, server: bool) -> bool {
+    server && h.version >= 7
+}
+
 /// `e` located at key record `k`, with its name.
 fn key_error(k: &KeyRecord<'_>, e: Error) -> Error {
     let name = k.key.to_vec().ok();
@@ -410,7 +416,7 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 self.vendor_seen |= bit;
             }
             Record::SelectDb { db }
-                if (keys_seen || !self.server) && !self.check().db_follows(*db) =>
+                if (keys_seen || !self.server) && !self.check().db_follows(*db, false) =>
             {
                 return Err(if self.server {
                     self.out_of_place("SELECTDB", "a db above the current one")
@@ -422,7 +428,7 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 self.db_undo.get_or_insert((self.db, self.top_db));
                 self.db = *db;
                 self.top_db = self.top_db.max(*db);
-                self.resize_due = keys_seen && self.server && self.header.version >= 7;
+                self.resize_due = keys_seen && resizedb_follows_selectdb(&self.header, self.server);
                 let at = self.last_end;
                 self.resize_at = (self.data.get(at) == Some(&0xfe))
                     .then(|| length(&self.data[at + 1..]).ok())
@@ -1483,12 +1489,13 @@ impl Check<'_> {
     /// Whether a SELECTDB of `db` can follow the records read: in a
     /// server's file, a db above the current one (or the current one
     /// before its first key); in a tool's, one below [`DEFAULT_DBS`] or one
-    /// selected before.
-    fn db_follows(&self, db: u64) -> bool {
+    /// selected before, which a resync `candidate` needs in either.
+    fn db_follows(&self, db: u64, candidate: bool) -> bool {
+        let known = db < DEFAULT_DBS || db <= self.top_db;
         if self.server {
-            db > self.db || (db == self.db && !self.keys_seen)
+            (db > self.db || (db == self.db && !self.keys_seen)) && (known || !candidate)
         } else {
-            db < DEFAULT_DBS || db <= self.top_db
+            known
         }
     }
 
@@ -2016,15 +2023,11 @@ impl Check<'_> {
             _ if prefixes && op >= 0xf3 => return None,
             0xfe => {
                 let (r, db) = length(body).ok()?;
-                if db >= MAX_DB || (self.strict && !self.db_follows(db)) {
+                if db >= MAX_DB || (self.strict && !self.db_follows(db, first)) {
                     return None;
                 }
-                if self.strict && first && db >= DEFAULT_DBS && db > self.top_db {
-                    return None;
-                }
-                if self.strict && self.server && h.version >= 7 {
-                    // Servers writing RDB 7 and later follow it with
-                    // RESIZEDB (read here: it is no record start alone).
+                if self.strict && resizedb_follows_selectdb(h, self.server) {
+                    // (Read here: RESIZEDB is no record start alone.)
                     let resize = r.strip_prefix(&[0xfb])?;
                     end_of(length(length(resize).ok()?.0).ok()?.0)
                 } else {
