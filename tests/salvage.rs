@@ -412,7 +412,16 @@ fn salvage_recovers_every_intact_key_of_the_corpus_encodings_files() {
 /// resync candidate with a RESIZEDB that checks (7.0 copies 84426,
 /// 92992; 8.2 copies 16558, 43840); a real SELECTDB and RESIZEDB whose
 /// db's first key is damaged (8.2 copy 149694, the keys after it stay in
-/// its db).
+/// its db); a FREQ prefix read out of damage before an expiry, the order
+/// no server writes (8.2 copy 348136); a false key read on from a damaged
+/// function or AUX field, before any SELECTDB, or with a RESIZEDB that no
+/// SELECTDB opens after it (7.0 copies 112707, 144592, 343255); a false
+/// record with a damaged AUX field or function after it, which a chain
+/// that does not remember it follows a key allowed (8.2 copies 33428,
+/// 38518, 356271); a hash whose last value's damaged length swallowed
+/// one named string record (7.0 copy 345139); a damaged stream whose
+/// swallowed records run on past the damage where the chain after it
+/// stops (8.2 copies 38083, 347198).
 #[test]
 fn salvage_recovers_the_copies_that_taught_its_rules() {
     let mut t = Tally::default();
@@ -421,17 +430,18 @@ fn salvage_recovers_the_copies_that_taught_its_rules() {
             "redis-7.0/encodings.rdb",
             0x5eed_0001,
             &[
-                4924, 45921, 60164, 63199, 77203, 81048, 81684, 84426, 85150, 92992, 127838,
-                137454, 262558, 264630,
+                4924, 45921, 60164, 63199, 77203, 81048, 81684, 84426, 85150, 92992, 112707,
+                127838, 137454, 144592, 262558, 264630, 343255, 345139,
             ],
         ),
         (
             "redis-8.2/encodings.rdb",
             0x5eed_0002,
             &[
-                16558, 17130, 25908, 28257, 31856, 38104, 41915, 42366, 43840, 44002, 44154, 51704,
-                53985, 55193, 55257, 61628, 66473, 85093, 88523, 96687, 97197, 98449, 118765,
-                124090, 128883, 129225, 130058, 142740, 143200, 149694, 260152, 297886,
+                16558, 17130, 25908, 28257, 31856, 33428, 38083, 38104, 38518, 41915, 42366, 43840,
+                44002, 44154, 51704, 53985, 55193, 55257, 61628, 66473, 85093, 88523, 96687, 97197,
+                98449, 118765, 124090, 128883, 129225, 130058, 142740, 143200, 149694, 260152,
+                297886, 347198, 348136, 356271,
             ],
         ),
     ];

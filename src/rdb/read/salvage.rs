@@ -21,9 +21,11 @@
 //! Expire/idle/freq prefixes, SELECTDB, RESIZEDB, AUX and FUNCTION2 records
 //! are recognised too, where and as a server writes them (AUX and functions
 //! before the first key, except the `lua` AUX fields Redis 4.0 to 6.2 write
-//! after it; dbs in increasing order; RESIZEDB after SELECTDB, with no more
-//! keys with an expiry than keys; idle/freq only when the keys read carry
-//! them; expiries in a sane range).
+//! after it; SELECTDB before a db's keys, dbs in increasing order; RESIZEDB
+//! right after SELECTDB only, with no more keys with an expiry than keys;
+//! idle/freq only when the keys read carry them; prefixes in the order
+//! expiry, idle, freq; expiries in a sane range). A chain is checked as
+//! the records would be read: the records after a key follow a key.
 //! A damaged key whose entries read as key records (a hash with field
 //! TTLs) is walked from its start to the damage: a candidate on one of its
 //! entries whose chain stops before the damage is passed over.
@@ -121,6 +123,7 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
         vendor_seen: 0,
         resumed: false,
         resize_at: None,
+        select_open: false,
         budget: SWALLOW_BUDGET_BASE
             .saturating_add(data.len().saturating_mul(SWALLOW_BUDGET_PER_BYTE)),
         names: KeyNames::default(),
@@ -131,10 +134,25 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
     // that many times the bound).
     let mut resync = Resync::for_input(data.len());
     let mut pos = header.len;
+    // The checksum just verified is not computed again over a trusted
+    // file (a second pass over all its bytes).
+    let once = ReadOptions {
+        verify_checksum: false,
+        ..opts.clone()
+    };
     loop {
         let db = t.db;
-        let e = match read_body(data, &header, pos, db, opts, &mut t, &mut resync) {
-            Ok(tr) => return Ok(tr),
+        let pass_opts = if t.trusted { &once } else { opts };
+        let e = match read_body(data, &header, pos, db, pass_opts, &mut t, &mut resync) {
+            Ok(mut tr) => {
+                if let Checksum::Unchecked { stored } = tr.checksum
+                    && t.trusted
+                    && tr.end_offset == data.len() as u64
+                {
+                    tr.checksum = Checksum::Ok { value: stored };
+                }
+                return Ok(tr);
+            }
             Err(e) if matches!(e.kind(), ErrorKind::Parse(_)) => e,
             Err(e) => return Err(e),
         };
@@ -282,6 +300,10 @@ struct Tracker<'d, S> {
     /// Where the RESIZEDB after the SELECTDB just read starts (the end of
     /// that SELECTDB, when it was found at [`Tracker::last_end`]).
     resize_at: Option<usize>,
+    /// Whether a SELECTDB was read and no key since: a server writes
+    /// RESIZEDB right after one only (Redis Enterprise with AUX fields
+    /// between them).
+    select_open: bool,
     /// Work left for [`Check::swallowed`] (bytes its false records span
     /// plus one per record tried); when spent, keys are taken unchecked.
     budget: usize,
@@ -429,6 +451,7 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 self.db = *db;
                 self.top_db = self.top_db.max(*db);
                 self.resize_due = keys_seen && resizedb_follows_selectdb(&self.header, self.server);
+                self.select_open = true;
                 let at = self.last_end;
                 self.resize_at = (self.data.get(at) == Some(&0xfe))
                     .then(|| length(&self.data[at + 1..]).ok())
@@ -439,6 +462,9 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
             // Servers write lengths in their shortest form: a RESIZEDB in
             // a longer one took a damaged byte, and the byte after it (the
             // next key's type byte, often) as its last length.
+            Record::ResizeDb { .. } if self.server && !self.select_open => {
+                return Err(self.out_of_place("RESIZEDB", "a SELECTDB right before it"));
+            }
             Record::ResizeDb { keys, expires, .. } => {
                 let at = resize_at.filter(|&at| self.data.get(at) == Some(&0xfb));
                 // The keys with an expiry are some of the db's keys: more
@@ -485,6 +511,13 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                         k.offset,
                     )));
                 }
+                // A server writes SELECTDB before a db's keys: a first key
+                // read on from an AUX field or a function (not found by a
+                // resync, past a damaged SELECTDB) was read out of the
+                // damaged record before it.
+                if self.server && !keys_seen && !self.select_open && !self.resumed {
+                    return Err(self.out_of_place("key record", "a SELECTDB before it"));
+                }
                 let key = self.decoded_key(k)?;
                 let (start, end) = (k.offset as usize, k.end as usize);
                 let resumed = std::mem::take(&mut self.resumed);
@@ -500,6 +533,7 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 let successor_ok = c.successor_ok(self.data, end, RESYNC_DEPTH);
                 c.candidate = resumed;
                 c.binary_named = !plain_key(&k.key) || std::str::from_utf8(&key).is_err();
+                c.last_item = last_item(&k.value);
                 let inner_chains = !entries_read_as_records(k.value.layout);
                 // The chains start past the type byte (the key's own
                 // record, read without its prefixes, is no other record).
@@ -618,6 +652,7 @@ impl<S: RecordSink> Tracker<'_, S> {
             Record::SelectDb { db } => {
                 self.db = *db;
                 self.top_db = self.top_db.max(*db);
+                self.select_open = true;
             }
             _ => {}
         }
@@ -642,6 +677,7 @@ impl<S> Tracker<'_, S> {
         }
         self.last_key = Some(key);
         self.db_undo = None;
+        self.select_open = false;
         if k.idle_s.is_some() {
             self.prefixes_seen |= IDLE_SEEN;
         }
@@ -731,6 +767,7 @@ impl<S> Tracker<'_, S> {
             lone_named: false,
             names: &self.names,
             binary_named: false,
+            last_item: usize::MAX,
         }
     }
 
@@ -759,6 +796,9 @@ enum AtEnd {
         /// Where a plausible record at the key's end ends (one alone,
         /// with damage after it).
         record_end: Option<usize>,
+        /// Where the chain of plausible records from the key's end stops
+        /// (the damage after it).
+        stops: usize,
         /// Whether a record head ([`Check::head`]) starts there.
         head: bool,
     },
@@ -786,6 +826,7 @@ fn spans_records(
         // Read once here, not per start (bounded work on a big record).
         AtEnd::Implausible {
             record_end: c.record(data, end, 0, false, &mut Scratch::default()),
+            stops: c.chain_end(data, end, budget),
             head: c.head(data, end),
         }
     };
@@ -1232,6 +1273,24 @@ fn tail_items(v: &Value<'_>) -> Option<([usize; OVERRUN_TAIL], usize)> {
     Some((tail, n))
 }
 
+/// Where the last string of value `v` starts (its length bytes): the
+/// value itself for a raw string, the last item of a collection of
+/// strings ([`tail_items`]); `usize::MAX` for other values. A damaged
+/// length in that string can run it over the records after it, and one
+/// whole record found inside it, ending where it ends, is then a real one
+/// ([`Check::swallowed`]).
+fn last_item(v: &Value<'_>) -> usize {
+    match v.layout {
+        // (Not an integer or LZF string: its encoding sets its size.)
+        RdbLayout::String if v.raw.first().is_some_and(|&b| b >> 6 != 3) => {
+            usize::try_from(v.offset).unwrap_or(usize::MAX)
+        }
+        _ => tail_items(v)
+            .filter(|&(_, n)| n > 0)
+            .map_or(usize::MAX, |(tail, n)| tail[(n - 1) % OVERRUN_TAIL]),
+    }
+}
+
 /// Whether `k` is what servers name AUX fields and functions' engines
 /// with: 1 to 64 printable ASCII bytes, no spaces.
 fn aux_name(k: &RdbStr<'_>) -> bool {
@@ -1472,6 +1531,11 @@ struct Check<'h> {
     /// length leaves one, so one raw string record landing on its end is
     /// enough.
     binary_named: bool,
+    /// Where the last string of the value of the record checked by
+    /// [`Check::swallowed`] starts (its length bytes; `usize::MAX` when
+    /// the value is no string or collection of strings): see
+    /// [`last_item`].
+    last_item: usize,
 }
 
 /// [`Check::prefixes_seen`] bit for the IDLE opcode (0xF8).
@@ -1515,7 +1579,9 @@ impl Check<'_> {
     /// that ends at `end`) shows that this record swallowed real ones:
     /// - the chain reaches `end` exactly (a damaged length that happens to
     ///   land on a real boundary) after two records, or after one that
-    ///   holds more than a raw string ([`raw_string`]);
+    ///   holds more than a raw string ([`raw_string`]) or lies inside the
+    ///   value's last string ([`Check::last_item`]) with a key named as
+    ///   the file names keys;
     /// - when what follows `end` is implausible (`at_end`): it runs across
     ///   `end` and gathers more than [`RESYNC_DEPTH`] units of evidence
     ///   past it ([`Check::evidence`], plus one for a record head where
@@ -1524,7 +1590,10 @@ impl Check<'_> {
     ///   the key is intact and its tail read as a false record that merges
     ///   with the real chain; for a key with a binary name, which is more
     ///   often damage than a real name, only a record there that is also a
-    ///   head counts so); or it holds [`SWALLOWED_CHAIN`] records, before
+    ///   head counts so, and unless the chain opens with a named record
+    ///   and runs on where the chain from `end` stops: the two never
+    ///   merged); or it holds
+    ///   [`SWALLOWED_CHAIN`] records, before
     ///   `end` or across it, a record head where the chain stops counting
     ///   as one; or, after one record, it
     ///   stops at a record that checks itself and crosses `end` by
@@ -1563,9 +1632,13 @@ impl Check<'_> {
         budget: &mut usize,
     ) -> bool {
         let mut s = Scratch::default();
-        let (mut successor_ok, succ_end, head_at_end) = match at_end {
-            AtEnd::Plausible => (true, None, false),
-            AtEnd::Implausible { record_end, head } => (false, record_end, head),
+        let (mut successor_ok, succ_end, head_at_end, end_stops) = match at_end {
+            AtEnd::Plausible => (true, None, false, usize::MAX),
+            AtEnd::Implausible {
+                record_end,
+                head,
+                stops,
+            } => (false, record_end, head, stops),
         };
         let weak_candidate = self.candidate && !successor_ok;
         let (mut p, mut beyond) = (q, 0);
@@ -1600,8 +1673,20 @@ impl Check<'_> {
                 p
             };
             if p == end || body == end {
+                // One raw string record is enough when it lies inside the
+                // value's last string and is named as the file names its
+                // keys: a value's own bytes seldom end so (the false one
+                // of an empty member and the two strings after it starts
+                // on a member's boundary).
+                let inside_last = counted == 1
+                    && named_first
+                    && self.last_item != usize::MAX
+                    && q > self.last_item
+                    && self.known_name_at(data, q);
                 return counting
-                    && (counted >= 2 || (counted == 1 && (strong_first || self.binary_named)));
+                    && (counted >= 2
+                        || (counted == 1 && (strong_first || self.binary_named))
+                        || inside_last);
             }
             if counting && p < end {
                 if counted >= SWALLOWED_CHAIN && (!successor_ok || self.candidate) {
@@ -1730,10 +1815,18 @@ impl Check<'_> {
             } else {
                 head_at_end || succ_end.is_some_and(|se| e >= se)
             };
-            if p < end && e > end && at_end_vouches {
+            if p < end
+                && e > end
+                && at_end_vouches
+                && !(named_first && self.runs_past(data, e, end_stops, budget))
+            {
                 // It runs over the record (or the head of one) at `end`
                 // too: a false record merging with the real chain,
-                // no sign of swallowing.
+                // no sign of swallowing. (Unless it opens with a named
+                // record and runs on where the chain from `end` stops:
+                // then the two never merged, and that chain, not this one,
+                // is read out of damage. A value's tail read as a record
+                // seldom has a name, and may jump over the damage.)
                 return false;
             }
             if e > end {
@@ -1745,6 +1838,50 @@ impl Check<'_> {
             }
         }
         false
+    }
+
+    /// Where the chain of plausible records (successors, as after a key)
+    /// from `p` stops, within [`CHAIN_CMP`] records (each costs `budget`
+    /// one plus its size).
+    fn chain_end(&mut self, data: &[u8], mut p: usize, budget: &mut usize) -> usize {
+        let mut s = Scratch::default();
+        for _ in 0..CHAIN_CMP {
+            match self.record(data, p, 0, false, &mut s) {
+                Some(e) if e > p && *budget > 0 => {
+                    *budget = budget.saturating_sub(1 + (e - p));
+                    p = e;
+                }
+                _ => break,
+            }
+        }
+        p
+    }
+
+    /// Whether the chain of plausible records from `p` runs on past
+    /// `stops` (where another chain stopped) for [`RESYNC_DEPTH`] + 1
+    /// records: the two chains do not share their records (two chains
+    /// that meet go on alike and stop at the same damage). The end of the
+    /// data past `stops` counts as running on. Each record costs `budget`
+    /// one plus its size.
+    fn runs_past(&mut self, data: &[u8], mut p: usize, stops: usize, budget: &mut usize) -> bool {
+        let mut s = Scratch::default();
+        let mut past = 0;
+        for _ in 0..CHAIN_CMP {
+            if past > usize::from(RESYNC_DEPTH) || (p >= data.len() && p > stops) {
+                return true;
+            }
+            match self.record(data, p, 0, false, &mut s) {
+                Some(e) if e > p && *budget > 0 => {
+                    *budget = budget.saturating_sub(1 + (e - p));
+                    p = e;
+                }
+                _ => return false,
+            }
+            if p > stops {
+                past += 1;
+            }
+        }
+        past > usize::from(RESYNC_DEPTH)
     }
 
     /// Whether the key record in `from..end` ends inside the expiry of a
@@ -1806,6 +1943,15 @@ impl Check<'_> {
             .and_then(|&t| RdbLayout::from_type_byte(t, h.flavor, h.version))
             .is_some_and(self_checking);
         if checked && e - from >= 64 { 2 } else { 1 }
+    }
+
+    /// Whether the record at `p` has a key named as the file names its
+    /// keys ([`KeyNames::known`]).
+    fn known_name_at(&self, data: &[u8], p: usize) -> bool {
+        self.prefixes_end(data, p)
+            .and_then(|q| data.get(q + 1..))
+            .and_then(|b| string(b).ok())
+            .is_some_and(|(_, k)| self.names.known(&k))
     }
 
     /// Whether a record head starts at `p`: plausible prefixes, a type the
@@ -1957,12 +2103,32 @@ impl Check<'_> {
     /// idle, freq) are read; `None` if they are implausible. Strict: an
     /// expiry is a time between 1970 and year 6400, idle and freq only when
     /// the keys read before carry them (a server writes the one its
-    /// eviction policy needs on every key, or neither).
+    /// eviction policy needs on every key, or neither), each at most once
+    /// and in the order a server writes them: expiry, idle, freq.
     fn prefixes_end(&self, data: &[u8], p: usize) -> Option<usize> {
+        self.prefixes(data, p).map(|(q, _)| q)
+    }
+
+    /// [`Check::prefixes_end`], and the prefixes read ([`IDLE_SEEN`],
+    /// [`FREQ_SEEN`]).
+    fn prefixes(&self, data: &[u8], p: usize) -> Option<(usize, u8)> {
         let mut q = p;
+        let mut seen = 0;
+        // The rank of the last prefix read (0: none yet).
+        let mut last_rank = 0;
         for _ in 0..=MAX_PREFIXES {
             let op = *data.get(q)?;
             let body = data.get(q + 1..)?;
+            let rank = match op {
+                0xfc | 0xfd => 1,
+                0xf8 => 2,
+                0xf9 => 3,
+                _ => 0,
+            };
+            if self.strict && self.server && rank != 0 && rank <= last_rank {
+                return None;
+            }
+            last_rank = rank;
             let n = match op {
                 0xfc => {
                     let ms = i64::from_le_bytes(body.get(..8)?.try_into().ok()?);
@@ -1987,7 +2153,12 @@ impl Check<'_> {
                 }
                 0xf9 => 1,
                 0xf8 => body.len() - length(body).ok()?.0.len(),
-                _ => return Some(q),
+                _ => return Some((q, seen)),
+            };
+            seen |= match op {
+                0xf8 => IDLE_SEEN,
+                0xf9 => FREQ_SEEN,
+                _ => 0,
             };
             if body.len() < n {
                 return None;
@@ -2013,7 +2184,7 @@ impl Check<'_> {
         s: &mut Scratch,
     ) -> Option<usize> {
         let h = self.h;
-        let q = self.prefixes_end(data, p)?;
+        let (q, seen) = self.prefixes(data, p)?;
         let prefixes = q > p;
         let op = *data.get(q)?;
         let body = &data[q + 1..];
@@ -2034,8 +2205,9 @@ impl Check<'_> {
                     end_of(r)
                 }
             }
-            // A server writes RESIZEDB right after SELECTDB only.
-            0xfb if self.strict && first => return None,
+            // A server writes RESIZEDB right after SELECTDB only (read
+            // with it above); a tool's file may have one anywhere.
+            0xfb if self.strict && (first || self.server) => return None,
             0xfb => {
                 let (r, _) = length(body).ok()?;
                 end_of(length(r).ok()?.0)
@@ -2098,7 +2270,14 @@ impl Check<'_> {
                     let named = self.lone_named && self.names.known(&key);
                     return ((checked && v.raw.len() >= 64) || named).then_some(end_of(r2));
                 }
-                end_of(r2)
+                // The records after it follow a key (with its
+                // prefixes), as when the Tracker reads them.
+                let state = (self.keys_seen, self.prefixes_seen);
+                self.keys_seen = true;
+                self.prefixes_seen |= seen;
+                let ok = self.successor_ok(data, end_of(r2), depth);
+                (self.keys_seen, self.prefixes_seen) = state;
+                return ok.then_some(end_of(r2));
             }
         };
         if self.lone && first {
