@@ -421,7 +421,9 @@ fn salvage_recovers_every_intact_key_of_the_corpus_encodings_files() {
 /// 38518, 356271); a hash whose last value's damaged length swallowed
 /// one named string record (7.0 copy 345139); a damaged stream whose
 /// swallowed records run on past the damage where the chain after it
-/// stops (8.2 copies 38083, 347198).
+/// stops (8.2 copies 38083, 347198); a damaged string whose length runs
+/// it across a named key, the chain after which more damage cuts short
+/// (7.0 copies 35383, 147777; 8.2 copies 118177, 386053, 388826).
 #[test]
 fn salvage_recovers_the_copies_that_taught_its_rules() {
     let mut t = Tally::default();
@@ -430,8 +432,8 @@ fn salvage_recovers_the_copies_that_taught_its_rules() {
             "redis-7.0/encodings.rdb",
             0x5eed_0001,
             &[
-                4924, 45921, 60164, 63199, 77203, 81048, 81684, 84426, 85150, 92992, 112707,
-                127838, 137454, 144592, 262558, 264630, 343255, 345139,
+                4924, 35383, 45921, 60164, 63199, 77203, 81048, 81684, 84426, 85150, 92992, 112707,
+                127838, 137454, 144592, 147777, 262558, 264630, 343255, 345139,
             ],
         ),
         (
@@ -440,8 +442,8 @@ fn salvage_recovers_the_copies_that_taught_its_rules() {
             &[
                 16558, 17130, 25908, 28257, 31856, 33428, 38083, 38104, 38518, 41915, 42366, 43840,
                 44002, 44154, 51704, 53985, 55193, 55257, 61628, 66473, 85093, 88523, 96687, 97197,
-                98449, 118765, 124090, 128883, 129225, 130058, 142740, 143200, 149694, 260152,
-                297886, 347198, 348136, 356271,
+                98449, 118177, 118765, 124090, 128883, 129225, 130058, 142740, 143200, 149694,
+                260152, 297886, 347198, 348136, 356271, 386053, 388826,
             ],
         ),
     ];

@@ -1585,7 +1585,8 @@ impl Check<'_> {
     /// - when what follows `end` is implausible (`at_end`): it runs across
     ///   `end` and gathers more than [`RESYNC_DEPTH`] units of evidence
     ///   past it ([`Check::evidence`], plus one for a record head where
-    ///   more damage cuts it short), unless the record that crosses `end`
+    ///   more damage cuts it short and one for a first record named as
+    ///   the file names its keys), unless the record that crosses `end`
     ///   also runs over the record or record head that starts there (then
     ///   the key is intact and its tail read as a false record that merges
     ///   with the real chain; for a key with a binary name, which is more
@@ -1654,6 +1655,10 @@ impl Check<'_> {
         // Whether the first record is a named one: its type and plain key
         // of 4 bytes or more read as a record head ([`Check::head`]).
         let mut named_first = false;
+        // Whether the first record's key is named as the file names its
+        // keys ([`Check::known_name_at`]): a record read out of a value's
+        // bytes seldom is, so one that crosses `end` counts one unit more.
+        let mut known_first = false;
         // Evidence past `end` needed when more damage cuts the chain
         // short: one unit less for a key already suspect (a binary name,
         // or a weak resync candidate).
@@ -1783,7 +1788,7 @@ impl Check<'_> {
                 if !successor_ok && p > end && counted + usize::from(head) >= SWALLOWED_CHAIN {
                     return true;
                 }
-                return p > end && beyond + usize::from(head) > need;
+                return p > end && beyond + usize::from(head) + usize::from(known_first) > need;
             };
             let at = self.prefixes_end(data, p).unwrap_or(p);
             let t = data.get(at).copied().unwrap_or(0);
@@ -1795,6 +1800,7 @@ impl Check<'_> {
             strong_first |=
                 step == 0 && (at > p || (t != 0 && t < 0xf5) || (t == 0 && !raw_string(data, at)));
             named_first |= step == 0 && self.head(data, p);
+            known_first |= step == 0 && e > end && self.known_name_at(data, p);
             if counting {
                 counted += 1;
             }
