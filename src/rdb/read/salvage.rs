@@ -940,7 +940,9 @@ const PREFER_WITHIN: usize = 2;
 /// out of a damaged value's intact rest can run over the first real keys
 /// after it and still pass the local checks; the real chain outlives it
 /// (it runs to the end of the file or to the next damage). Ties keep
-/// `cand`; a chain of [`CHAIN_CMP`] records is not questioned.
+/// `cand`, unless a record inside its first one ends where that ends and
+/// is named as the file names its keys while `cand` is not; a chain of
+/// [`CHAIN_CMP`] records is not questioned.
 fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut usize) -> usize {
     // Chains of real records may hold a key with an empty name: one must
     // not cut the real chain short (as in [`Check::swallowed`]). One may
@@ -988,7 +990,17 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
             });
             // (A record whose entries read as records may run past it: the
             // candidate's chain was those entries.)
-            if n > score
+            // A tie: a record inside the candidate's first one that ends
+            // where it ends (the chains merge there) and is named as the
+            // file names its keys, while the candidate is not, is a real
+            // key its false first record swallowed (its type byte read as
+            // an empty member, its name and value as two more).
+            let named_inside = n == score
+                && i == 0
+                && inner.get(1) == Some(&w[1])
+                && c.known_name_at(data, q)
+                && !c.known_name_at(data, cand);
+            if (n > score || named_inside)
                 && inner
                     .get(1)
                     .is_some_and(|&e| e <= last || c.entries_read_as_records_at(data, q))
