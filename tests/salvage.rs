@@ -425,7 +425,10 @@ fn salvage_recovers_every_intact_key_of_the_corpus_encodings_files() {
 /// it across a named key, the chain after which more damage cuts short
 /// (7.0 copies 35383, 147777; 8.2 copies 118177, 386053, 388826); a
 /// false hash read out of damage whose last pair and the empty value
-/// before it are a named string record (7.0 copy 402320).
+/// before it are a named string record (7.0 copy 402320); a false
+/// string with a binary name read out of damage, whose binary-named
+/// successor and the named records it swallowed end at one offset (8.2
+/// copy 342503).
 #[test]
 fn salvage_recovers_the_copies_that_taught_its_rules() {
     let mut t = Tally::default();
@@ -445,7 +448,7 @@ fn salvage_recovers_the_copies_that_taught_its_rules() {
                 16558, 17130, 25908, 28257, 31856, 33428, 38083, 38104, 38518, 41915, 42366, 43840,
                 44002, 44154, 51704, 53985, 55193, 55257, 61628, 66473, 85093, 88523, 96687, 97197,
                 98449, 118177, 118765, 124090, 128883, 129225, 130058, 142740, 143200, 149694,
-                260152, 297886, 347198, 348136, 356271, 386053, 388826,
+                260152, 297886, 342503, 347198, 348136, 356271, 386053, 388826,
             ],
         ),
     ];

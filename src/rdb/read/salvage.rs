@@ -1618,6 +1618,11 @@ impl Check<'_> {
     ///   `end`, whatever follows (no value but a damaged one holds that
     ///   many).
     ///
+    /// For a key with a binary name whose successor (not named as the file
+    /// names its keys) ends where a record of a chain from inside it that
+    /// crosses `end` ends, the chain swallowed wins when all its records
+    /// are named so (two chains meet; the named one is the real one).
+    ///
     /// Plausible records after `end` that are entries of the chain's record
     /// across `end` ([`Check::entry_starts_at`]) are no plausible
     /// successors: the key's damaged length landed among them.
@@ -1671,6 +1676,8 @@ impl Check<'_> {
         // keys ([`Check::known_name_at`]): a record read out of a value's
         // bytes seldom is, so one that crosses `end` counts one unit more.
         let mut known_first = false;
+        // Whether every record of the chain so far is named so.
+        let mut all_known = true;
         // Evidence past `end` needed when more damage cuts the chain
         // short: one unit less for a key already suspect (a binary name,
         // or a weak resync candidate).
@@ -1813,6 +1820,7 @@ impl Check<'_> {
                 step == 0 && (at > p || (t != 0 && t < 0xf5) || (t == 0 && !raw_string(data, at)));
             named_first |= step == 0 && self.head(data, p);
             known_first |= step == 0 && e > end && self.known_name_at(data, p);
+            all_known &= self.known_name_at(data, p);
             if counting {
                 counted += 1;
             }
@@ -1823,6 +1831,22 @@ impl Check<'_> {
             // that record's entries, which read as records.
             if successor_ok && p < end && e > end && self.entry_starts_at(data, p, end) {
                 successor_ok = false;
+            }
+            // Two chains that meet: the key's successor, one record from
+            // `end`, ends where this one across `end` ends. For a key
+            // with a binary name (more often damage than a real one), the
+            // chain whose records are all named as the file names its keys
+            // is the real one when the successor is not so named: the key
+            // swallowed those records.
+            if successor_ok
+                && self.binary_named
+                && p < end
+                && e > end
+                && all_known
+                && !self.known_name_at(data, end)
+                && self.record(data, end, 0, false, &mut s) == Some(e)
+            {
+                return true;
             }
             // A key with a binary name is more often damage than a real
             // one, and so is a binary-named record at its end: for such a
