@@ -1820,7 +1820,11 @@ impl Check<'_> {
                 step == 0 && (at > p || (t != 0 && t < 0xf5) || (t == 0 && !raw_string(data, at)));
             named_first |= step == 0 && self.head(data, p);
             known_first |= step == 0 && e > end && self.known_name_at(data, p);
-            all_known &= self.known_name_at(data, p);
+            // (Read only for a binary-named key with plausible successors,
+            // below: the name lookup is skipped for every other chain.)
+            if successor_ok && self.binary_named {
+                all_known &= self.known_name_at(data, p);
+            }
             if counting {
                 counted += 1;
             }
