@@ -428,7 +428,15 @@ fn salvage_recovers_every_intact_key_of_the_corpus_encodings_files() {
 /// before it are a named string record (7.0 copy 402320); a false
 /// string with a binary name read out of damage, whose binary-named
 /// successor and the named records it swallowed end at one offset (8.2
-/// copy 342503).
+/// copy 342503); an intact key named `db5:\x00` whose name's last byte
+/// and value read as a string record across the damage after it (7.0
+/// copy 436235); a false string with a binary name whose value holds a
+/// whole named hash, with damage after both (7.0 copy 425930); a false
+/// string found by a resync, or a damaged set, whose value holds a record
+/// that ends on the head of a named key that more damage cut (7.0 copies
+/// 52749, 142802; 8.2 copy 51624); a false record whose long value jumps
+/// to a longer chain over two real keys, `bin:\x00\xff\xfekey` first,
+/// that end on a named key more damage cut (8.2 copy 5009).
 #[test]
 fn salvage_recovers_the_copies_that_taught_its_rules() {
     let mut t = Tally::default();
@@ -438,17 +446,18 @@ fn salvage_recovers_the_copies_that_taught_its_rules() {
             0x5eed_0001,
             &[
                 4924, 35383, 45921, 60164, 63199, 77203, 81048, 81684, 84426, 85150, 92992, 112707,
-                127838, 137454, 144592, 147777, 262558, 264630, 343255, 345139, 402320,
+                52749, 127838, 137454, 142802, 144592, 147777, 262558, 264630, 343255, 345139,
+                402320, 425930, 436235,
             ],
         ),
         (
             "redis-8.2/encodings.rdb",
             0x5eed_0002,
             &[
-                16558, 17130, 25908, 28257, 31856, 33428, 38083, 38104, 38518, 41915, 42366, 43840,
-                44002, 44154, 51704, 53985, 55193, 55257, 61628, 66473, 85093, 88523, 96687, 97197,
-                98449, 118177, 118765, 124090, 128883, 129225, 130058, 142740, 143200, 149694,
-                260152, 297886, 342503, 347198, 348136, 356271, 386053, 388826,
+                5009, 16558, 17130, 25908, 28257, 31856, 33428, 38083, 38104, 38518, 41915, 42366,
+                43840, 44002, 44154, 51624, 51704, 53985, 55193, 55257, 61628, 66473, 85093, 88523,
+                96687, 97197, 98449, 118177, 118765, 124090, 128883, 129225, 130058, 142740,
+                143200, 149694, 260152, 297886, 342503, 347198, 348136, 356271, 386053, 388826,
             ],
         ),
     ];

@@ -532,7 +532,10 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 }
                 let successor_ok = c.successor_ok(self.data, end, RESYNC_DEPTH);
                 c.candidate = resumed;
-                c.binary_named = !plain_key(&k.key) || std::str::from_utf8(&key).is_err();
+                // (A UTF-8 key named as the file names its keys is not
+                // suspect for a control byte after its prefix: `db5:\0`.)
+                c.binary_named = std::str::from_utf8(&key).is_err()
+                    || (!plain_key(&k.key) && !self.names.known(&k.key));
                 c.last_item = last_item(&k.value);
                 let inner_chains = !entries_read_as_records(k.value.layout);
                 // The chains start past the type byte (the key's own
@@ -817,6 +820,7 @@ fn spans_records(
     budget: &mut usize,
 ) -> bool {
     c.no_int_keys = true;
+    // (For [`Check::lone_across`].)
     c.lone_named = true;
     // (Before empty successors are allowed: an empty key at `end` is as
     // likely zero bytes inside a record read as one.)
@@ -945,11 +949,8 @@ const PREFER_WITHIN: usize = 2;
 /// [`CHAIN_CMP`] records is not questioned.
 fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut usize) -> usize {
     // Chains of real records may hold a key with an empty name: one must
-    // not cut the real chain short (as in [`Check::swallowed`]). One may
-    // open with a binary name under a known prefix (`bin:\x00\xff\xfekey`
-    // before more damage: its chain is the keys a longer false one jumps).
+    // not cut the real chain short (as in [`Check::swallowed`]).
     c.empty_successors = true;
-    c.lone_named = true;
     let mut bounds = Vec::new();
     let score = c.chain(data, cand, CHAIN_CMP, Some(&mut bounds), budget);
     if score >= CHAIN_CMP {
@@ -1021,10 +1022,13 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
                 let q = chain_back(c, data, w[0] + 1, q).unwrap_or(q);
                 return cut.filter(|&(_, e)| e <= q).map_or(q, |(p, _)| p);
             }
+            // (One record fewer when the head is named as the file names
+            // its keys: that is the first of the real records after it.)
             if cut.is_none()
-                && n > RESYNC_DEPTH as usize
+                && n >= RESYNC_DEPTH as usize
                 && let Some(&e) = inner.last()
                 && c.head(data, e)
+                && (n > RESYNC_DEPTH as usize || c.known_name_at(data, e))
             {
                 cut = Some((q, e));
             }
@@ -1520,13 +1524,10 @@ struct Check<'h> {
     /// declared length) over 64 bytes or more, which random bytes and
     /// other values' bytes do not pass for.
     lone: bool,
-    /// Whether a first record's key may hold binary bytes after a prefix
-    /// that follows the file's naming scheme or the common `word:rest` one
-    /// ([`KeyNames::known`]). With [`Check::lone`], such a key of any type
-    /// and size is also taken: the key right before more damage that its
-    /// value does not vouch for (a short string, a hash with field TTLs).
-    /// In [`Check::swallowed`] and [`prefer_longer_chain`], a chain may
-    /// open with one (`db5:\x00` read over by a damaged key before it).
+    /// With [`Check::lone`]: whether a first record whose key is named as
+    /// the file names its keys ([`KeyNames::known`]) is taken whatever its
+    /// type and size: the key right before more damage that its value does
+    /// not vouch for (a short string, a hash with field TTLs).
     lone_named: bool,
     /// How the keys read so far are named.
     names: &'h KeyNames,
@@ -1628,7 +1629,7 @@ impl Check<'_> {
     /// successors: the key's damaged length landed among them.
     ///
     /// The chain opens with a plain key, or a binary one under a known
-    /// name prefix ([`Check::lone_named`]): another binary one is as likely
+    /// name prefix ([`KeyNames::known`]): another binary one is as likely
     /// a run of the value's bytes (a false record that crosses damage right
     /// after an intact key and lands on a real boundary), and in the test copies
     /// that is what it turned out to be more often. In a value whose
@@ -1676,6 +1677,9 @@ impl Check<'_> {
         // keys ([`Check::known_name_at`]): a record read out of a value's
         // bytes seldom is, so one that crosses `end` counts one unit more.
         let mut known_first = false;
+        // Whether it is named so and ends inside the key (read only for a
+        // binary-named key that damage follows).
+        let mut known_inside = false;
         // Whether every record of the chain so far is named so.
         let mut all_known = true;
         // Evidence past `end` needed when more damage cuts the chain
@@ -1766,6 +1770,27 @@ impl Check<'_> {
                 {
                     return true;
                 }
+                // Inside any key that damage follows, any record that
+                // ends on the head of one named as the file names its
+                // keys: the key's length ran over real records (its own
+                // value's bytes seldom read as a record and such a name).
+                if !successor_ok && p < end && p > q && head && self.known_name_at(data, p) {
+                    return true;
+                }
+                // Inside a binary-named key that damage follows, a first
+                // record that holds more than a raw string and is named as
+                // the file names its keys is a real key the damaged length
+                // ran over, even when more damage cuts its successor (a
+                // value's bytes seldom read as both).
+                if self.binary_named
+                    && !successor_ok
+                    && p < end
+                    && counted >= 1
+                    && strong_first
+                    && known_inside
+                {
+                    return true;
+                }
                 if (weak_candidate || (self.binary_named && !successor_ok))
                     && p < end
                     && counted >= 1
@@ -1819,7 +1844,11 @@ impl Check<'_> {
             strong_first |=
                 step == 0 && (at > p || (t != 0 && t < 0xf5) || (t == 0 && !raw_string(data, at)));
             named_first |= step == 0 && self.head(data, p);
-            known_first |= step == 0 && e > end && self.known_name_at(data, p);
+            let known = step == 0
+                && (e > end || (self.binary_named && !successor_ok))
+                && self.known_name_at(data, p);
+            known_first |= known && e > end;
+            known_inside |= known && e <= end;
             // (Read only for a binary-named key with plausible successors,
             // below: the name lookup is skipped for every other chain.)
             if successor_ok && self.binary_named {
@@ -2215,8 +2244,8 @@ impl Check<'_> {
     }
 
     /// [`Check::plausible`]; `first`: `p` is a candidate start rather than
-    /// the successor of a plausible record. Strict key rules (printable)
-    /// bind a candidate only: real keys may be binary, so a successor needs
+    /// the successor of a plausible record. Strict key rules (printable, or
+    /// named as the file names its keys) bind a candidate only: real keys may be binary, so a successor needs
     /// a short non-empty key ([`short_key`]). (A candidate with a binary key
     /// is not taken even with a longer chain: one byte before a real record,
     /// its "key" is that record's type and length bytes, and its chain is
@@ -2290,7 +2319,7 @@ impl Check<'_> {
                 if self.strict
                     && !empty_successor
                     && !(if first && !self.binary_keys {
-                        plain_key(&key) || (self.lone_named && self.names.known(&key))
+                        plain_key(&key) || self.names.known(&key)
                     } else if first && self.empty_keys && key.is_empty() {
                         true
                     } else {
