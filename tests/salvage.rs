@@ -436,7 +436,12 @@ fn salvage_recovers_every_intact_key_of_the_corpus_encodings_files() {
 /// that ends on the head of a named key that more damage cut (7.0 copies
 /// 52749, 142802; 8.2 copy 51624); a false record whose long value jumps
 /// to a longer chain over two real keys, `bin:\x00\xff\xfekey` first,
-/// that end on a named key more damage cut (8.2 copy 5009).
+/// that end on a named key more damage cut (8.2 copy 5009); an intact
+/// stream right before damage, whose last bytes read as a record that
+/// jumps the damage onto a real boundary (7.0 copy 40838), or inside
+/// which a resync found a longer false chain than its own (8.2 copy
+/// 44032); an expiry opcode read out of damage before an intact key, with
+/// a time years before the file was saved (7.0 copy 93839).
 #[test]
 fn salvage_recovers_the_copies_that_taught_its_rules() {
     let mut t = Tally::default();
@@ -445,9 +450,9 @@ fn salvage_recovers_the_copies_that_taught_its_rules() {
             "redis-7.0/encodings.rdb",
             0x5eed_0001,
             &[
-                4924, 35383, 45921, 60164, 63199, 77203, 81048, 81684, 84426, 85150, 92992, 112707,
-                52749, 127838, 137454, 142802, 144592, 147777, 262558, 264630, 343255, 345139,
-                402320, 425930, 436235,
+                4924, 35383, 40838, 45921, 52749, 60164, 63199, 77203, 81048, 81684, 84426, 85150,
+                92992, 93839, 112707, 127838, 137454, 142802, 144592, 147777, 262558, 264630,
+                343255, 345139, 402320, 425930, 436235,
             ],
         ),
         (
@@ -455,8 +460,8 @@ fn salvage_recovers_the_copies_that_taught_its_rules() {
             0x5eed_0002,
             &[
                 5009, 16558, 17130, 25908, 28257, 31856, 33428, 38083, 38104, 38518, 41915, 42366,
-                43840, 44002, 44154, 51624, 51704, 53985, 55193, 55257, 61628, 66473, 85093, 88523,
-                96687, 97197, 98449, 118177, 118765, 124090, 128883, 129225, 130058, 142740,
+                43840, 44002, 44032, 44154, 51624, 51704, 53985, 55193, 55257, 61628, 66473, 85093,
+                88523, 96687, 97197, 98449, 118177, 118765, 124090, 128883, 129225, 130058, 142740,
                 143200, 149694, 260152, 297886, 342503, 347198, 348136, 356271, 386053, 388826,
             ],
         ),

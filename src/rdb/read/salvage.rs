@@ -127,6 +127,7 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
         budget: SWALLOW_BUDGET_BASE
             .saturating_add(data.len().saturating_mul(SWALLOW_BUDGET_PER_BYTE)),
         names: KeyNames::default(),
+        expiry_floor: 0,
         scratch: Scratch::default(),
     };
     // One budget for the type-6 module trial walks of all the restarts
@@ -309,7 +310,37 @@ struct Tracker<'d, S> {
     budget: usize,
     /// How the keys read with plausible successors are named.
     names: KeyNames,
+    /// The earliest expiry (ms) a strict check takes ([`expiry_floor`]).
+    expiry_floor: i64,
     scratch: Scratch,
+}
+
+/// How long before a server's save an expiry may lie and still be in
+/// its file: expired keys linger until the active expiry cycle (or an
+/// access) removes them, minutes in practice; a replica cut off from its
+/// master keeps them longer. A year is far beyond either.
+const EXPIRY_STALE_MS: i64 = 365 * 24 * 3600 * 1000;
+
+/// The earliest expiry a key in a server's file saved at `ctime` (its
+/// AUX field, seconds) plausibly has: [`EXPIRY_STALE_MS`] before it. An
+/// expiry opcode read out of damage before a key gives it a time in any
+/// year; one years before the save is such. The time is taken only
+/// between 2009 (the first Redis) and now, so a damaged `ctime` cannot
+/// raise the floor above a year ago.
+fn expiry_floor(ctime: &RdbStr<'_>) -> Option<i64> {
+    let secs = match *ctime {
+        RdbStr::Int(v) => v,
+        RdbStr::Raw(b) => std::str::from_utf8(b).ok()?.parse().ok()?,
+        RdbStr::Lzf { .. } => return None,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    let now = i64::try_from(now).ok()?;
+    (1_230_768_000..=now)
+        .contains(&secs)
+        .then(|| secs * 1000 - EXPIRY_STALE_MS)
 }
 
 /// Bytes that end a key name's prefix: the separators key schemes use
@@ -426,6 +457,7 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                     // The resync after later damage starts past it.
                     self.last_end = end;
                 }
+                self.note_ctime(r);
             }
             // A vendor's opcodes (Redis Enterprise, Dragonfly) come with
             // every key of a file that has them: one first met after keys
@@ -537,6 +569,9 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 c.binary_named = std::str::from_utf8(&key).is_err()
                     || (!plain_key(&k.key) && !self.names.known(&k.key));
                 c.last_item = last_item(&k.value);
+                if matches!(k.value.layout, RdbLayout::Stream(_)) {
+                    c.named_from = usize::try_from(k.value.offset).unwrap_or(end);
+                }
                 let inner_chains = !entries_read_as_records(k.value.layout);
                 // The chains start past the type byte (the key's own
                 // record, read without its prefixes, is no other record).
@@ -650,6 +685,7 @@ impl<S: RecordSink> Tracker<'_, S> {
                 if let Some((_, end)) = self.extent_of(v) {
                     self.last_end = end;
                 }
+                self.note_ctime(r);
             }
             Record::Vendor { opcode, .. } => self.vendor_seen |= 1u64 << (opcode % 64),
             Record::SelectDb { db } => {
@@ -670,6 +706,17 @@ impl<S> Tracker<'_, S> {
         k.key
             .to_vec()
             .map_err(|p| key_error(k, Error::parse(p, k.offset)))
+    }
+
+    /// Notes the save time of a server's file (its `ctime` AUX field),
+    /// which bounds the expiries a strict check takes ([`expiry_floor`]).
+    fn note_ctime(&mut self, r: &Record<'_>) {
+        if let Record::Aux { key, value } = r
+            && self.server
+            && matches!(key, RdbStr::Raw(b"ctime"))
+        {
+            self.expiry_floor = expiry_floor(value).unwrap_or(0);
+        }
     }
 
     /// Notes a key passed to the sink: its name (when records follow it
@@ -769,8 +816,10 @@ impl<S> Tracker<'_, S> {
             lone: false,
             lone_named: false,
             names: &self.names,
+            expiry_floor: self.expiry_floor,
             binary_named: false,
             last_item: usize::MAX,
+            named_from: usize::MAX,
         }
     }
 
@@ -956,6 +1005,16 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
     if score >= CHAIN_CMP {
         return cand;
     }
+    // A first record whose value checks itself ([`Check::lone`]: a stream
+    // or a listpack of 64 bytes or more) is no false record read out of a
+    // damaged value's rest: a chain inside it takes its place only with a
+    // resync candidate's strength ([`RESYNC_DEPTH`] + 1 records), not for
+    // outliving a real key that more damage follows.
+    c.lone = true;
+    let checked = c
+        .record(data, cand, 0, true, &mut Scratch::default())
+        .is_some();
+    c.lone = false;
     // The chain's end: a record from inside that runs past it jumps over
     // the damage that ended the chain (a false record landing on a real
     // boundary), which is no sign of a real chain.
@@ -1001,7 +1060,8 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
                 && inner.get(1) == Some(&w[1])
                 && c.known_name_at(data, q)
                 && !c.known_name_at(data, cand);
-            if (n > score || named_inside)
+            let longer = n > score && (i > 0 || !checked || n > RESYNC_DEPTH as usize);
+            if (longer || named_inside)
                 && inner
                     .get(1)
                     .is_some_and(|&e| e <= last || c.entries_read_as_records_at(data, q))
@@ -1531,6 +1591,8 @@ struct Check<'h> {
     lone_named: bool,
     /// How the keys read so far are named.
     names: &'h KeyNames,
+    /// The earliest expiry a strict check takes (ms; [`expiry_floor`]).
+    expiry_floor: i64,
     /// Whether the record checked by [`Check::swallowed`] is the first one
     /// read after a resync: damage is right before it, and a chain of
     /// [`SWALLOWED_CHAIN`] records inside it shows its lengths are damaged
@@ -1549,6 +1611,14 @@ struct Check<'h> {
     /// the value is no string or collection of strings): see
     /// [`last_item`].
     last_item: usize,
+    /// Where, in the record checked by [`Check::swallowed`], chains count
+    /// only when their first record is named as the file names its keys
+    /// (`usize::MAX`: nowhere): the value of a stream. Its structures
+    /// check themselves, so a stream runs over real records only by a
+    /// damaged count, and those it reads as its groups are whole keys;
+    /// an unnamed record read out of its last bytes is its tail, which
+    /// the damage after it lets run on (and land on a real boundary).
+    named_from: usize,
 }
 
 /// [`Check::prefixes_seen`] bit for the IDLE opcode (0xF8).
@@ -1650,6 +1720,9 @@ impl Check<'_> {
         inner_chains: bool,
         budget: &mut usize,
     ) -> bool {
+        if q >= self.named_from && !self.known_name_at(data, q) {
+            return false;
+        }
         let mut s = Scratch::default();
         let (mut successor_ok, succ_end, head_at_end, end_stops) = match at_end {
             AtEnd::Plausible => (true, None, false, usize::MAX),
@@ -2207,7 +2280,7 @@ impl Check<'_> {
             let n = match op {
                 0xfc => {
                     let ms = i64::from_le_bytes(body.get(..8)?.try_into().ok()?);
-                    if self.strict && !(0..1 << 47).contains(&ms) {
+                    if self.strict && !(self.expiry_floor..1 << 47).contains(&ms) {
                         return None;
                     }
                     8
@@ -2417,5 +2490,22 @@ impl std::fmt::Display for SkippedRange {
             None => write!(f, "before the first key")?,
         }
         write!(f, ": {}", self.error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_floor_is_a_year_before_a_plausible_save_time() {
+        let ctime = 1_700_000_000;
+        let floor = Some(ctime * 1000 - EXPIRY_STALE_MS);
+        assert_eq!(expiry_floor(&RdbStr::Int(ctime)), floor);
+        assert_eq!(expiry_floor(&RdbStr::Raw(b"1700000000")), floor);
+        // A damaged ctime: before Redis existed, in the future, not a number.
+        assert_eq!(expiry_floor(&RdbStr::Int(1_000_000_000)), None);
+        assert_eq!(expiry_floor(&RdbStr::Int(i64::MAX / 1000)), None);
+        assert_eq!(expiry_floor(&RdbStr::Raw(b"17e8")), None);
     }
 }
