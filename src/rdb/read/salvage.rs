@@ -2159,9 +2159,12 @@ impl Check<'_> {
 
     /// Whether a chain of records from `b` (inside a value that ends at
     /// `end`, at one of its element boundaries) crosses `end` and goes on:
-    /// a plausible record after the one that crosses, or, when the chain
-    /// held a record before that one, the head of a record (later damage
-    /// may cut the chain short). See [`overran_into_record`].
+    /// two plausible records after the one that crosses (a value's last
+    /// empty element reads as a string's type byte, the damage after it as
+    /// a length, and the record that makes can land on any of the many
+    /// offsets where one record starts), or, when the chain held a record
+    /// before that one, the head of a record (later damage may cut the
+    /// chain short). See [`overran_into_record`].
     fn overrun_chain(&mut self, data: &[u8], b: usize, end: usize, s: &mut Scratch) -> bool {
         let mut p = b;
         for n in 1..=OVERRUN_CHAIN {
@@ -2169,7 +2172,7 @@ impl Check<'_> {
                 return false;
             };
             if e > end {
-                return self.record(data, e, 0, false, s).is_some()
+                return self.record(data, e, 1, false, s).is_some()
                     || (n >= 2 && self.head(data, e));
             }
             if e == end {
