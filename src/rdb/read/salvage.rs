@@ -1601,10 +1601,11 @@ struct Check<'h> {
     /// plausible successors is a weak candidate: it is taken on weak
     /// evidence, and weaker evidence rejects it.
     candidate: bool,
-    /// Whether the record checked by [`Check::swallowed`] has a key with
-    /// control bytes or one that is not UTF-8: damage that runs from a key's name into its value's
-    /// length leaves one, so one raw string record landing on its end is
-    /// enough.
+    /// Whether the record checked by [`Check::swallowed`] has a key that
+    /// is not UTF-8, or one with control bytes that is not named as the
+    /// file names its keys: damage that runs from a key's name into its
+    /// value's length leaves one, so one raw string record landing on its
+    /// end is enough.
     binary_named: bool,
     /// Where the last string of the value of the record checked by
     /// [`Check::swallowed`] starts (its length bytes; `usize::MAX` when
