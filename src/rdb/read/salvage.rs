@@ -1009,12 +1009,9 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
     // or a listpack of 64 bytes or more) is no false record read out of a
     // damaged value's rest: a chain inside it takes its place only with a
     // resync candidate's strength ([`RESYNC_DEPTH`] + 1 records), not for
-    // outliving a real key that more damage follows.
-    c.lone = true;
-    let checked = c
-        .record(data, cand, 0, true, &mut Scratch::default())
-        .is_some();
-    c.lone = false;
+    // outliving a real key that more damage follows. (Read once, and only
+    // when a shorter inner chain would win: it validates `cand` again.)
+    let mut checked = None;
     // The chain's end: a record from inside that runs past it jumps over
     // the damage that ended the chain (a false record landing on a real
     // boundary), which is no sign of a real chain.
@@ -1060,7 +1057,15 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
                 && inner.get(1) == Some(&w[1])
                 && c.known_name_at(data, q)
                 && !c.known_name_at(data, cand);
-            let longer = n > score && (i > 0 || !checked || n > RESYNC_DEPTH as usize);
+            let longer = n > score
+                && (i > 0
+                    || n > RESYNC_DEPTH as usize
+                    || !*checked.get_or_insert_with(|| {
+                        c.lone = true;
+                        let e = c.record(data, cand, 0, true, &mut Scratch::default());
+                        c.lone = false;
+                        e.is_some()
+                    }));
             if (longer || named_inside)
                 && inner
                     .get(1)
