@@ -6,6 +6,8 @@
 
 use std::sync::OnceLock;
 
+pub mod burst;
+
 use crc_fast::CrcParams;
 
 fn params() -> CrcParams {

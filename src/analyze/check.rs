@@ -10,7 +10,7 @@ use std::path::Path;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{DataType, RdbLayout};
 use crate::rdb::read::prim::{length, string};
-use crate::rdb::read::salvage::SkippedRange;
+use crate::rdb::read::salvage::{RepairedRange, SkippedRange, repairable};
 use crate::rdb::read::{
     Checksum, Header, ReadOptions, Record, Scratch, Trailer, module, read, validate,
 };
@@ -33,6 +33,7 @@ struct CheckSink<'d> {
     scratch: Scratch,
     trailer: Option<Trailer>,
     skipped: Vec<SkippedRange>,
+    repaired: Vec<RepairedRange>,
 }
 
 /// Where the non-key record at `p` ends (the sink sees records, not their
@@ -60,6 +61,7 @@ fn record_end(data: &[u8], p: usize, r: &Record<'_>) -> Option<usize> {
         Record::Vendor { raw, .. } => Some(p + 1 + raw.len()),
         Record::Key(k) => Some(k.end as usize),
         Record::Skipped { end, .. } => Some(*end as usize),
+        Record::Repaired { .. } => None,
     }
 }
 
@@ -106,6 +108,12 @@ impl RecordSink for CheckSink<'_> {
                 }
             }
             Record::Skipped { .. } => self.skipped.extend(SkippedRange::from_record(r)),
+            Record::Repaired { .. } => {
+                if let Some(fix) = RepairedRange::from_record(r) {
+                    let _ = writeln!(self.out, "[offset {}] SALVAGE {fix}", fix.offset);
+                    self.repaired.push(fix);
+                }
+            }
             _ => {}
         }
         if let Some(e) = record_end(self.data, self.pos, r) {
@@ -202,6 +210,7 @@ pub fn check(data: &[u8], path: &Path, opts: &ReadOptions, now_ms: i64) -> (Stri
         scratch: Scratch::default(),
         trailer: None,
         skipped: Vec::new(),
+        repaired: Vec::new(),
     };
     let res = read(data, opts, &mut sink);
     let mut out = std::mem::take(&mut sink.out);
@@ -232,6 +241,12 @@ pub fn check(data: &[u8], path: &Path, opts: &ReadOptions, now_ms: i64) -> (Stri
             } else if let (true, Checksum::Mismatch { stored, computed }) =
                 (sink.skipped.is_empty(), t.checksum)
             {
+                if !sink.repaired.is_empty() {
+                    let _ = writeln!(
+                        out,
+                        "[info] salvage set the damaged bytes back from the checksum: every record read"
+                    );
+                }
                 Err(Error::new(ErrorKind::Checksum { stored, computed }))
             } else {
                 let bytes = sink.skipped.iter().map(|r| r.end - r.start).sum();
@@ -274,6 +289,17 @@ pub fn check(data: &[u8], path: &Path, opts: &ReadOptions, now_ms: i64) -> (Stri
             Err(e)
         }
     };
+    if res.is_err()
+        && !opts.salvage
+        && let Some(fix) = repairable(data, opts)
+    {
+        let n = fix.found.len() / 2;
+        let _ = writeln!(
+            out,
+            "[info] the CRC-64 locates the damage: {n} byte(s) at offset {} (0x{:x}) hold {} where the checksum gives {}; --salvage reads the file with them set back",
+            fix.offset, fix.offset, fix.found, fix.fixed
+        );
+    }
     let _ = writeln!(out, "[info] {} keys read", sink.keys);
     let _ = writeln!(out, "[info] {} expires", sink.expires);
     let _ = writeln!(out, "[info] {} already expired", sink.already_expired);

@@ -80,6 +80,8 @@ pub struct Inspect {
     pub parse_seconds: f64,
     /// Damaged byte ranges skipped in salvage mode.
     pub skipped: Vec<crate::rdb::read::salvage::SkippedRange>,
+    /// Damaged bytes salvage set back from the checksum.
+    pub repaired: Vec<crate::rdb::read::salvage::RepairedRange>,
     /// Keys and bytes per slot range (`--by-slot`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slots: Option<SlotReport>,
@@ -283,6 +285,9 @@ impl InspectSink {
             Record::Skipped { .. } => rep
                 .skipped
                 .extend(crate::rdb::read::salvage::SkippedRange::from_record(r)),
+            Record::Repaired { .. } => rep
+                .repaired
+                .extend(crate::rdb::read::salvage::RepairedRange::from_record(r)),
         }
     }
 }
@@ -336,6 +341,9 @@ impl Inspect {
             for r in &self.skipped {
                 let _ = writeln!(o, "  {r}");
             }
+        }
+        for r in &self.repaired {
+            let _ = writeln!(o, "Salvage   {r}");
         }
         let secs = self.parse_seconds.max(1e-9);
         let _ = writeln!(

@@ -21,16 +21,22 @@ fn read_options(a: &ReadArgs) -> ReadOptions {
     }
 }
 
-/// Salvage reporting: prints each skipped range to stderr as it is met and
-/// turns "something was skipped" into the command's (exit code 1) error.
+/// Salvage reporting: prints each repair and skipped range to stderr as it
+/// is met, and turns "something was skipped" or "the file's checksum does
+/// not match" (all of it read, damaged bytes set back or not) into the
+/// command's (exit code 1) error: a script must learn the file is damaged.
 #[derive(Default)]
 struct SalvageLog {
     ranges: u64,
     bytes: u64,
+    mismatch: Option<(u64, u64)>,
 }
 
 impl crate::sink::RecordSink for SalvageLog {
     fn record(&mut self, r: &crate::rdb::read::Record<'_>) -> Result<crate::sink::Flow> {
+        if let Some(fix) = crate::rdb::read::salvage::RepairedRange::from_record(r) {
+            eprintln!("rdbtool: salvage: {fix}");
+        }
         if let Some(s) = crate::rdb::read::salvage::SkippedRange::from_record(r) {
             eprintln!("rdbtool: salvage: {s}");
             self.ranges += 1;
@@ -38,17 +44,30 @@ impl crate::sink::RecordSink for SalvageLog {
         }
         Ok(crate::sink::Flow::Continue)
     }
+
+    fn finish(&mut self, t: &crate::rdb::read::Trailer) -> Result<()> {
+        if let crate::rdb::read::Checksum::Mismatch { stored, computed } = t.checksum {
+            self.mismatch = Some((stored, computed));
+        }
+        Ok(())
+    }
 }
 
 impl SalvageLog {
     fn outcome(&self) -> Result<()> {
-        if self.ranges == 0 {
-            return Ok(());
+        if self.ranges > 0 {
+            return Err(Error::new(crate::error::ErrorKind::Salvaged {
+                ranges: self.ranges,
+                bytes: self.bytes,
+            }));
         }
-        Err(Error::new(crate::error::ErrorKind::Salvaged {
-            ranges: self.ranges,
-            bytes: self.bytes,
-        }))
+        match self.mismatch {
+            Some((stored, computed)) => Err(Error::new(crate::error::ErrorKind::Checksum {
+                stored,
+                computed,
+            })),
+            None => Ok(()),
+        }
     }
 }
 

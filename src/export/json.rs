@@ -604,6 +604,19 @@ impl<W: Write> JsonExporter<W> {
                 l.extend_from_slice(b",\"error\":");
                 write_str(l, &error.to_string())?;
             }
+            Record::Repaired {
+                offset,
+                found,
+                fixed,
+            } => {
+                write!(
+                    l,
+                    "{{\"record\":\"repaired\",\"offset\":{offset},\"found\":"
+                )?;
+                write_bytes(l, found)?;
+                l.extend_from_slice(b",\"fixed\":");
+                write_bytes(l, fixed)?;
+            }
             Record::Key(_) => {}
         }
         l.push(b'}');

@@ -120,6 +120,19 @@ pub enum Record<'a> {
         /// Why the record at `start` was rejected.
         error: &'a crate::error::Error,
     },
+    /// Salvage mode only, before every other record: a short run of
+    /// damaged bytes that the file's CRC-64 trailer located and salvage set
+    /// back to what the checksum says they were. The records that follow
+    /// are read from the repaired bytes; the trailer still reports the
+    /// file's mismatch.
+    Repaired {
+        /// Offset of the first repaired byte.
+        offset: u64,
+        /// The bytes the file holds there.
+        found: &'a [u8],
+        /// The bytes the checksum gives.
+        fixed: &'a [u8],
+    },
 }
 
 /// What the CRC-64 trailer says.

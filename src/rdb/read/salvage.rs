@@ -103,13 +103,132 @@ const DEFAULT_DBS: u64 = 16;
 
 /// Reads `data` in salvage mode (see the module docs).
 pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Result<Trailer> {
-    let header = parse_header(data, opts)?;
+    let header = parse_header(data, opts);
+    let intact = opts.verify_checksum && header.as_ref().is_ok_and(|h| checksum_verifies(data, h));
+    if !intact && let Some(r) = repaired(data, opts) {
+        let header = parse_header(&r.data, opts)?;
+        sink.header(&header)?;
+        let span = r.burst.offset..r.burst.offset + r.burst.len;
+        let (Some(found), Some(fixed)) = (data.get(span.clone()), r.data.get(span)) else {
+            return finish(sink, data.len(), false);
+        };
+        let note = Record::Repaired {
+            offset: r.burst.offset as u64,
+            found,
+            fixed,
+        };
+        if sink.record(&note)? == Flow::Stop {
+            return finish(sink, header.len, true);
+        }
+        return read_from(&r.data, header, Some(r.checksum), opts, sink);
+    }
+    let header = header?;
     sink.header(&header)?;
+    let verified = intact.then(|| Checksum::Ok {
+        value: stored_checksum(data).unwrap_or(0),
+    });
+    read_from(data, header, verified, opts, sink)
+}
+
+/// The CRC-64 a file's last 8 bytes hold.
+fn stored_checksum(data: &[u8]) -> Option<u64> {
+    let foot = data.len().checked_sub(8)?;
+    Some(u64::from_le_bytes(data.get(foot..)?.try_into().ok()?))
+}
+
+/// A damaged file set right by its checksum (see [`repaired`]).
+struct Repair {
+    /// The file's bytes with the run set back.
+    data: Vec<u8>,
+    /// The run.
+    burst: crate::crc::burst::Burst,
+    /// What the damaged file's trailer says (a mismatch).
+    checksum: Checksum,
+}
+
+/// The file with the one short run of changed bytes its CRC-64 trailer
+/// locates ([`crate::crc::burst::locate`]) set back, when the result ends
+/// with the EOF opcode and reads cleanly with every value decoded: a flipped
+/// bit or a few overwritten bytes then cost nothing, not even the damaged
+/// key. Not with `--no-checksum` (the caller distrusts the trailer), nor
+/// before RDB 5 (no trailer) or with a zero one (saved without checksum).
+fn repaired(data: &[u8], opts: &ReadOptions) -> Option<Repair> {
+    if !opts.verify_checksum {
+        return None;
+    }
+    let eof_end = data.len().checked_sub(8)?;
+    let stored = stored_checksum(data)?;
+    if stored == 0 {
+        return None;
+    }
+    let burst = crate::crc::burst::locate(data.get(..eof_end)?, stored)?;
+    let mut fixed = data.to_vec();
+    burst.apply(&mut fixed);
+    let h = parse_header(&fixed, opts).ok()?;
+    if !checksum_verifies(&fixed, &h) {
+        return None;
+    }
+    let strict = ReadOptions {
+        salvage: false,
+        ..opts.clone()
+    };
+    let mut check = CleanRead(Scratch::default());
+    let tr = super::reader::read(&fixed, &strict, &mut check).ok()?;
+    if tr.end_offset != fixed.len() as u64 {
+        return None;
+    }
+    Some(Repair {
+        data: fixed,
+        burst,
+        checksum: Checksum::Mismatch {
+            stored,
+            computed: crate::crc::crc64(&data[..eof_end]),
+        },
+    })
+}
+
+/// Where the checksum of a damaged `data` locates its damage, when salvage
+/// would set it back (see [`repaired`]): what `check` tells a user who did
+/// not ask for salvage.
+pub fn repairable(data: &[u8], opts: &ReadOptions) -> Option<RepairedRange> {
+    let r = repaired(data, opts)?;
+    let span = r.burst.offset..r.burst.offset + r.burst.len;
+    RepairedRange::from_record(&Record::Repaired {
+        offset: r.burst.offset as u64,
+        found: data.get(span.clone())?,
+        fixed: r.data.get(span)?,
+    })
+}
+
+/// A sink that decodes every key's value in full and fails on the first
+/// that does not: the test a repaired file must pass.
+struct CleanRead(Scratch);
+
+impl RecordSink for CleanRead {
+    fn record(&mut self, r: &Record<'_>) -> Result<Flow> {
+        if let Record::Key(k) = r {
+            validate(&k.value, &mut self.0).map_err(|e| key_error(k, e))?;
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+/// [`read`] after the header: the opcode loop, resyncing after damage.
+/// `verified`: what the trailer of a file whose checksum was verified
+/// reports (the file's own mismatch for a repaired one).
+fn read_from<S: RecordSink>(
+    data: &[u8],
+    header: Header,
+    verified: Option<Checksum>,
+    opts: &ReadOptions,
+    sink: &mut S,
+) -> Result<Trailer> {
     let mut t = Tracker {
         inner: sink,
         data,
         header,
-        trusted: opts.verify_checksum && checksum_verifies(data, &header),
+        trusted: verified.is_some(),
+        verified,
         opens: record_openers(&header),
         db: 0,
         last_key: None,
@@ -145,15 +264,7 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
         let db = t.db;
         let pass_opts = if t.trusted { &once } else { opts };
         let e = match read_body(data, &header, pos, db, pass_opts, &mut t, &mut resync) {
-            Ok(mut tr) => {
-                if let Checksum::Unchecked { stored } = tr.checksum
-                    && t.trusted
-                    && tr.end_offset == data.len() as u64
-                {
-                    tr.checksum = Checksum::Ok { value: stored };
-                }
-                return Ok(tr);
-            }
+            Ok(tr) => return Ok(t.settled(tr)),
             Err(e) if matches!(e.kind(), ErrorKind::Parse(_)) => e,
             Err(e) => return Err(e),
         };
@@ -272,6 +383,9 @@ struct Tracker<'d, S> {
     /// Whether the file's checksum matched ([`checksum_verifies`]) and no
     /// read error came yet: records pass with their values validated only.
     trusted: bool,
+    /// What the trailer reports when the checksum was verified before the
+    /// read (see [`Tracker::settled`]).
+    verified: Option<Checksum>,
     /// The bytes a record can start with ([`record_openers`]).
     opens: [bool; 256],
     db: u64,
@@ -629,7 +743,8 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 // and a time in a sane range are no value's chance ending).
                 let swallowed = swallowed
                     || (!successor_ok && overran_into_record(&mut c, self.data, &k.value, end))
-                    || (successor_ok && swallowed_string_record(self.data, &k.value))
+                    || swallowed_string_record(self.data, &k.value)
+                        .is_some_and(|at| successor_ok || c.known_name_at(self.data, at))
                     || (successor_ok
                         && (end.saturating_sub(PREFIXES_SPAN).max(body + 1)..end).any(|q| {
                             (key.is_empty() || matches!(self.data[q], 0xfc | 0xfd))
@@ -662,7 +777,23 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
     }
 
     fn finish(&mut self, t: &Trailer) -> Result<()> {
-        self.inner.finish(t)
+        let t = self.settled(*t);
+        self.inner.finish(&t)
+    }
+}
+
+impl<S> Tracker<'_, S> {
+    /// The trailer as the caller sees it: a pass over a verified file does
+    /// not compute the checksum again (it reads `Unchecked`), and a repaired
+    /// file's verifies though the file's does not.
+    fn settled(&self, mut t: Trailer) -> Trailer {
+        if let Some(c) = self.verified
+            && t.end_offset == self.data.len() as u64
+            && matches!(t.checksum, Checksum::Unchecked { .. } | Checksum::Ok { .. })
+        {
+            t.checksum = c;
+        }
+        t
     }
 }
 
@@ -1297,8 +1428,8 @@ fn overran_into_record(c: &mut Check<'_>, data: &[u8], v: &Value<'_>, end: usize
     found
 }
 
-/// Whether a set (or linked list) whose end is followed by a plausible
-/// record swallowed exactly one string record: a damaged count or member
+/// Where the string record starts that a set (or linked list) swallowed
+/// whole, when it did: a damaged count or member
 /// length that leaves the walk aligned and lands it on a record boundary
 /// reads a string record as three members: its type byte (0) as an empty
 /// member, its key, its value. So the third member from the end is empty
@@ -1308,21 +1439,21 @@ fn overran_into_record(c: &mut Check<'_>, data: &[u8], v: &Value<'_>, end: usize
 /// this catches what the chain test ([`Check::swallowed`]), which opens
 /// chains with plain keys only, does not. (A hash or zset walks members
 /// in pairs: one string record leaves it misaligned, which
-/// [`overran_into_record`] catches.)
-fn swallowed_string_record(data: &[u8], v: &Value<'_>) -> bool {
+/// [`overran_into_record`] catches.) The caller takes this from a set
+/// followed by a plausible record, or by damage when the record is named as
+/// the file names its keys.
+fn swallowed_string_record(data: &[u8], v: &Value<'_>) -> Option<usize> {
     if !matches!(v.layout, RdbLayout::ListLinked | RdbLayout::SetHashtable) {
-        return false;
+        return None;
     }
-    let Some((tail, n)) = tail_items(v) else {
-        return false;
-    };
+    let (tail, n) = tail_items(v)?;
     // The walk holds at least one member before the three (a value that
     // is only a swallowed record has no real member left to tell by).
     if n < OVERRUN_TAIL {
-        return false;
+        return None;
     }
     let at = |i: usize| tail[(n - i) % OVERRUN_TAIL];
-    data.get(at(3)) == Some(&0) && data.get(at(2)).is_some_and(|&l| l != 0)
+    (data.get(at(3)) == Some(&0) && data.get(at(2)).is_some_and(|&l| l != 0)).then(|| at(3))
 }
 
 /// The offsets where the last [`OVERRUN_TAIL`] items of a collection of
@@ -1759,8 +1890,10 @@ impl Check<'_> {
         // Whether it is named so and ends inside the key (read only for a
         // binary-named key that damage follows).
         let mut known_inside = false;
-        // Whether every record of the chain so far is named so.
+        // Whether every record of the chain so far is named so (read for a
+        // key that damage follows, and a binary-named one).
         let mut all_known = true;
+        let damage_follows = !successor_ok;
         // Evidence past `end` needed when more damage cuts the chain
         // short: one unit less for a key already suspect (a binary name,
         // or a weak resync candidate).
@@ -1911,6 +2044,16 @@ impl Check<'_> {
                 if !successor_ok && p > end && counted + usize::from(head) >= SWALLOWED_CHAIN {
                     return true;
                 }
+                // One record fewer when each is named as the file names
+                // its keys: a value's bytes seldom read as one such name,
+                // let alone three in a row.
+                if damage_follows
+                    && p > end
+                    && all_known
+                    && counted + usize::from(head) + 1 >= SWALLOWED_CHAIN
+                {
+                    return true;
+                }
                 return p > end && beyond + usize::from(head) + usize::from(known_first) > need;
             };
             let at = self.prefixes_end(data, p).unwrap_or(p);
@@ -1928,9 +2071,8 @@ impl Check<'_> {
                 && self.known_name_at(data, p);
             known_first |= known && e > end;
             known_inside |= known && e <= end;
-            // (Read only for a binary-named key with plausible successors,
-            // below: the name lookup is skipped for every other chain.)
-            if successor_ok && self.binary_named {
+            // (The name lookup is skipped for every other chain.)
+            if damage_follows || (successor_ok && self.binary_named) {
                 all_known &= self.known_name_at(data, p);
             }
             if counting {
@@ -2499,6 +2641,52 @@ impl std::fmt::Display for SkippedRange {
             None => write!(f, "before the first key")?,
         }
         write!(f, ": {}", self.error)
+    }
+}
+
+/// An owned copy of a [`Record::Repaired`], for reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RepairedRange {
+    /// Offset of the first repaired byte.
+    pub offset: u64,
+    /// The bytes the file holds there, in hex.
+    pub found: String,
+    /// The bytes its checksum gives, in hex.
+    pub fixed: String,
+}
+
+impl RepairedRange {
+    /// The owned form of a `Repaired` record; `None` for other records.
+    pub fn from_record(r: &Record<'_>) -> Option<Self> {
+        let Record::Repaired {
+            offset,
+            found,
+            fixed,
+        } = r
+        else {
+            return None;
+        };
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect();
+        Some(RepairedRange {
+            offset: *offset,
+            found: hex(found),
+            fixed: hex(fixed),
+        })
+    }
+}
+
+impl std::fmt::Display for RepairedRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.found.len() / 2;
+        write!(
+            f,
+            "repaired {n} byte{} at offset {} (0x{:x}): the file holds {}, its checksum gives {}",
+            if n == 1 { "" } else { "s" },
+            self.offset,
+            self.offset,
+            self.found,
+            self.fixed
+        )
     }
 }
 

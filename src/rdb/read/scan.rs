@@ -159,7 +159,7 @@ fn rebase<'d>(data: &'d [u8], r: &Record<'_>) -> Option<Record<'d>> {
             raw: rebase_slice(data, raw)?,
         },
         // Salvage mode only, which does not come here.
-        Record::Skipped { .. } => return None,
+        Record::Skipped { .. } | Record::Repaired { .. } => return None,
     })
 }
 

@@ -324,12 +324,14 @@ impl<W: Write> RecordSink for RdbSink<W> {
             }
             // SELECTDB is written lazily before a db's first key; slot
             // hints and vendor records have no meaning in the output; a
-            // salvaged file's skipped ranges were reported by the reader.
+            // salvaged file's skipped and repaired ranges were reported by
+            // the reader.
             Record::SelectDb { .. }
             | Record::Aux { .. }
             | Record::SlotInfo { .. }
             | Record::Vendor { .. }
-            | Record::Skipped { .. } => {}
+            | Record::Skipped { .. }
+            | Record::Repaired { .. } => {}
         }
         Ok(Flow::Continue)
     }
