@@ -90,8 +90,11 @@ pub fn run(target: &str, data: &[u8]) -> bool {
 
 /// A whole file through the reader with the JSON exporter as sink: with the
 /// default options, relaxed (any plausible version, no CRC; the inspect
-/// report is built too), and in salvage mode (resynchronising after damage);
-/// then through `rdbtool check`.
+/// report is built too), and in salvage mode (resynchronising after damage)
+/// with and without the checksum (with it, a mutant one short run away from
+/// a seed is set back from its CRC and read as the seed; without it, the
+/// resync meets that damage); then through `rdbtool check`, as is (which
+/// names the run the CRC locates) and relaxed.
 pub fn rdb_read(data: &[u8]) {
     let relaxed = ReadOptions {
         verify_checksum: false,
@@ -102,7 +105,16 @@ pub fn rdb_read(data: &[u8]) {
         salvage: true,
         ..ReadOptions::default()
     };
-    for opts in [ReadOptions::default(), relaxed.clone(), salvage] {
+    let salvage_no_crc = ReadOptions {
+        verify_checksum: false,
+        ..salvage.clone()
+    };
+    for opts in [
+        ReadOptions::default(),
+        relaxed.clone(),
+        salvage,
+        salvage_no_crc,
+    ] {
         let mut ex = JsonExporter::new(std::io::sink(), JsonMode::Lines, None);
         if opts.relaxed_version {
             let mut inspect = InspectSink::new(data.len() as u64, None, 0);
@@ -112,7 +124,9 @@ pub fn rdb_read(data: &[u8]) {
             let _ = read(data, &opts, &mut ex);
         }
     }
-    let _ = check::check(data, std::path::Path::new("input.rdb"), &relaxed, 0);
+    let input = std::path::Path::new("input.rdb");
+    let _ = check::check(data, input, &ReadOptions::default(), 0);
+    let _ = check::check(data, input, &relaxed, 0);
 }
 
 /// Flavor and version selected by the second byte of an `rdb_value` input:
