@@ -337,7 +337,7 @@ pub fn find_cut(
         && f.cut.as_ref().is_none_or(|(c, _)| *c > d.record)
     {
         let mut e = Error::new(ErrorKind::Aof(format!(
-            "damaged before the cut point ({:?}: {}); run `aof repair` first",
+            "damaged before the cut point ({}: {}); run `aof repair` first",
             d.kind, d.message
         )));
         e.location_mut().offset = Some(d.offset);

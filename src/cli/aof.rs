@@ -803,7 +803,7 @@ pub fn check_text(r: &CheckReport) -> String {
             } else if f.valid {
                 "valid".to_string()
             } else if let Some(d) = &f.damage {
-                format!("{:?} at {}", d.kind, d.offset).to_lowercase()
+                format!("{} at {}", d.kind, d.offset)
             } else {
                 "unterminated MULTI".to_string()
             };
@@ -811,7 +811,7 @@ pub fn check_text(r: &CheckReport) -> String {
                 s,
                 "{:<w$}  {:<6}  {:>12}  {:<8}  {:>10}  {:>12}  {status}",
                 f.name,
-                format!("{:?}", f.role).to_lowercase(),
+                f.role.to_string(),
                 f.size.map_or("-".into(), |n| n.to_string()),
                 f.format,
                 f.commands,

@@ -39,6 +39,15 @@ pub enum Mode {
     Restore,
 }
 
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Load => "load",
+            Mode::Restore => "restore",
+        })
+    }
+}
+
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProjectFormat {
@@ -520,7 +529,7 @@ pub fn html_section(p: &Projection) -> String {
     let mut o = String::new();
     let _ = write!(
         o,
-        r#"<h2>Eviction projection</h2><p id="projection">{} into <code>maxmemory</code> {} ({:?} mode): {} of {} keys evicted ({} of {} bytes), {} of them without a TTL; needed to keep everything: {} bytes.{}</p>"#,
+        r#"<h2>Eviction projection</h2><p id="projection">{} into <code>maxmemory</code> {} ({} mode): {} of {} keys evicted ({} of {} bytes), {} of them without a TTL; needed to keep everything: {} bytes.{}</p>"#,
         esc(p.policy),
         p.maxmemory,
         p.mode,
@@ -571,7 +580,7 @@ fn to_text(p: &Projection) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "Projection  {} ({:?} mode) into maxmemory {} on {}",
+        "Projection  {} ({} mode) into maxmemory {} on {}",
         p.policy,
         p.mode,
         p.maxmemory,
@@ -601,12 +610,16 @@ fn to_text(p: &Projection) -> String {
     }
     let _ = writeln!(
         o,
-        "Evicted     {} of {} keys, {} of {} bytes (runs: {:?}); {} without TTL; refused writes {}; fits: {}",
+        "Evicted     {} of {} keys, {} of {} bytes (runs: {}); {} without TTL; refused writes {}; fits: {}",
         p.total.evicted_keys,
         p.total.keys,
         p.total.evicted_bytes,
         p.total.bytes,
-        p.evicted_per_run,
+        p.evicted_per_run
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
         p.evicted_without_ttl,
         p.refused_keys,
         p.fits

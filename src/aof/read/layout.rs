@@ -21,6 +21,16 @@ pub enum Role {
     Incr,
 }
 
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Single => "single",
+            Role::Base => "base",
+            Role::Incr => "incr",
+        })
+    }
+}
+
 /// One file to load.
 #[derive(Debug, Clone)]
 pub struct AofFile {

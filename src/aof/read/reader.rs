@@ -109,6 +109,18 @@ pub enum DamageClass {
     Rdb,
 }
 
+impl std::fmt::Display for DamageClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DamageClass::Truncated => "truncated",
+            DamageClass::Format => "format error",
+            DamageClass::UnexpectedMulti => "MULTI inside MULTI",
+            DamageClass::UnexpectedExec => "EXEC without MULTI",
+            DamageClass::Rdb => "unreadable RDB part",
+        })
+    }
+}
+
 /// The RDB part of a file.
 #[derive(Debug, Clone, Copy)]
 pub struct RdbPart {
