@@ -178,6 +178,17 @@ pub enum ErrorKind {
         /// Bytes skipped.
         bytes: u64,
     },
+    /// Salvage mode read the whole file after setting back a short damage
+    /// that the file's CRC-64 located (the file is still damaged).
+    #[error(
+        "the file's CRC-64 does not match: salvage set {len} damaged byte(s) at offset {offset} back from it and read every record"
+    )]
+    Repaired {
+        /// Offset of the first repaired byte.
+        offset: u64,
+        /// Bytes repaired.
+        len: u64,
+    },
     /// An error raised by a consumer of records (exporter, writer, analyzer).
     #[error("{0}")]
     Sink(String),

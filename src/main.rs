@@ -8,6 +8,9 @@ fn main() {
         Ok(()) => {}
         Err(e) => {
             eprintln!("rdbtool: error: {e}");
+            if let Some(hint) = rdbtool::cli::damage_hint(&e) {
+                eprintln!("rdbtool: hint: {hint}");
+            }
             std::process::exit(rdbtool::cli::exit_code(&e));
         }
     }

@@ -2,8 +2,8 @@
 //! when present, `../shared/corpus/rdb`) and a fixed number of seeded
 //! mutations of each (bit flips, byte sets, truncations, length-byte bumps,
 //! splices with another file) go through the reader and the exporter (the
-//! fuzz harness's `rdb_read`: default, relaxed and salvage reads, salvage
-//! with and without the checksum, and `check`). No input
+//! fuzz harness's `rdb_read`: default, relaxed and salvage reads (with or
+//! without the checksum, by the input's byte parity), and `check`). No input
 //! may panic, and each run's peak allocation must stay within the harness's
 //! bound (a counting global allocator). The fuzz regressions are replayed
 //! first.

@@ -449,7 +449,12 @@ fn salvage_recovers_every_intact_key_of_the_corpus_encodings_files() {
 /// that ran over three named keys into a fourth that more damage cut (8.2
 /// copy 527759); a string whose length byte alone was damaged to cover an
 /// empty-named key exactly, which its checksum sets back (7.0 copy
-/// 520922).
+/// 520922); an integer string whose damaged encoding byte ran it one byte
+/// into a named key (7.0 copy 595810); a damaged string that ran over
+/// four named keys into a fifth, ending on a record a set's members read
+/// as, which more damage follows (8.2 copy 572848); a damaged hash whose
+/// swallowed named record ends on the head of another named key that
+/// reads on, not cut by damage (8.2 copies 581426, 597439).
 #[test]
 fn salvage_recovers_the_copies_that_taught_its_rules() {
     let mut t = Tally::default();
@@ -460,7 +465,7 @@ fn salvage_recovers_the_copies_that_taught_its_rules() {
             &[
                 4924, 35383, 40838, 45921, 52471, 52749, 60164, 63199, 77203, 81048, 81684, 84426,
                 85150, 92992, 93839, 112707, 127838, 137454, 142802, 144592, 147777, 262558,
-                264630, 343255, 345139, 402320, 425930, 436235, 520922,
+                264630, 343255, 345139, 402320, 425930, 436235, 520922, 595810,
             ],
         ),
         (
@@ -471,7 +476,7 @@ fn salvage_recovers_the_copies_that_taught_its_rules() {
                 43840, 44002, 44032, 44154, 51624, 51704, 53985, 55193, 55257, 61628, 66473, 85093,
                 88523, 96687, 97197, 98449, 118177, 118765, 124090, 128883, 129225, 130058, 142740,
                 143200, 149694, 260152, 297886, 342503, 347198, 348136, 356271, 386053, 388826,
-                518390, 527759, 564746,
+                518390, 527759, 564746, 572848, 581426, 597439,
             ],
         ),
     ];

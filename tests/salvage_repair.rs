@@ -3,8 +3,9 @@
 //! server or tool wrote (the header, a length, a value, the EOF opcode)
 //! reads back as the intact file, every key with its value, with one
 //! `Repaired` record naming the offset and both byte runs, and the trailer
-//! still reporting the mismatch. `check` without `--salvage` names the
-//! damage the checksum locates.
+//! still reporting the mismatch. Without `--salvage`, `check` and the
+//! error of any command that fails on the damage name the run the checksum
+//! locates.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -189,7 +190,8 @@ fn check_names_the_damage_the_checksum_locates() {
             .output()
             .unwrap();
         let out = String::from_utf8_lossy(&o.stdout).into_owned();
-        (o.status.code(), out)
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        (o.status.code(), out + &err)
     };
     let (code, out) = run(&["check"]);
     assert_eq!(code, Some(1), "{out}");
@@ -206,9 +208,24 @@ fn check_names_the_damage_the_checksum_locates() {
     );
     assert!(out.contains(&line), "{out}");
     assert!(out.contains("every record read"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "salvage set 1 damaged byte(s) at offset {at} back from it and read every record"
+        )),
+        "{out}"
+    );
     assert_eq!(read_all(&data, true).unwrap().keys, intact_keys);
     assert!(
         out.contains(&format!("[info] {intact_keys} keys read")),
+        "{out}"
+    );
+    // Any command that fails on the damage names the run on stderr.
+    let (code, out) = run(&["inspect"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(&format!(
+            "rdbtool: hint: the file's CRC-64 locates the damage: {hint}"
+        )),
         "{out}"
     );
     std::fs::remove_dir_all(&dir).unwrap();

@@ -241,13 +241,19 @@ pub fn check(data: &[u8], path: &Path, opts: &ReadOptions, now_ms: i64) -> (Stri
             } else if let (true, Checksum::Mismatch { stored, computed }) =
                 (sink.skipped.is_empty(), t.checksum)
             {
-                if !sink.repaired.is_empty() {
-                    let _ = writeln!(
-                        out,
-                        "[info] salvage set the damaged bytes back from the checksum: every record read"
-                    );
+                match sink.repaired.first() {
+                    Some(fix) => {
+                        let _ = writeln!(
+                            out,
+                            "[info] salvage set the damaged bytes back from the checksum: every record read"
+                        );
+                        Err(Error::new(ErrorKind::Repaired {
+                            offset: fix.offset,
+                            len: fix.found.len() as u64 / 2,
+                        }))
+                    }
+                    None => Err(Error::new(ErrorKind::Checksum { stored, computed })),
                 }
-                Err(Error::new(ErrorKind::Checksum { stored, computed }))
             } else {
                 let bytes = sink.skipped.iter().map(|r| r.end - r.start).sum();
                 let _ = writeln!(

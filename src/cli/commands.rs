@@ -29,6 +29,7 @@ fn read_options(a: &ReadArgs) -> ReadOptions {
 struct SalvageLog {
     ranges: u64,
     bytes: u64,
+    repaired: Option<(u64, u64)>,
     mismatch: Option<(u64, u64)>,
 }
 
@@ -36,6 +37,7 @@ impl crate::sink::RecordSink for SalvageLog {
     fn record(&mut self, r: &crate::rdb::read::Record<'_>) -> Result<crate::sink::Flow> {
         if let Some(fix) = crate::rdb::read::salvage::RepairedRange::from_record(r) {
             eprintln!("rdbtool: salvage: {fix}");
+            self.repaired = Some((fix.offset, fix.found.len() as u64 / 2));
         }
         if let Some(s) = crate::rdb::read::salvage::SkippedRange::from_record(r) {
             eprintln!("rdbtool: salvage: {s}");
@@ -61,12 +63,18 @@ impl SalvageLog {
                 bytes: self.bytes,
             }));
         }
-        match self.mismatch {
-            Some((stored, computed)) => Err(Error::new(crate::error::ErrorKind::Checksum {
-                stored,
-                computed,
+        match (self.repaired, self.mismatch) {
+            (Some((offset, len)), _) => Err(Error::new(crate::error::ErrorKind::Repaired {
+                offset,
+                len,
             })),
-            None => Ok(()),
+            (None, Some((stored, computed))) => {
+                Err(Error::new(crate::error::ErrorKind::Checksum {
+                    stored,
+                    computed,
+                }))
+            }
+            (None, None) => Ok(()),
         }
     }
 }

@@ -54,9 +54,58 @@ const BY_TOP: [u8; 256] = {
     r
 };
 
+/// Undoes one CRC step over a zero byte: from the register after it, the
+/// register before. (The step is linear, and so is its inverse.)
+const fn back(reg: u64) -> u64 {
+    let i = BY_TOP[(reg >> 56) as usize];
+    ((reg ^ TABLE[i as usize]) << 8) | i as u64
+}
+
+/// Bytes [`locate`] steps back at once.
+const STRIDE: usize = 4;
+
+/// `BACK4[k][b]`: [`back`] applied [`STRIDE`] times to a register holding
+/// only `b` in its byte `4 + k`. The four low bytes just shift up over four
+/// steps, so undoing four steps is a shift and four independent lookups
+/// (what slicing-by-4 does for a forward CRC), not a chain of four.
+const BACK4: [[u64; 256]; STRIDE] = {
+    let mut t = [[0u64; 256]; STRIDE];
+    let mut k = 0;
+    while k < STRIDE {
+        let mut b = 0;
+        while b < 256 {
+            let mut r = (b as u64) << (8 * (STRIDE + k));
+            let mut i = 0;
+            while i < STRIDE {
+                r = back(r);
+                i += 1;
+            }
+            t[k][b] = r;
+            b += 1;
+        }
+        k += 1;
+    }
+    t
+};
+
+/// [`back`] applied [`STRIDE`] times.
+fn back4(reg: u64) -> u64 {
+    let byte = |k: usize| usize::from((reg >> (8 * (STRIDE + k))) as u8);
+    (reg << (8 * STRIDE))
+        ^ BACK4[0][byte(0)]
+        ^ BACK4[1][byte(1)]
+        ^ BACK4[2][byte(2)]
+        ^ BACK4[3][byte(3)]
+}
+
 /// The chance, as a power of two, that damage the scan cannot explain is
 /// explained anyway somewhere in the data: 2^-20 per damaged file.
 const FALSE_MATCH_BITS: usize = 20;
+
+/// The longest run [`locate`] looks for at all (a longer one would need
+/// more than the checksum's 64 bits to tell it from chance in any file
+/// worth a trailer).
+const MAX_RUN: usize = 4;
 
 /// A run of at most 8 bytes whose change explains a CRC-64 mismatch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,14 +131,10 @@ impl Burst {
 /// The longest run [`locate`] looks for in `n` bytes: the longest whose
 /// chance of explaining unrelated damage at some offset, `n` times
 /// 2^(8·len − 64), stays below 2^-20 (3 bytes in a file under 1 MiB, 2
-/// under 256 MiB, 1 under 64 GiB, none beyond).
+/// under 256 MiB, 1 under 64 GiB, none beyond), and [`MAX_RUN`] at most.
 pub fn max_len(n: usize) -> usize {
     let offsets_bits = (usize::BITS - n.leading_zeros()) as usize;
-    (64 - FALSE_MATCH_BITS)
-        .saturating_sub(offsets_bits)
-        .checked_div(8)
-        .unwrap_or(0)
-        .min(8)
+    ((64 - FALSE_MATCH_BITS).saturating_sub(offsets_bits) / 8).min(MAX_RUN)
 }
 
 /// The one run of at most [`max_len`] bytes of `data` whose change makes
@@ -103,32 +148,41 @@ pub fn locate(data: &[u8], stored: u64) -> Option<Burst> {
         return None;
     }
     let n = data.len();
+    // `reg` is what the damage's bytes from offset `at` on must leave in a
+    // zero register (the syndrome undone back to `at`). Damage of `len`
+    // bytes that starts at `p` leaves exactly its own bytes at `p`, and
+    // its bytes shifted up `p - at` bytes at each `at` before it (the
+    // undone steps over zeros before it only shift). So at each multiple
+    // of the stride back from the end, a register whose bytes above the
+    // stride plus `max` are zero holds the run of every offset up to the
+    // next: its lowest nonzero byte is the first changed one. Offsets
+    // below 0 are steps over leading zeros, which the CRC ignores.
     let mut reg = syndrome;
+    let mut at = n as i128;
     let mut found = None;
-    for at in (0..n).rev() {
-        // Undo one step over a zero byte: `reg` becomes what the damage's
-        // bytes from `at` on must leave in a zero register. Damage that
-        // starts at `at` and spans `len` bytes leaves exactly its own bytes
-        // there: the register is short and its low byte is not zero.
-        let i = BY_TOP[(reg >> 56) as usize];
-        reg = ((reg ^ TABLE[usize::from(i)]) << 8) | u64::from(i);
-        if reg & 0xff == 0 || reg.checked_shr(8 * max as u32).unwrap_or(0) != 0 {
-            continue;
+    loop {
+        if reg != 0 && reg >> (8 * (STRIDE - 1 + max)) == 0 {
+            let shift = reg.trailing_zeros() as usize / 8;
+            let xor = reg >> (8 * shift);
+            let len = (64 - xor.leading_zeros() as usize).div_ceil(8);
+            let p = at + shift as i128;
+            if shift < STRIDE && len <= max && p >= 0 && p + len as i128 <= n as i128 {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(Burst {
+                    offset: p as usize,
+                    len,
+                    xor,
+                });
+            }
         }
-        let len = (64 - reg.leading_zeros() as usize).div_ceil(8);
-        if at + len > n {
-            continue;
+        if at <= 0 {
+            return found;
         }
-        if found.is_some() {
-            return None;
-        }
-        found = Some(Burst {
-            offset: at,
-            len,
-            xor: reg,
-        });
+        reg = back4(reg);
+        at -= STRIDE as i128;
     }
-    found
 }
 
 #[cfg(test)]
@@ -152,6 +206,15 @@ mod tests {
     }
 
     #[test]
+    fn four_steps_back_at_once_are_four_steps_back() {
+        let mut seed = 0xbacc_u64;
+        for _ in 0..1000 {
+            let r = rng(&mut seed);
+            assert_eq!(back4(r), back(back(back(back(r)))));
+        }
+    }
+
+    #[test]
     fn max_len_follows_the_size() {
         assert_eq!(max_len(25_000), 3);
         assert_eq!(max_len(1 << 20), 2);
@@ -167,7 +230,12 @@ mod tests {
         assert_eq!(locate(&data, stored), None);
         for case in 0..300 {
             let len = 1 + case % max_len(data.len());
-            let offset = rng(&mut seed) as usize % (data.len() - len + 1);
+            // Every offset of the first and last strides, then any.
+            let offset = match case {
+                0..8 => case,
+                8..16 => data.len() - len - (case - 8),
+                _ => rng(&mut seed) as usize % (data.len() - len + 1),
+            };
             let mut xor = 0;
             while xor & 0xff == 0 || xor >> (8 * (len - 1)) == 0 {
                 xor = rng(&mut seed) & (u64::MAX >> (64 - 8 * len));

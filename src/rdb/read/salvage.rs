@@ -719,7 +719,17 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                     && matches!(k.value.raw.first(), Some(0xc0..=0xc2));
                 let module = k.value.layout == RdbLayout::Module2;
                 let value_at = usize::try_from(k.value.offset).unwrap_or(end).min(end);
-                let name = if int_value || sized_blob(k.value.layout) || module {
+                // Unless damage follows an integer string: a damaged
+                // encoding byte (INT8 read as INT16) runs it a byte or two
+                // into the record after it. A chain from inside its value
+                // counts then when its first record is named as the file
+                // names its keys: that name lies past the key's end, where
+                // a false record crossing the damage has damaged bytes.
+                let int_overrun = int_value && !successor_ok;
+                if int_overrun {
+                    c.named_from = value_at;
+                }
+                let name = if (int_value && !int_overrun) || sized_blob(k.value.layout) || module {
                     from..value_at
                 } else {
                     from..end
@@ -1945,6 +1955,19 @@ impl Check<'_> {
             if beyond > RESYNC_DEPTH as usize {
                 return true;
             }
+            // Inside any key that damage follows, any record that ends on
+            // the head of one named as the file names its keys, whether
+            // that one reads (across the key's end) or more damage cut it:
+            // the key's length ran over real records (its own value's
+            // bytes seldom read as a record and such a name).
+            if !successor_ok
+                && p < end
+                && p > q
+                && self.head(data, p)
+                && self.known_name_at(data, p)
+            {
+                return true;
+            }
             // A suspect key may have swallowed a real key with an empty
             // name (type and name length both 0): as its first record,
             // one landing on the end is as telling as a plain-keyed one.
@@ -1980,13 +2003,6 @@ impl Check<'_> {
                     && counted >= 1
                     && self.lone_across(data, p, end, &mut s)
                 {
-                    return true;
-                }
-                // Inside any key that damage follows, any record that
-                // ends on the head of one named as the file names its
-                // keys: the key's length ran over real records (its own
-                // value's bytes seldom read as a record and such a name).
-                if !successor_ok && p < end && p > q && head && self.known_name_at(data, p) {
                     return true;
                 }
                 // Inside a binary-named key that damage follows, a first
@@ -2111,10 +2127,21 @@ impl Check<'_> {
             } else {
                 head_at_end || succ_end.is_some_and(|se| e >= se)
             };
+            // The chain from `end` is weak when it is one record at most
+            // (or a head) whose key is not named as the file names its
+            // keys: against a chain whose every record is so named,
+            // [`RESYNC_DEPTH`] records past where it stops are enough.
+            let past_needed = |c: &Self| {
+                let weak = damage_follows
+                    && all_known
+                    && succ_end.is_none_or(|se| se == end_stops)
+                    && !c.known_name_at(data, end);
+                usize::from(RESYNC_DEPTH) + usize::from(!weak)
+            };
             if p < end
                 && e > end
                 && at_end_vouches
-                && !(named_first && self.runs_past(data, e, end_stops, budget))
+                && !(named_first && self.runs_past(data, e, end_stops, past_needed(self), budget))
             {
                 // It runs over the record (or the head of one) at `end`
                 // too: a false record merging with the real chain,
@@ -2154,16 +2181,23 @@ impl Check<'_> {
     }
 
     /// Whether the chain of plausible records from `p` runs on past
-    /// `stops` (where another chain stopped) for [`RESYNC_DEPTH`] + 1
-    /// records: the two chains do not share their records (two chains
-    /// that meet go on alike and stop at the same damage). The end of the
-    /// data past `stops` counts as running on. Each record costs `budget`
-    /// one plus its size.
-    fn runs_past(&mut self, data: &[u8], mut p: usize, stops: usize, budget: &mut usize) -> bool {
+    /// `stops` (where another chain stopped) for `need` records: the two
+    /// chains do not share their records (two chains that meet go on
+    /// alike and stop at the same damage). The end of the data past
+    /// `stops` counts as running on. Each record costs `budget` one plus
+    /// its size.
+    fn runs_past(
+        &mut self,
+        data: &[u8],
+        mut p: usize,
+        stops: usize,
+        need: usize,
+        budget: &mut usize,
+    ) -> bool {
         let mut s = Scratch::default();
         let mut past = 0;
         for _ in 0..CHAIN_CMP {
-            if past > usize::from(RESYNC_DEPTH) || (p >= data.len() && p > stops) {
+            if past >= need || (p >= data.len() && p > stops) {
                 return true;
             }
             match self.record(data, p, 0, false, &mut s) {
@@ -2177,7 +2211,7 @@ impl Check<'_> {
                 past += 1;
             }
         }
-        past > usize::from(RESYNC_DEPTH)
+        past >= need
     }
 
     /// Whether the key record in `from..end` ends inside the expiry of a
