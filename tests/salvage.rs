@@ -454,7 +454,12 @@ fn salvage_recovers_every_intact_key_of_the_corpus_encodings_files() {
 /// four named keys into a fifth, ending on a record a set's members read
 /// as, which more damage follows (8.2 copy 572848); a damaged hash whose
 /// swallowed named record ends on the head of another named key that
-/// reads on, not cut by damage (8.2 copies 581426, 597439).
+/// reads on, not cut by damage (8.2 copies 581426, 597439); a damaged
+/// integer string that swallowed a key with an expiry and a name, cut by
+/// more damage (8.2 copy 486292); a damaged function whose compressed code
+/// no longer decompresses, which had run into the expiry of the first key
+/// (8.2 copy 506331) or whose bytes read as false keys, with the records
+/// after it intact or damaged (8.2 copies 500211; 148631, 492193).
 #[test]
 fn salvage_recovers_the_copies_that_taught_its_rules() {
     let mut t = Tally::default();
@@ -475,8 +480,9 @@ fn salvage_recovers_the_copies_that_taught_its_rules() {
                 5009, 16558, 17130, 25908, 28257, 31856, 33428, 38083, 38104, 38518, 41915, 42366,
                 43840, 44002, 44032, 44154, 51624, 51704, 53985, 55193, 55257, 61628, 66473, 85093,
                 88523, 96687, 97197, 98449, 118177, 118765, 124090, 128883, 129225, 130058, 142740,
-                143200, 149694, 260152, 297886, 342503, 347198, 348136, 356271, 386053, 388826,
-                518390, 527759, 564746, 572848, 581426, 597439,
+                143200, 148631, 149694, 260152, 297886, 342503, 347198, 348136, 356271, 386053,
+                388826, 486292, 492193, 500211, 506331, 518390, 527759, 564746, 572848, 581426,
+                597439,
             ],
         ),
     ];

@@ -241,6 +241,8 @@ fn read_from<S: RecordSink>(
         pre_ga_seen: false,
         vendor_seen: 0,
         resumed: false,
+        resume_at: None,
+        undecoded: 0..0,
         resize_at: None,
         select_open: false,
         budget: SWALLOW_BUDGET_BASE
@@ -295,7 +297,10 @@ fn read_from<S: RecordSink>(
         let mut budget = t.budget;
         let fail = loc.offset.map_or(start, |o| o as usize);
         let entries = damaged_entries(&t.check(), data, start, fail);
-        let resume = find_resync(t.check(), data, start + 1, &entries, &mut budget);
+        let resume = match t.resume_at.take() {
+            Some(q) if q > start => Some(q),
+            _ => find_resync(t.check(), data, start + 1, &entries, &mut budget),
+        };
         t.budget = budget;
         let end = resume.unwrap_or(data.len());
         let skipped = Record::Skipped {
@@ -412,6 +417,15 @@ struct Tracker<'d, S> {
     /// Whether no key was read since the last resync: the next key is the
     /// resync candidate.
     resumed: bool,
+    /// Where to resume after the record just refused, instead of a resync
+    /// scan: the end of an AUX field or function whose compressed content
+    /// was damaged but whose length and successors read.
+    resume_at: Option<usize>,
+    /// The extent of the last AUX field or function whose compressed
+    /// content failed to decompress: a key a resync finds inside it must
+    /// be named as the file names its keys (compressed bytes read as
+    /// anything, while damage hits a length far less often than content).
+    undecoded: std::ops::Range<usize>,
     /// Where the RESIZEDB after the SELECTDB just read starts (the end of
     /// that SELECTDB, when it was found at [`Tracker::last_end`]).
     resize_at: Option<usize>,
@@ -562,6 +576,32 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
             | Record::Function { code: v }
             | Record::FunctionPreGa { code: v, .. } => {
                 if let Some((from, end)) = self.extent_of(v) {
+                    // Compressed, it must decompress (as a key's value
+                    // must decode): what a sink reads is what salvage
+                    // vouched for, whichever sink reads it.
+                    // Its length read, and when the records after it are
+                    // plausible, only its content was damaged: reading
+                    // resumes after it (a scan inside compressed bytes
+                    // finds false keys there; see `undecoded`).
+                    if matches!(v, RdbStr::Lzf { .. })
+                        && let Err(p) = v.bytes(&mut Vec::new())
+                    {
+                        if self.check().successor_ok(self.data, end, RESYNC_DEPTH) {
+                            self.resume_at = Some(end);
+                        }
+                        // (A server stores a string compressed only when
+                        // that makes it shorter: compressed bytes as many
+                        // as the declared length or more mean a damaged
+                        // length, and real records may lie inside.)
+                        if let RdbStr::Lzf { packed, len } = *v
+                            && (packed.len() as u64) < len
+                        {
+                            self.undecoded = from..end;
+                        }
+                        return Err(
+                            Error::parse(p, from as u64).with_record_start(self.last_end as u64)
+                        );
+                    }
                     if self.str_spans_records(from, end) {
                         return Err(self.out_of_place(
                             "AUX field or function",
@@ -677,6 +717,16 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                     c.prefixes_seen |= FREQ_SEEN;
                 }
                 let successor_ok = c.successor_ok(self.data, end, RESYNC_DEPTH);
+                if resumed && self.undecoded.contains(&start) && !self.names.known(&k.key) {
+                    return Err(key_err(Error::parse(
+                        Problem::Invalid {
+                            what: "key record",
+                            expected: "a name like the file's keys (inside damaged compressed bytes)",
+                            found: k.offset,
+                        },
+                        k.offset,
+                    )));
+                }
                 c.candidate = resumed;
                 // (A UTF-8 key named as the file names its keys is not
                 // suspect for a control byte after its prefix: `db5:\0`.)
@@ -932,7 +982,7 @@ impl<S> Tracker<'_, S> {
             successor_ok,
             true,
             &mut budget,
-        );
+        ) || c.ends_inside_expiry(self.data, from, end);
         self.budget = budget;
         swallowed
     }
@@ -2087,6 +2137,19 @@ impl Check<'_> {
                 && self.known_name_at(data, p);
             known_first |= known && e > end;
             known_inside |= known && e <= end;
+            // Inside any key that damage follows, a first record with an
+            // expiry (a time in a sane range: the strict prefix check) and
+            // a name as the file names its keys, whole inside the key: a
+            // value's bytes seldom read as both. A damaged length ran over
+            // that key, and more damage may cut what follows it.
+            if step == 0
+                && !successor_ok
+                && e <= end
+                && data.get(p) == Some(&0xfc)
+                && self.known_name_at(data, p)
+            {
+                return true;
+            }
             // (The name lookup is skipped for every other chain.)
             if damage_follows || (successor_ok && self.binary_named) {
                 all_known &= self.known_name_at(data, p);
