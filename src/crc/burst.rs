@@ -131,7 +131,7 @@ impl Burst {
 /// The longest run [`locate`] looks for in `n` bytes: the longest whose
 /// chance of explaining unrelated damage at some offset, `n` times
 /// 2^(8·len − 64), stays below 2^-20 (3 bytes in a file under 1 MiB, 2
-/// under 256 MiB, 1 under 64 GiB, none beyond), and [`MAX_RUN`] at most.
+/// under 256 MiB, 1 under 64 GiB, none beyond), and 4 at most.
 pub fn max_len(n: usize) -> usize {
     let offsets_bits = (usize::BITS - n.leading_zeros()) as usize;
     ((64 - FALSE_MATCH_BITS).saturating_sub(offsets_bits) / 8).min(MAX_RUN)

@@ -3,7 +3,10 @@
 //! A file whose CRC-64 trailer matches its bytes was not damaged: it is
 //! read as the normal reader reads it, each value decoded in full, and
 //! the checks below apply only from a read error on (or when the file has
-//! no checksum to match).
+//! no checksum to match). A file whose trailer does not match is first
+//! checked for one short run of changed bytes that explains the mismatch
+//! ([`crate::crc::burst::locate`]): when the file reads cleanly with it set
+//! back, that file is read instead, after a [`Record::Repaired`].
 //!
 //! The normal opcode loop runs until it meets damage. The damaged record is
 //! then skipped and the data scanned byte by byte for the next *plausible*
@@ -188,8 +191,8 @@ fn repaired(data: &[u8], opts: &ReadOptions) -> Option<Repair> {
 }
 
 /// Where the checksum of a damaged `data` locates its damage, when salvage
-/// would set it back (see [`repaired`]): what `check` tells a user who did
-/// not ask for salvage.
+/// would set it back (see the private `repaired`): what `check` and the
+/// CLI's hint tell a user who did not ask for salvage.
 pub fn repairable(data: &[u8], opts: &ReadOptions) -> Option<RepairedRange> {
     let r = repaired(data, opts)?;
     let span = r.burst.offset..r.burst.offset + r.burst.len;
