@@ -111,14 +111,8 @@ pub fn read<S: RecordSink>(data: &[u8], opts: &ReadOptions, sink: &mut S) -> Res
     if !intact && let Some(r) = repaired(data, opts) {
         let header = parse_header(&r.data, opts)?;
         sink.header(&header)?;
-        let span = r.burst.offset..r.burst.offset + r.burst.len;
-        let (Some(found), Some(fixed)) = (data.get(span.clone()), r.data.get(span)) else {
+        let Some(note) = r.note(data) else {
             return finish(sink, data.len(), false);
-        };
-        let note = Record::Repaired {
-            offset: r.burst.offset as u64,
-            found,
-            fixed,
         };
         if sink.record(&note)? == Flow::Stop {
             return finish(sink, header.len, true);
@@ -167,17 +161,15 @@ fn repaired(data: &[u8], opts: &ReadOptions) -> Option<Repair> {
     let burst = crate::crc::burst::locate(data.get(..eof_end)?, stored)?;
     let mut fixed = data.to_vec();
     burst.apply(&mut fixed);
-    let h = parse_header(&fixed, opts).ok()?;
-    if !checksum_verifies(&fixed, &h) {
-        return None;
-    }
+    // The strict read verifies the repaired checksum itself (`opts` asks
+    // for it) and ends past the EOF opcode and trailer.
     let strict = ReadOptions {
         salvage: false,
         ..opts.clone()
     };
     let mut check = CleanRead(Scratch::default());
     let tr = super::reader::read(&fixed, &strict, &mut check).ok()?;
-    if tr.end_offset != fixed.len() as u64 {
+    if tr.end_offset != fixed.len() as u64 || !matches!(tr.checksum, Checksum::Ok { .. }) {
         return None;
     }
     Some(Repair {
@@ -195,12 +187,20 @@ fn repaired(data: &[u8], opts: &ReadOptions) -> Option<Repair> {
 /// CLI's hint tell a user who did not ask for salvage.
 pub fn repairable(data: &[u8], opts: &ReadOptions) -> Option<RepairedRange> {
     let r = repaired(data, opts)?;
-    let span = r.burst.offset..r.burst.offset + r.burst.len;
-    RepairedRange::from_record(&Record::Repaired {
-        offset: r.burst.offset as u64,
-        found: data.get(span.clone())?,
-        fixed: r.data.get(span)?,
-    })
+    RepairedRange::from_record(&r.note(data)?)
+}
+
+impl Repair {
+    /// The [`Record::Repaired`] that reports it, `damaged` being the file
+    /// as read.
+    fn note<'a>(&'a self, damaged: &'a [u8]) -> Option<Record<'a>> {
+        let span = self.burst.offset..self.burst.offset + self.burst.len;
+        Some(Record::Repaired {
+            offset: self.burst.offset as u64,
+            found: damaged.get(span.clone())?,
+            fixed: self.data.get(span)?,
+        })
+    }
 }
 
 /// A sink that decodes every key's value in full and fails on the first
@@ -581,11 +581,11 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 if let Some((from, end)) = self.extent_of(v) {
                     // Compressed, it must decompress (as a key's value
                     // must decode): what a sink reads is what salvage
-                    // vouched for, whichever sink reads it.
-                    // Its length read, and when the records after it are
-                    // plausible, only its content was damaged: reading
-                    // resumes after it (a scan inside compressed bytes
-                    // finds false keys there; see `undecoded`).
+                    // vouched for, whichever sink reads it. Its length
+                    // read, so when the records after it are plausible,
+                    // only its content was damaged and reading resumes
+                    // after it (a scan inside compressed bytes finds false
+                    // keys there; see `undecoded`).
                     if matches!(v, RdbStr::Lzf { .. })
                         && let Err(p) = v.bytes(&mut Vec::new())
                     {
