@@ -459,7 +459,23 @@ fn salvage_recovers_every_intact_key_of_the_corpus_encodings_files() {
 /// more damage (8.2 copy 486292); a damaged function whose compressed code
 /// no longer decompresses, which had run into the expiry of the first key
 /// (8.2 copy 506331) or whose bytes read as false keys, with the records
-/// after it intact or damaged (8.2 copies 500211; 148631, 492193).
+/// after it intact or damaged (8.2 copies 500211; 148631, 492193); a false
+/// first record after a resync whose raw string value swallowed a real key
+/// that ends where it ends (8.2 copies 684038, 755320), but not over the
+/// head of a hash with field TTLs whose entries follow (8.2 copy 541419);
+/// a damaged hash whose walk ran one named record past its end, with no
+/// plausible record after (7.0 copy 670890); a false key of a type newer
+/// than the file whose "entries" were real keys (7.0 copy 671944); a false
+/// stream that counts entries without a node (7.0 copy 687214); an intact
+/// LZF string that damage follows, with a false record inside its
+/// compressed bytes (7.0 copy 719625); an expiry read before a SELECTDB
+/// (7.0 copy 758775); the real hash with field TTLs whose entries a false
+/// candidate's first record covered (8.2 copy 690597); an AUX field after
+/// a function (8.2 copy 711324); a named intset a damaged hash's walk ran
+/// over, cut by more damage (8.2 copy 718096); a named string inside a
+/// binary-named key with damage right after both (8.2 copy 734181); a
+/// list's damaged plain node that swallowed a named string (8.2 copy
+/// 743555).
 #[test]
 fn salvage_recovers_the_copies_that_taught_its_rules() {
     let mut t = Tally::default();
@@ -470,7 +486,8 @@ fn salvage_recovers_the_copies_that_taught_its_rules() {
             &[
                 4924, 35383, 40838, 45921, 52471, 52749, 60164, 63199, 77203, 81048, 81684, 84426,
                 85150, 92992, 93839, 112707, 127838, 137454, 142802, 144592, 147777, 262558,
-                264630, 343255, 345139, 402320, 425930, 436235, 520922, 595810,
+                264630, 343255, 345139, 402320, 425930, 436235, 520922, 595810, 670890, 671944,
+                687214, 719625, 758775,
             ],
         ),
         (
@@ -481,8 +498,8 @@ fn salvage_recovers_the_copies_that_taught_its_rules() {
                 43840, 44002, 44032, 44154, 51624, 51704, 53985, 55193, 55257, 61628, 66473, 85093,
                 88523, 96687, 97197, 98449, 118177, 118765, 124090, 128883, 129225, 130058, 142740,
                 143200, 148631, 149694, 260152, 297886, 342503, 347198, 348136, 356271, 386053,
-                388826, 486292, 492193, 500211, 506331, 518390, 527759, 564746, 572848, 581426,
-                597439,
+                388826, 486292, 492193, 500211, 506331, 518390, 527759, 541419, 564746, 572848,
+                581426, 597439, 684038, 690597, 711324, 718096, 734181, 743555, 755320,
             ],
         ),
     ];

@@ -207,7 +207,7 @@ impl FleetInspect {
             let cs = match (&f.error, r.checksum) {
                 (Some(e), _) => format!("ERROR: {e}"),
                 (None, Some(crate::rdb::read::Checksum::Ok { .. })) => "ok".into(),
-                (None, Some(c)) => format!("{c:?}"),
+                (None, Some(c)) => c.to_string(),
                 (None, None) => "-".into(),
             };
             let _ = writeln!(

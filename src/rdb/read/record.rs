@@ -162,6 +162,22 @@ pub enum Checksum {
     },
 }
 
+/// The words `inspect` and `fleet` print for a trailer.
+impl std::fmt::Display for Checksum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Checksum::Ok { value } => write!(f, "ok (0x{value:016x})"),
+            Checksum::Disabled => f.write_str("disabled (0 in trailer)"),
+            Checksum::Absent => f.write_str("none (RDB < 5)"),
+            Checksum::Unchecked { stored } => write!(f, "not verified (0x{stored:016x})"),
+            Checksum::Mismatch { stored, computed } => write!(
+                f,
+                "MISMATCH: stored 0x{stored:016x}, computed 0x{computed:016x}"
+            ),
+        }
+    }
+}
+
 /// What the reader saw at the end of the data.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Trailer {

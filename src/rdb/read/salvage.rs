@@ -243,6 +243,7 @@ fn read_from<S: RecordSink>(
         server: server_written(data, &header),
         pre_ga_seen: false,
         vendor_seen: 0,
+        functions_seen: false,
         resumed: false,
         resume_at: None,
         undecoded: 0..0,
@@ -319,6 +320,8 @@ fn read_from<S: RecordSink>(
         match resume {
             Some(q) => {
                 pos = q;
+                // (Records found from here on start at `q`.)
+                t.last_end = t.last_end.max(q);
                 t.resumed = true;
             }
             None => return finish(t.inner, data.len(), false),
@@ -417,6 +420,9 @@ struct Tracker<'d, S> {
     pre_ga_seen: bool,
     /// Vendor opcodes read (bit `opcode % 64`; the four known ones differ).
     vendor_seen: u64,
+    /// Whether a function record was read: a server writes its AUX fields
+    /// before its functions.
+    functions_seen: bool,
     /// Whether no key was read since the last resync: the next key is the
     /// resync candidate.
     resumed: bool,
@@ -560,6 +566,12 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
             Record::Function { .. } | Record::FunctionPreGa { .. } if keys_seen && self.server => {
                 return Err(self.out_of_place("AUX field or function", "a key record"));
             }
+            // (Its AUX fields come before its functions: one after a
+            // function is read out of damaged bytes, often over the first
+            // keys.)
+            Record::Aux { .. } if self.functions_seen && self.server => {
+                return Err(self.out_of_place("AUX field", "a function or key record"));
+            }
             // An AUX field's name, a pre-GA function's name and engine: a
             // short word (a damaged length there can run over the records
             // after it; a changed byte inside one is harmless).
@@ -614,6 +626,7 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                     // The resync after later damage starts past it.
                     self.last_end = end;
                 }
+                self.functions_seen |= !matches!(r, Record::Aux { .. });
                 self.note_ctime(r);
             }
             // A vendor's opcodes (Redis Enterprise, Dragonfly) come with
@@ -634,6 +647,20 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 } else {
                     self.out_of_place("SELECTDB", "a db below 16 or one selected before")
                 });
+            }
+            // A server writes a key's expiry, idle time and frequency
+            // right before its type byte: ones read before a SELECTDB
+            // (which the reader carries over to the next key, as a
+            // server's load does) are damaged bytes.
+            Record::SelectDb { .. }
+                if self.server
+                    && self.last_end > self.header.len
+                    && matches!(
+                        self.data.get(self.last_end),
+                        Some(0xf8 | 0xf9 | 0xfc | 0xfd)
+                    ) =>
+            {
+                return Err(self.out_of_place("SELECTDB", "no key prefix before it"));
             }
             Record::SelectDb { db } => {
                 self.db_undo.get_or_insert((self.db, self.top_db));
@@ -757,7 +784,10 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 let from = body + 1 + usize::from(own_value_as_name);
                 // A value whose size is fixed or stated inside it cannot
                 // run over a record by a damaged length: an integer string
-                // (its encoding byte sets the size) or one ziplist,
+                // (its encoding byte sets the size), an LZF one (its
+                // compressed bytes must decode to exactly its declared
+                // length, which bytes of other records read as LZF
+                // seldom do) or one ziplist,
                 // listpack or intset (its header states the size, checked
                 // against the string's). A chain from inside one is a false
                 // record crossing damage after an intact key and shows
@@ -768,25 +798,26 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 // item opcodes read as record heads (the string opcode 5
                 // as a zset's type byte, the EOF opcode 0 as a string's)
                 // and start chains of the value's own items.
-                let int_value = k.value.layout == RdbLayout::String
-                    && matches!(k.value.raw.first(), Some(0xc0..=0xc2));
+                let sized_string = k.value.layout == RdbLayout::String
+                    && matches!(k.value.raw.first(), Some(0xc0..=0xc3));
                 let module = k.value.layout == RdbLayout::Module2;
                 let value_at = usize::try_from(k.value.offset).unwrap_or(end).min(end);
-                // Unless damage follows an integer string: a damaged
-                // encoding byte (INT8 read as INT16) runs it a byte or two
-                // into the record after it. A chain from inside its value
+                // Unless damage follows an integer or LZF string: a
+                // damaged encoding byte (INT8 read as INT16) runs it a
+                // byte or two into the record after it. A chain from inside its value
                 // counts then when its first record is named as the file
                 // names its keys: that name lies past the key's end, where
                 // a false record crossing the damage has damaged bytes.
-                let int_overrun = int_value && !successor_ok;
-                if int_overrun {
+                let sized_overrun = sized_string && !successor_ok;
+                if sized_overrun {
                     c.named_from = value_at;
                 }
-                let name = if (int_value && !int_overrun) || sized_blob(k.value.layout) || module {
-                    from..value_at
-                } else {
-                    from..end
-                };
+                let name =
+                    if (sized_string && !sized_overrun) || sized_blob(k.value.layout) || module {
+                        from..value_at
+                    } else {
+                        from..end
+                    };
                 let operands = module.then(|| self.string_operands(&k.value));
                 let starts = name.chain(operands.into_iter().flatten().flatten());
                 let mut budget = self.budget;
@@ -1143,6 +1174,16 @@ impl Entries {
         if self.starts.binary_search(&q).is_err() {
             return false;
         }
+        // An entry without a TTL reads as a string record named by its
+        // field; a record of another type named as the file names its keys
+        // is a real key the walk ran over (more damage may cut its chain
+        // as short as an entry's).
+        if c.layout_at(data, q)
+            .is_some_and(|(at, _)| data.get(at) != Some(&0))
+            && c.known_name_at(data, q)
+        {
+            return false;
+        }
         let mut bounds = Vec::new();
         let n = c.chain(data, q, MAX_CHAIN, Some(&mut bounds), budget);
         n < MAX_CHAIN && bounds.last().is_some_and(|&e| e <= self.fail)
@@ -1155,9 +1196,12 @@ impl Entries {
 /// no damage inside the walk to stop at).
 fn damaged_entries(c: &Check<'_>, data: &[u8], start: usize, fail: usize) -> Entries {
     let mut starts = Vec::new();
+    // (Only a type the file's server writes: in an older file, a key of a
+    // newer type is read out of damaged bytes, and its "entries" are real
+    // keys.)
     let value = c.layout_at(data, start).and_then(|(q, layout)| {
         let (v, _) = string(data.get(q + 1..)?).ok()?;
-        entries_read_as_records(layout).then_some((v, layout))
+        (entries_read_as_records(layout) && c.native(data[q])).then_some((v, layout))
     });
     if let Some((v, layout)) = value {
         let walk = value::walk_entries(v, layout, &mut |r| starts.push(data.len() - r.len()));
@@ -1246,11 +1290,10 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
             // file names its keys, while the candidate is not, is a real
             // key its false first record swallowed (its type byte read as
             // an empty member, its name and value as two more).
-            let named_inside = n == score
-                && i == 0
-                && inner.get(1) == Some(&w[1])
-                && c.known_name_at(data, q)
-                && !c.known_name_at(data, cand);
+            let merged = n == score && i == 0 && inner.get(1) == Some(&w[1]);
+            let named_inside = merged
+                && !c.known_name_at(data, cand)
+                && (c.known_name_at(data, q) || raw_tail(c, data, cand, q));
             let longer = n > score
                 && (i > 0
                     || n > RESYNC_DEPTH as usize
@@ -1275,6 +1318,18 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
                 if i > 0 && convicted_by(c, data, q, w[1], i + 2 == bounds.len(), budget) {
                     return cand;
                 }
+                // The entries of a hash with field TTLs read as a long
+                // chain of records: one such hash that starts before `q`,
+                // runs over it and ends on the candidate's chain is the
+                // real key those entries belong to.
+                let mut s = Scratch::default();
+                let q = (w[0] + 1..q)
+                    .find(|&r| {
+                        c.entries_read_as_records_at(data, r)
+                            && c.record(data, r, 0, true, &mut s)
+                                .is_some_and(|e| e > q && bounds.contains(&e))
+                    })
+                    .unwrap_or(q);
                 // Binary-named keys that chain exactly into it are real
                 // ones too (a key with a binary name reads as no first
                 // record), as after damage ([`chain_back`]).
@@ -1294,6 +1349,32 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
         }
     }
     cand
+}
+
+/// Whether `q` lies inside the raw string value of the string key at
+/// `cand` (after its length): a record there that ends where the key ends
+/// is either the tail of a value that happens to parse as a record (rare:
+/// type, lengths and value must all agree to the byte) or a real key that
+/// a damaged length made the candidate's value swallow. Not when the head
+/// of a record ([`Check::head`]) starts in the value before `q`: that is
+/// the first real key the value swallowed (a check when the candidate is
+/// read finds it), and what follows it may be its entries read as records.
+fn raw_tail(c: &Check<'_>, data: &[u8], cand: usize, q: usize) -> bool {
+    let Some(t) = c.prefixes_end(data, cand) else {
+        return false;
+    };
+    if !raw_string(data, t) {
+        return false;
+    }
+    let Some(b) = data.get(t + 1..) else {
+        return false;
+    };
+    let Ok((rest, _)) = string(b) else {
+        return false;
+    };
+    let value_start = data.len() - rest.len();
+    string(rest).is_ok_and(|(after, _)| value_start < q && q < data.len() - after.len())
+        && !(value_start..q).any(|p| c.head(data, p))
 }
 
 /// The bit of record type `t` in a set of types seen along a chain (types
@@ -1560,10 +1641,29 @@ fn last_item(v: &Value<'_>) -> usize {
         RdbLayout::String if v.raw.first().is_some_and(|&b| b >> 6 != 3) => {
             usize::try_from(v.offset).unwrap_or(usize::MAX)
         }
+        RdbLayout::ListQuicklist2 => last_plain_node(v).unwrap_or(usize::MAX),
         _ => tail_items(v)
             .filter(|&(_, n)| n > 0)
             .map_or(usize::MAX, |(tail, n)| tail[(n - 1) % OVERRUN_TAIL]),
     }
+}
+
+/// Where the last node of a quicklist (RDB type 18) starts, when it is a
+/// plain node (container 1) held as a raw string: one element's bytes,
+/// any bytes, sized by a length that damage can change (a packed node's
+/// listpack states its own size).
+fn last_plain_node(v: &Value<'_>) -> Option<usize> {
+    let base = usize::try_from(v.offset).ok()?;
+    let (mut r, nodes) = length(v.raw).ok()?;
+    let mut last = None;
+    for _ in 0..nodes {
+        let (r2, container) = length(r).ok()?;
+        let at = base + (v.raw.len() - r2.len());
+        let plain = container == 1 && r2.first().is_some_and(|&b| b >> 6 != 3);
+        last = plain.then_some(at);
+        r = string(r2).ok()?.0;
+    }
+    last
 }
 
 /// Whether `k` is what servers name AUX fields and functions' engines
@@ -2080,6 +2180,18 @@ impl Check<'_> {
                 {
                     return true;
                 }
+                // The same for a first record so named that reads whole
+                // inside such a key, though the damage right after it
+                // leaves it no successor: its value's bytes seldom read
+                // as a name and value ending before the key does.
+                if self.binary_named && !successor_ok && p == q && head {
+                    self.lone = true;
+                    let e = self.record(data, p, 0, true, &mut s);
+                    self.lone = false;
+                    if e.is_some_and(|e| e <= end) && self.known_name_at(data, p) {
+                        return true;
+                    }
+                }
                 // Inside any key that damage follows, a named record
                 // that ends on the head of another: two names, each a
                 // type byte, a length and four printable bytes or more,
@@ -2421,7 +2533,8 @@ impl Check<'_> {
             };
             if e > end {
                 return self.record(data, e, 1, false, s).is_some()
-                    || (n >= 2 && self.head(data, e));
+                    || (n >= 2 && self.head(data, e))
+                    || (n == 1 && self.known_name_at(data, b));
             }
             if e == end {
                 return false;

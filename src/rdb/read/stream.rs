@@ -85,6 +85,16 @@ pub fn walk<'a, V: StreamVisitor<'a>>(i: &'a [u8], v: u8, vis: &mut V) -> PResul
         r = r2;
     }
     let (r2, len) = length(r)?;
+    // A server refuses a stream that counts entries and holds no node
+    // ("Stream length inconsistent with rax entries" in rdb.c).
+    if nodes == 0 && len != 0 {
+        return Err(nom::Err::Error(PErr::invalid(
+            r,
+            "stream length",
+            "0 in a stream without listpack nodes",
+            len,
+        )));
+    }
     m.length = len;
     let (r2, last) = len_stream_id(r2)?;
     m.last_id = last;
