@@ -475,7 +475,11 @@ fn salvage_recovers_every_intact_key_of_the_corpus_encodings_files() {
 /// over, cut by more damage (8.2 copy 718096); a named string inside a
 /// binary-named key with damage right after both (8.2 copy 734181); a
 /// list's damaged plain node that swallowed a named string (8.2 copy
-/// 743555).
+/// 743555); an idle time read out of damage before the first key, which
+/// the key after it lacks (7.0 copy 647912); a key with an empty name that
+/// a false candidate ends one byte into (8.2 copy 706921); a string whose
+/// damaged length ran over the SELECTDB and RESIZEDB of the next db (8.2
+/// copy 800687).
 #[test]
 fn salvage_recovers_the_copies_that_taught_its_rules() {
     let mut t = Tally::default();
@@ -486,8 +490,8 @@ fn salvage_recovers_the_copies_that_taught_its_rules() {
             &[
                 4924, 35383, 40838, 45921, 52471, 52749, 60164, 63199, 77203, 81048, 81684, 84426,
                 85150, 92992, 93839, 112707, 127838, 137454, 142802, 144592, 147777, 262558,
-                264630, 343255, 345139, 402320, 425930, 436235, 520922, 595810, 670890, 671944,
-                687214, 719625, 758775,
+                264630, 343255, 345139, 402320, 425930, 436235, 520922, 595810, 647912, 670890,
+                671944, 687214, 719625, 758775,
             ],
         ),
         (
@@ -499,7 +503,8 @@ fn salvage_recovers_the_copies_that_taught_its_rules() {
                 88523, 96687, 97197, 98449, 118177, 118765, 124090, 128883, 129225, 130058, 142740,
                 143200, 148631, 149694, 260152, 297886, 342503, 347198, 348136, 356271, 386053,
                 388826, 486292, 492193, 500211, 506331, 518390, 527759, 541419, 564746, 572848,
-                581426, 597439, 684038, 690597, 711324, 718096, 734181, 743555, 755320,
+                581426, 597439, 684038, 690597, 706921, 711324, 718096, 734181, 743555, 755320,
+                800687,
             ],
         ),
     ];

@@ -727,6 +727,31 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                         k.offset,
                     )));
                 }
+                // The same for the first key, by the key after it: a
+                // prefix it lacks was read out of damaged bytes before
+                // the first key.
+                let mine = if k.idle_s.is_some() { IDLE_SEEN } else { 0 }
+                    | if k.freq.is_some() { FREQ_SEEN } else { 0 };
+                if !keys_seen && mine != 0 && self.server {
+                    let mut c = self.check();
+                    let end = k.end as usize;
+                    let next_lacks = c.prefixes(self.data, end).is_some_and(|(q, seen)| {
+                        seen & mine != mine && self.data.get(q).is_some_and(|&t| t < 0xf0)
+                    });
+                    if next_lacks
+                        && c.record(self.data, end, 0, false, &mut Scratch::default())
+                            .is_some()
+                    {
+                        return Err(key_err(Error::parse(
+                            Problem::Invalid {
+                                what: "IDLE or FREQ prefix",
+                                expected: "the prefixes of the key after it",
+                                found: k.offset,
+                            },
+                            k.offset,
+                        )));
+                    }
+                }
                 // A server writes SELECTDB before a db's keys: a first key
                 // read on from an AUX field or a function (not found by a
                 // resync, past a damaged SELECTDB) was read out of the
@@ -844,7 +869,8 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                             (key.is_empty() || matches!(self.data[q], 0xfc | 0xfd))
                                 && c.prefixes_end(self.data, q) == Some(end)
                         }))
-                    || c.ends_inside_expiry(self.data, body + 1, end);
+                    || c.ends_inside_expiry(self.data, body + 1, end)
+                    || ends_with_db_change(&c, self.data, body + 1, end);
                 self.budget = budget;
                 // A key that runs into the trailer swallowed the EOF opcode.
                 let swallowed = swallowed || end > eof_at(self.data, &self.header);
@@ -1303,10 +1329,21 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
                         c.lone = false;
                         e.is_some()
                     }));
+            // The empty-named key the candidate ends one byte into runs
+            // past the candidate's chain, which stops at the rest of that
+            // key (its name length and value read as a record that the
+            // read refuses): it is taken with a candidate's strength.
+            let runs_on = empty
+                && longer
+                && inner.get(1).is_some_and(|&e| e > last)
+                && c.any_keys(true, |c| {
+                    c.chain(data, q, RESYNC_DEPTH as usize + 1, None, budget)
+                }) > RESYNC_DEPTH as usize;
             if (longer || named_inside)
-                && inner
-                    .get(1)
-                    .is_some_and(|&e| e <= last || c.entries_read_as_records_at(data, q))
+                && (runs_on
+                    || inner
+                        .get(1)
+                        .is_some_and(|&e| e <= last || c.entries_read_as_records_at(data, q)))
             {
                 // Inside a record past the first that is a damaged key
                 // that swallowed the longer chain, which convicts it when
@@ -1375,6 +1412,42 @@ fn raw_tail(c: &Check<'_>, data: &[u8], cand: usize, q: usize) -> bool {
     let value_start = data.len() - rest.len();
     string(rest).is_ok_and(|(after, _)| value_start < q && q < data.len() - after.len())
         && !(value_start..q).any(|p| c.head(data, p))
+}
+
+/// Bytes a SELECTDB and the RESIZEDB after it take at most (lengths in
+/// their 9-byte form).
+const DB_CHANGE_MAX: usize = 1 + 9 + 1 + 9 + 9;
+
+/// Whether the key record whose bytes after its type are `from..end`
+/// ends with a SELECTDB of a db that can follow and the RESIZEDB a server
+/// writes after it, ending exactly at `end`: a damaged length ran the
+/// key's value over the start of the next db (its keys would be read
+/// into this one). A value's bytes seldom end with such a pair.
+fn ends_with_db_change(c: &Check<'_>, data: &[u8], from: usize, end: usize) -> bool {
+    if !resizedb_follows_selectdb(c.h, c.server) {
+        return false;
+    }
+    (end.saturating_sub(DB_CHANGE_MAX).max(from)..end).any(|q| {
+        if data.get(q) != Some(&0xfe) {
+            return false;
+        }
+        let Some(rest) = data.get(q + 1..end) else {
+            return false;
+        };
+        let Ok((rest, db)) = length(rest) else {
+            return false;
+        };
+        let Some((&0xfb, rest)) = rest.split_first() else {
+            return false;
+        };
+        let Ok((rest, keys)) = length(rest) else {
+            return false;
+        };
+        let Ok((rest, expires)) = length(rest) else {
+            return false;
+        };
+        rest.is_empty() && expires <= keys && keys > 0 && c.db_follows(db, false)
+    })
 }
 
 /// The bit of record type `t` in a set of types seen along a chain (types
