@@ -715,23 +715,24 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 // A server writes the IDLE or FREQ prefix its eviction
                 // policy needs on every key or on none: one that appears
                 // only after damage is a byte of a false record.
-                let new_prefix = (k.idle_s.is_some() && self.prefixes_seen & IDLE_SEEN == 0)
-                    || (k.freq.is_some() && self.prefixes_seen & FREQ_SEEN == 0);
-                if keys_seen && new_prefix && self.server {
-                    return Err(key_err(Error::parse(
+                let mine = if k.idle_s.is_some() { IDLE_SEEN } else { 0 }
+                    | if k.freq.is_some() { FREQ_SEEN } else { 0 };
+                let prefix_err = |expected| {
+                    key_err(Error::parse(
                         Problem::Invalid {
                             what: "IDLE or FREQ prefix",
-                            expected: "the prefixes of the keys before",
+                            expected,
                             found: k.offset,
                         },
                         k.offset,
-                    )));
+                    ))
+                };
+                if keys_seen && mine & !self.prefixes_seen != 0 && self.server {
+                    return Err(prefix_err("the prefixes of the keys before"));
                 }
                 // The same for the first key, by the key after it: a
                 // prefix it lacks was read out of damaged bytes before
                 // the first key.
-                let mine = if k.idle_s.is_some() { IDLE_SEEN } else { 0 }
-                    | if k.freq.is_some() { FREQ_SEEN } else { 0 };
                 if !keys_seen && mine != 0 && self.server {
                     let mut c = self.check();
                     let end = k.end as usize;
@@ -742,14 +743,7 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                         && c.record(self.data, end, 0, false, &mut Scratch::default())
                             .is_some()
                     {
-                        return Err(key_err(Error::parse(
-                            Problem::Invalid {
-                                what: "IDLE or FREQ prefix",
-                                expected: "the prefixes of the key after it",
-                                found: k.offset,
-                            },
-                            k.offset,
-                        )));
+                        return Err(prefix_err("the prefixes of the key after it"));
                     }
                 }
                 // A server writes SELECTDB before a db's keys: a first key
@@ -829,10 +823,11 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 let value_at = usize::try_from(k.value.offset).unwrap_or(end).min(end);
                 // Unless damage follows an integer or LZF string: a
                 // damaged encoding byte (INT8 read as INT16) runs it a
-                // byte or two into the record after it. A chain from inside its value
-                // counts then when its first record is named as the file
-                // names its keys: that name lies past the key's end, where
-                // a false record crossing the damage has damaged bytes.
+                // byte or two into the record after it. A chain from
+                // inside its value counts then when its first record is
+                // named as the file names its keys: that name lies past
+                // the key's end, where a false record crossing the damage
+                // has damaged bytes.
                 let sized_overrun = sized_string && !successor_ok;
                 if sized_overrun {
                     c.named_from = value_at;
@@ -1324,10 +1319,7 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
                 && (i > 0
                     || n > RESYNC_DEPTH as usize
                     || !*checked.get_or_insert_with(|| {
-                        c.lone = true;
-                        let e = c.record(data, cand, 0, true, &mut Scratch::default());
-                        c.lone = false;
-                        e.is_some()
+                        c.lone_end(data, cand, &mut Scratch::default()).is_some()
                     }));
             // The empty-named key the candidate ends one byte into runs
             // past the candidate's chain, which stops at the rest of that
@@ -2258,9 +2250,7 @@ impl Check<'_> {
                 // leaves it no successor: its value's bytes seldom read
                 // as a name and value ending before the key does.
                 if self.binary_named && !successor_ok && p == q && head {
-                    self.lone = true;
-                    let e = self.record(data, p, 0, true, &mut s);
-                    self.lone = false;
+                    let e = self.lone_end(data, p, &mut s);
                     if e.is_some_and(|e| e <= end) && self.known_name_at(data, p) {
                         return true;
                     }
@@ -2506,10 +2496,18 @@ impl Check<'_> {
     /// records; a structure read from its value's tail that checks itself
     /// over those many of their bytes is not their chance.
     fn lone_across(&mut self, data: &[u8], p: usize, end: usize, s: &mut Scratch) -> bool {
+        self.lone_end(data, p, s)
+            .is_some_and(|e| e >= end + LONE_ACROSS)
+    }
+
+    /// Where the record at `p` ends when it reads as [`Check::lone`]: a
+    /// value that checks itself, or (with [`Check::lone_named`]) a key
+    /// named as the file names its keys, whatever follows it.
+    fn lone_end(&mut self, data: &[u8], p: usize, s: &mut Scratch) -> Option<usize> {
         self.lone = true;
         let e = self.record(data, p, 0, true, s);
         self.lone = false;
-        e.is_some_and(|e| e >= end + LONE_ACROSS)
+        e
     }
 
     /// Units of evidence a plausible record whose type byte is at `at`
