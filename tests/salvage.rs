@@ -491,7 +491,7 @@ fn salvage_recovers_the_copies_that_taught_its_rules() {
                 4924, 35383, 40838, 45921, 52471, 52749, 60164, 63199, 77203, 81048, 81684, 84426,
                 85150, 92992, 93839, 112707, 127838, 137454, 142802, 144592, 147777, 262558,
                 264630, 343255, 345139, 402320, 425930, 436235, 520922, 595810, 647912, 670890,
-                671944, 687214, 719625, 758775,
+                671944, 687214, 719625, 758775, 941860, 985937, 1029152, 1065852,
             ],
         ),
         (
@@ -504,7 +504,7 @@ fn salvage_recovers_the_copies_that_taught_its_rules() {
                 143200, 148631, 149694, 260152, 297886, 342503, 347198, 348136, 356271, 386053,
                 388826, 486292, 492193, 500211, 506331, 518390, 527759, 541419, 564746, 572848,
                 581426, 597439, 684038, 690597, 706921, 711324, 718096, 734181, 743555, 755320,
-                800687,
+                800687, 934048, 1021984, 1029335, 1041577, 1051665, 1076432,
             ],
         ),
     ];
@@ -1016,6 +1016,39 @@ fn salvage_recovers_every_intact_key_of_fresh_redis_files_with_module_values() {
     // chains inside the value at all, one copy lost 10 keys that a
     // damaged string operand had run over.
     report(&t, 10);
+}
+
+/// A SELECTDB that damage forged in a file of one db (`fe`, a db, and
+/// bytes that read as the RESIZEDB after it), found where reading resumes
+/// after a damaged key: the keys after it stay in db 0. No later SELECTDB
+/// contradicts it; the RESIZEDB of db 0 does, whose keys are not all read
+/// and could not all lie in the few bytes skipped.
+#[test]
+fn salvage_keeps_the_db_when_damage_forges_a_select_db() {
+    let data = fresh_file(0, Fresh::Redis70);
+    let (keys, _) = keys_of(&data, false);
+    assert!(keys.iter().all(|k| k.db == 0));
+    // A key in the middle, long enough for the forged bytes.
+    let hit = keys[keys.len() / 2..]
+        .iter()
+        .find(|k| k.end - k.start >= 16)
+        .expect("a key of 16 bytes or more");
+    let mut d = data.clone();
+    // An unknown type byte; SELECTDB 9 with RESIZEDB 1 0; the head of a
+    // string key whose name is longer than the file (a record that opens
+    // where one may, as damage after a real SELECTDB leaves it); unknown
+    // opcodes up to the next key.
+    let forged = [0xee, 0xfe, 9, 0xfb, 1, 0, 0, 0x80, 0xff, 0xff, 0xff, 0xff];
+    d[hit.start..hit.start + forged.len()].copy_from_slice(&forged);
+    d[hit.start + forged.len()..hit.end].fill(0xee);
+    let (got, skipped) = keys_of(&d, true);
+    let want: Vec<&Key> = keys.iter().filter(|k| k.start != hit.start).collect();
+    let got: Vec<&Key> = got.iter().collect();
+    assert_eq!(got, want, "skipped: {skipped:?}");
+    assert!(
+        skipped.iter().any(|s| s.contains("SELECTDB")),
+        "the forged SELECTDB is reported: {skipped:?}"
+    );
 }
 
 /// The same on the files redis-rdb-cli wrote (its `rct` and `rdt`

@@ -37,7 +37,13 @@
 //! rest on a server's habits (db order, RESIZEDB, prefixes, types) are off
 //! for it.
 //! A SELECTDB that neither a RESIZEDB (in a server's file) nor a key
-//! follows before a read error is taken back.
+//! follows before a read error is taken back. One found by a resync is
+//! refused when the next SELECTDB in the file selects a db no higher, or
+//! when the db before it has more keys left than its RESIZEDB counted and
+//! the bytes skipped since could hold: damage forged it (`fe`, a db, and
+//! bytes that read as a RESIZEDB), and taking it would move every key
+//! after it into a false db. A server writes no empty collection: a
+//! candidate with one was read out of other bytes.
 //! Every skipped range is reported to the sink as a [`Record::Skipped`]
 //! with the last key read intact before it.
 //!
@@ -95,6 +101,9 @@ const MAX_PREFIXES: usize = 4;
 /// Bytes [`MAX_PREFIXES`] prefix opcodes span at most (an expiry takes 9,
 /// an idle time up to 10).
 const PREFIXES_SPAN: usize = 40;
+/// Bytes the shortest key record takes: a type byte, an empty name and
+/// an empty string value (see [`Tracker::db_left`]).
+const MIN_KEY_RECORD: u64 = 3;
 /// Largest db number a resync accepts in a SELECTDB.
 const MAX_DB: u64 = 1 << 16;
 /// The dbs a SELECTDB may select that the file did not select before, in
@@ -248,6 +257,9 @@ fn read_from<S: RecordSink>(
         resume_at: None,
         undecoded: 0..0,
         resize_at: None,
+        db_left: None,
+        db_counted: None,
+        db_skipped: 0,
         select_open: false,
         budget: SWALLOW_BUDGET_BASE
             .saturating_add(data.len().saturating_mul(SWALLOW_BUDGET_PER_BYTE)),
@@ -307,6 +319,7 @@ fn read_from<S: RecordSink>(
         };
         t.budget = budget;
         let end = resume.unwrap_or(data.len());
+        t.db_skipped = t.db_skipped.saturating_add(end - start);
         let skipped = Record::Skipped {
             start: start as u64,
             end: end as u64,
@@ -410,6 +423,15 @@ struct Tracker<'d, S> {
     /// The db and highest db before the last SELECTDB, until a key
     /// follows it (a read error before one takes the SELECTDB back).
     db_undo: Option<(u64, u64)>,
+    /// Keys the current db's RESIZEDB counted that were not delivered yet
+    /// (a server's RESIZEDB counts the keys it writes; in a server's file).
+    db_left: Option<u64>,
+    /// The count of the RESIZEDB just read, until a key after it is
+    /// delivered: damage may have changed a RESIZEDB that damage follows.
+    db_counted: Option<u64>,
+    /// Bytes skipped since that RESIZEDB: the keys they held are the most
+    /// that damage can have taken of `db_left`.
+    db_skipped: usize,
     /// Whether the next record must be RESIZEDB: a server writing RDB 7
     /// or later follows each SELECTDB with one.
     resize_due: bool,
@@ -492,11 +514,19 @@ const SCHEME_WORD_MIN: usize = 3;
 /// file of distinct names; real keyspaces use a few).
 const NAME_PREFIXES_MAX: usize = 4096;
 
+/// Longest name [`KeyNames::known`] takes before any key was read, and
+/// the least it takes after (it takes twice the longest name read).
+const NAME_LEN_FLOOR: usize = 256;
+
 /// The name prefixes (up to the first separator) of the keys a salvage
 /// read with plausible successors: the file's own naming scheme, which
 /// keys read out of other bytes rarely follow (see [`Check::lone_named`]).
 #[derive(Default)]
-struct KeyNames(foldhash::HashSet<Vec<u8>>);
+struct KeyNames {
+    prefixes: foldhash::HashSet<Vec<u8>>,
+    /// The longest name read so.
+    longest: usize,
+}
 
 impl KeyNames {
     /// The prefix of `key` up to and including its first separator, when
@@ -511,22 +541,30 @@ impl KeyNames {
 
     /// Records how `key` is named.
     fn add(&mut self, key: &[u8]) {
+        self.longest = self.longest.max(key.len());
         if let Some(p) = Self::prefix(key)
-            && self.0.len() < NAME_PREFIXES_MAX
-            && !self.0.contains(p)
+            && self.prefixes.len() < NAME_PREFIXES_MAX
+            && !self.prefixes.contains(p)
         {
-            self.0.insert(p.to_vec());
+            self.prefixes.insert(p.to_vec());
         }
     }
 
     /// Whether `key` is named like a key read before, or in the scheme
-    /// most keyspaces use (`word:rest`, [`KeyNames::scheme`]).
+    /// most keyspaces use (`word:rest`, [`KeyNames::scheme`]). A name
+    /// much longer than any read is a damaged length that ran the
+    /// name over real records, whatever its first bytes (one read out of
+    /// a value's last byte takes the next record's name as its prefix).
     fn known(&self, key: &RdbStr<'_>) -> bool {
+        let longest = (2 * self.longest).max(NAME_LEN_FLOOR);
+        if key.len() > longest as u64 {
+            return false;
+        }
         let mut buf = Vec::new();
         key.bytes(&mut buf)
             .ok()
             .and_then(Self::prefix)
-            .is_some_and(|p| self.0.contains(p) || Self::scheme(p))
+            .is_some_and(|p| self.prefixes.contains(p) || Self::scheme(p))
     }
 
     /// Whether a prefix is a lowercase word of [`SCHEME_WORD_MIN`] letters
@@ -662,6 +700,36 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
             {
                 return Err(self.out_of_place("SELECTDB", "no key prefix before it"));
             }
+            // A SELECTDB a resync found, when the next one in the file
+            // selects a db no higher: damage forged it (`fe`, a db, and
+            // bytes that read as the RESIZEDB after it). Taken, it would
+            // put the keys up to the real one in a false db, and refuse
+            // that one (a server writes its dbs in increasing order).
+            // Or when the db before it has more keys left to read than
+            // its RESIZEDB counted and the bytes skipped since could hold.
+            Record::SelectDb { .. }
+                if self.server
+                    && self.resumed
+                    && self.db_left.is_some_and(|n| {
+                        n.saturating_mul(MIN_KEY_RECORD) > self.db_skipped as u64
+                    }) =>
+            {
+                return Err(self.out_of_place(
+                    "SELECTDB",
+                    "the rest of the keys the RESIZEDB before it counted",
+                ));
+            }
+            Record::SelectDb { db }
+                if self.server
+                    && self.resumed
+                    && self
+                        .next_selected_db(self.last_end + 2)
+                        .is_some_and(|next| next <= *db) =>
+            {
+                return Err(
+                    self.out_of_place("SELECTDB", "a db below the one the next SELECTDB selects")
+                );
+            }
             Record::SelectDb { db } => {
                 self.db_undo.get_or_insert((self.db, self.top_db));
                 self.db = *db;
@@ -708,6 +776,9 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 // key is damaged keeps the keys after it.
                 if self.server {
                     self.db_undo = None;
+                    self.db_left = None;
+                    self.db_counted = Some(*keys);
+                    self.db_skipped = 0;
                 }
             }
             Record::Key(k) => {
@@ -972,6 +1043,10 @@ impl<S> Tracker<'_, S> {
             self.names.add(&key);
         }
         self.last_key = Some(key);
+        if let Some(n) = self.db_counted.take() {
+            self.db_left = Some(n);
+        }
+        self.db_left = self.db_left.map(|n| n.saturating_sub(1));
         self.db_undo = None;
         self.select_open = false;
         if k.idle_s.is_some() {
@@ -1021,6 +1096,38 @@ impl<S> Tracker<'_, S> {
             }
         })
         .fuse()
+    }
+
+    /// The db the first SELECTDB at or after `from` selects that a server
+    /// would write there, with its RESIZEDB and [`RESYNC_DEPTH`] key
+    /// records after it; the scan costs the salvage budget a unit per byte.
+    fn next_selected_db(&mut self, from: usize) -> Option<u64> {
+        let data = self.data;
+        let mut c = self.check();
+        let mut s = Scratch::default();
+        let mut budget = self.budget;
+        let mut found = None;
+        let mut p = from;
+        while let Some(i) = data
+            .get(p..)
+            .and_then(|b| b.iter().position(|&b| b == 0xfe))
+        {
+            let Some(left) = budget.checked_sub(i + 1) else {
+                break;
+            };
+            budget = left;
+            p += i;
+            if c.plausible(data, p, RESYNC_DEPTH, &mut s).is_some() {
+                found = data
+                    .get(p + 1..)
+                    .and_then(|b| length(b).ok())
+                    .map(|(_, db)| db);
+                break;
+            }
+            p += 1;
+        }
+        self.budget = budget;
+        found
     }
 
     /// Whether an AUX value or function code at `from..end` (the end of
@@ -1554,6 +1661,21 @@ fn find_strict(c: &mut Check<'_>, data: &[u8], from: usize) -> Option<usize> {
             to = q - 1;
         }
     }
+    // A key with an empty name that ends exactly on the head of a record
+    // named as the file names its keys (more damage cut that one short):
+    // zero bytes read as one seldom land so. It comes before the weaker
+    // candidates, as the empty-named key one byte before one does above
+    // (and it is that key, when the candidate is one byte into it).
+    let empty = (from..to).find(|&p| {
+        data.get(p..p + 3)
+            .is_some_and(|b| b[0] == 0 && b[1] == 0 && b[2] != 0)
+            && c.any_keys(true, |c| c.plausible(data, p, 0, &mut s))
+                .is_some_and(|e| (e <= to || p + 1 == to) && c.known_head(data, e))
+    });
+    if let Some(q) = empty {
+        found = Some(q);
+        to = q;
+    }
     // Last, a key with binary bytes right after the damage, with a full
     // chain after it. A false candidate a byte or two before a real record
     // reads that record's type and length bytes as its key and runs over
@@ -1707,6 +1829,11 @@ fn last_item(v: &Value<'_>) -> usize {
             usize::try_from(v.offset).unwrap_or(usize::MAX)
         }
         RdbLayout::ListQuicklist2 => last_plain_node(v).unwrap_or(usize::MAX),
+        // Its last member: the 8 bytes of binary score after it are no
+        // string (a record ending where the zset does ends with them).
+        RdbLayout::ZsetV2 => tail_items(v)
+            .filter(|&(_, n)| n >= 2)
+            .map_or(usize::MAX, |(tail, n)| tail[(n - 2) % OVERRUN_TAIL]),
         _ => tail_items(v)
             .filter(|&(_, n)| n > 0)
             .map_or(usize::MAX, |(tail, n)| tail[(n - 1) % OVERRUN_TAIL]),
@@ -1729,6 +1856,21 @@ fn last_plain_node(v: &Value<'_>) -> Option<usize> {
         r = string(r2).ok()?.0;
     }
     last
+}
+
+/// Whether `v` is a collection whose element count (its first length) is
+/// 0: a list, set, hash or zset of the layouts that open with the count.
+fn empty_collection(v: &Value<'_>) -> bool {
+    matches!(
+        v.layout,
+        RdbLayout::ListLinked
+            | RdbLayout::SetHashtable
+            | RdbLayout::ZsetV1
+            | RdbLayout::ZsetV2
+            | RdbLayout::HashHashtable
+            | RdbLayout::ListQuicklist
+            | RdbLayout::ListQuicklist2
+    ) && length(v.raw).is_ok_and(|(_, n)| n == 0)
 }
 
 /// Whether `k` is what servers name AUX fields and functions' engines
@@ -2206,7 +2348,7 @@ impl Check<'_> {
                 !vouch_needed
                     || ((end + 1..=end + LONE_ACROSS).contains(&e)
                         && data.get(p + 2) != Some(&0)
-                        && self.record(data, e, RESYNC_DEPTH, true, &mut s).is_some())
+                        && self.vouches(data, e, budget))
             });
             *budget = budget.saturating_sub(1 + next.map_or(0, |e| e.saturating_sub(p)));
             let Some(e) = next.filter(|&e| e > p) else {
@@ -2551,6 +2693,34 @@ impl Check<'_> {
             .is_some_and(|(_, k)| k.len() >= 4 && plain_key(&k))
     }
 
+    /// Whether a plain-named record and [`RESYNC_DEPTH`] more follow `e`,
+    /// the last of them possibly a record head named as the file names
+    /// its keys ([`Check::known_head`]) that more damage cut short.
+    fn vouches(&mut self, data: &[u8], e: usize, budget: &mut usize) -> bool {
+        let mut bounds = Vec::new();
+        let n = self.chain(
+            data,
+            e,
+            RESYNC_DEPTH as usize + 1,
+            Some(&mut bounds),
+            budget,
+        );
+        n > RESYNC_DEPTH as usize
+            || (n == RESYNC_DEPTH as usize
+                && bounds.last().is_some_and(|&h| self.known_head(data, h)))
+    }
+
+    /// Whether the head of a record named as the file names its keys
+    /// starts at `p`: plausible prefixes, a type the file's server writes
+    /// and a name [`KeyNames::known`] takes (its prefix is enough: more
+    /// damage may cut the rest of the name).
+    fn known_head(&self, data: &[u8], p: usize) -> bool {
+        self.prefixes_end(data, p)
+            .and_then(|q| data.get(q))
+            .is_some_and(|&t| t < 0xf3 && self.native(t))
+            && self.known_name_at(data, p)
+    }
+
     /// How many plausible records chain from `p` (the first one read as a
     /// resync candidate), up to `max`; a chain that reaches the end of the
     /// file counts as `max`. `bounds` collects where its records start
@@ -2595,12 +2765,17 @@ impl Check<'_> {
     /// a length, and the record that makes can land on any of the many
     /// offsets where one record starts), or, when the chain held a record
     /// before that one, the head of a record (later damage may cut the
-    /// chain short). See [`overran_into_record`].
+    /// chain short). See [`overran_into_record`]. A first record named as
+    /// the file names its keys that holds more than a raw string (an
+    /// integer or LZF value, another type) and crosses `end` is enough
+    /// read whole alone, when damage right after it leaves it no
+    /// successor: an element's bytes seldom read as a name and a value
+    /// that checks itself.
     fn overrun_chain(&mut self, data: &[u8], b: usize, end: usize, s: &mut Scratch) -> bool {
         let mut p = b;
         for n in 1..=OVERRUN_CHAIN {
             let Some(e) = self.record(data, p, 0, p == b, s).filter(|&e| e > p) else {
-                return false;
+                return p == b && self.strong_named_across(data, b, end, s);
             };
             if e > end {
                 return self.record(data, e, 1, false, s).is_some()
@@ -2613,6 +2788,22 @@ impl Check<'_> {
             p = e;
         }
         false
+    }
+
+    /// Whether the record at `b`, read whole alone ([`Check::lone_end`]),
+    /// is named as the file names its keys, holds more than a raw string
+    /// and ends past `end` (see [`Check::overrun_chain`]).
+    fn strong_named_across(&mut self, data: &[u8], b: usize, end: usize, s: &mut Scratch) -> bool {
+        let Some(at) = self.prefixes_end(data, b) else {
+            return false;
+        };
+        if raw_string(data, at) || !self.known_name_at(data, b) {
+            return false;
+        }
+        let named = std::mem::replace(&mut self.lone_named, true);
+        let e = self.lone_end(data, b, s);
+        self.lone_named = named;
+        e.is_some_and(|e| e > end)
     }
 
     /// Whether the chain of plausible records from `p` runs over `f` (a
@@ -2847,6 +3038,12 @@ impl Check<'_> {
                     offset: end_of(r) as u64,
                 };
                 validate(&v, s).ok()?;
+                // A server deletes a collection's key with its last
+                // element, and its load skips an empty one (rdb.c's
+                // "empty keys"): a count of 0 was read out of other bytes.
+                if self.strict && self.server && empty_collection(&v) {
+                    return None;
+                }
                 if self.lone && first {
                     let lzf = layout == RdbLayout::String && r.first() == Some(&0xc3);
                     let checked = self_checking(layout) || lzf || descending_zset(&v, s);
