@@ -39,8 +39,8 @@
 //! A SELECTDB that neither a RESIZEDB (in a server's file) nor a key
 //! follows before a read error is taken back. One found by a resync is
 //! refused when the next SELECTDB in the file selects a db no higher, or
-//! when the db before it has more keys left than its RESIZEDB counted and
-//! the bytes skipped since could hold: damage forged it (`fe`, a db, and
+//! when the keys the current db's RESIZEDB counted are not all read and
+//! the bytes skipped since could not hold the rest: damage forged it (`fe`, a db, and
 //! bytes that read as a RESIZEDB), and taking it would move every key
 //! after it into a false db. A server writes no empty collection: a
 //! candidate with one was read out of other bytes.
@@ -524,7 +524,7 @@ const NAME_LEN_FLOOR: usize = 256;
 #[derive(Default)]
 struct KeyNames {
     prefixes: foldhash::HashSet<Vec<u8>>,
-    /// The longest name read so.
+    /// The longest name read so far.
     longest: usize,
 }
 
@@ -700,13 +700,11 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
             {
                 return Err(self.out_of_place("SELECTDB", "no key prefix before it"));
             }
-            // A SELECTDB a resync found, when the next one in the file
-            // selects a db no higher: damage forged it (`fe`, a db, and
-            // bytes that read as the RESIZEDB after it). Taken, it would
-            // put the keys up to the real one in a false db, and refuse
-            // that one (a server writes its dbs in increasing order).
-            // Or when the db before it has more keys left to read than
-            // its RESIZEDB counted and the bytes skipped since could hold.
+            // A SELECTDB a resync found while the keys the current db's
+            // RESIZEDB counted are not all read, and the bytes skipped
+            // since could not hold the rest: damage forged it (`fe`, a db,
+            // and bytes that read as the RESIZEDB after it). Taken, it
+            // would put every key after it in a false db.
             Record::SelectDb { .. }
                 if self.server
                     && self.resumed
@@ -719,6 +717,10 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                     "the rest of the keys the RESIZEDB before it counted",
                 ));
             }
+            // The same when the next SELECTDB in the file selects a db no
+            // higher (a server writes its dbs in increasing order): taken,
+            // it would also refuse that real one. (The scan starts past
+            // this one's opcode and first length byte.)
             Record::SelectDb { db }
                 if self.server
                     && self.resumed
