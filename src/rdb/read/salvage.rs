@@ -1413,6 +1413,15 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
             let n = c.any_keys(empty, |c| {
                 c.chain(data, q, score + 1, Some(&mut inner), budget)
             });
+            // A hash with field TTLs in this chain that the candidate's
+            // chain runs through counts its entries that the candidate's
+            // chain read as records: the chains are the same bytes read
+            // two ways, and only this one reads that key whole.
+            let n = if n <= score {
+                n + entries_read_through(c, data, &inner, &bounds)
+            } else {
+                n
+            };
             // (A record whose entries read as records may run past it: the
             // candidate's chain was those entries.)
             // A tie: a record inside the candidate's first one that ends
@@ -1487,6 +1496,17 @@ fn prefer_longer_chain(c: &mut Check<'_>, data: &[u8], cand: usize, budget: &mut
         }
     }
     cand
+}
+
+/// How many of `bounds` (a chain's record boundaries) lie strictly inside
+/// the records of the chain `inner` whose entries read as records
+/// ([`entries_read_as_records`]): those boundaries are its entries.
+fn entries_read_through(c: &Check<'_>, data: &[u8], inner: &[usize], bounds: &[usize]) -> usize {
+    inner
+        .windows(2)
+        .filter(|w| c.entries_read_as_records_at(data, w[0]))
+        .map(|w| bounds.iter().filter(|&&b| w[0] < b && b < w[1]).count())
+        .sum()
 }
 
 /// Whether `q` lies inside the raw string value of the string key at
