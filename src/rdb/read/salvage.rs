@@ -2701,18 +2701,19 @@ impl Check<'_> {
     /// file's server writes and a plain key of 4 bytes or more (what is
     /// left of a real record that later damage cut short).
     fn head(&self, data: &[u8], p: usize) -> bool {
-        let Some(q) = self.prefixes_end(data, p) else {
-            return false;
-        };
-        let Some(&t) = data.get(q) else {
-            return false;
-        };
+        self.head_name(data, p)
+            .is_some_and(|k| k.len() >= 4 && plain_key(&k))
+    }
+
+    /// The key name of the record head at `p` (plausible prefixes, then a
+    /// type the file's server writes), whatever bytes it holds.
+    fn head_name<'d>(&self, data: &'d [u8], p: usize) -> Option<RdbStr<'d>> {
+        let q = self.prefixes_end(data, p)?;
+        let &t = data.get(q)?;
         if t >= 0xf3 || !self.native(t) {
-            return false;
+            return None;
         }
-        data.get(q + 1..)
-            .and_then(|b| string(b).ok())
-            .is_some_and(|(_, k)| k.len() >= 4 && plain_key(&k))
+        Some(string(data.get(q + 1..)?).ok()?.1)
     }
 
     /// Whether a plain-named record and [`RESYNC_DEPTH`] more follow `e`,
@@ -2737,10 +2738,8 @@ impl Check<'_> {
     /// and a name [`KeyNames::known`] takes (its prefix is enough: more
     /// damage may cut the rest of the name).
     fn known_head(&self, data: &[u8], p: usize) -> bool {
-        self.prefixes_end(data, p)
-            .and_then(|q| data.get(q))
-            .is_some_and(|&t| t < 0xf3 && self.native(t))
-            && self.known_name_at(data, p)
+        self.head_name(data, p)
+            .is_some_and(|k| self.names.known(&k))
     }
 
     /// How many plausible records chain from `p` (the first one read as a
