@@ -479,7 +479,27 @@ fn salvage_recovers_every_intact_key_of_the_corpus_encodings_files() {
 /// the key after it lacks (7.0 copy 647912); a key with an empty name that
 /// a false candidate ends one byte into (8.2 copy 706921); a string whose
 /// damaged length ran over the SELECTDB and RESIZEDB of the next db (8.2
-/// copy 800687).
+/// copy 800687); a set whose damaged walk ran into a named key with an
+/// integer value or a stream, cut by more damage (7.0 copy 941860; 8.2
+/// copy 1041577); a zset whose last member's damaged length swallowed a
+/// named string (8.2 copy 1051665); an empty-named key a damaged key ran
+/// into, vouched for by two records and a named head (7.0 copy 985937);
+/// a false record with a 7,708-byte name read out of an LZF value, whose
+/// name began with an intact key's it had convicted (8.2 copy 1021984);
+/// an empty-named key that ends on the head of a named key more damage
+/// cut (7.0 copy 1065852; 8.2 copies 934048, 1076432); a false candidate
+/// whose long value reached the entries of a hash with field TTLs, read
+/// as its records (8.2 copy 1117116); a false SELECTDB 9 forged by damage,
+/// which moved the keys after it to db 9 and refused the real SELECTDBs
+/// (7.0 copy 1029152; 8.2 copy 1029335); a hash with field TTLs whose
+/// damaged field length ran its last entry over a named string, leaving
+/// no field at its minimum expiry (8.2 copy 1186737); a hashtable hash of
+/// a packed hash's size whose damaged field length made its last pair a
+/// named string record (7.0 copies 728810, 902237, 1356784), or, in a
+/// hash with field TTLs, its last entry (8.2 copy 136003), or in a set
+/// of integers, its last two members (8.2 copy 120442); a string
+/// whose damaged length ran over a named integer string onto the head of
+/// a named key that more damage cut (7.0 copy 1266105).
 #[test]
 fn salvage_recovers_the_copies_that_taught_its_rules() {
     let mut t = Tally::default();
@@ -491,7 +511,8 @@ fn salvage_recovers_the_copies_that_taught_its_rules() {
                 4924, 35383, 40838, 45921, 52471, 52749, 60164, 63199, 77203, 81048, 81684, 84426,
                 85150, 92992, 93839, 112707, 127838, 137454, 142802, 144592, 147777, 262558,
                 264630, 343255, 345139, 402320, 425930, 436235, 520922, 595810, 647912, 670890,
-                671944, 687214, 719625, 758775, 941860, 985937, 1029152, 1065852,
+                671944, 687214, 719625, 728810, 758775, 902237, 941860, 985937, 1029152, 1065852,
+                1266105, 1356784,
             ],
         ),
         (
@@ -500,11 +521,12 @@ fn salvage_recovers_the_copies_that_taught_its_rules() {
             &[
                 5009, 16558, 17130, 25908, 28257, 31856, 33428, 38083, 38104, 38518, 41915, 42366,
                 43840, 44002, 44032, 44154, 51624, 51704, 53985, 55193, 55257, 61628, 66473, 85093,
-                88523, 96687, 97197, 98449, 118177, 118765, 124090, 128883, 129225, 130058, 142740,
-                143200, 148631, 149694, 260152, 297886, 342503, 347198, 348136, 356271, 386053,
-                388826, 486292, 492193, 500211, 506331, 518390, 527759, 541419, 564746, 572848,
-                581426, 597439, 684038, 690597, 706921, 711324, 718096, 734181, 743555, 755320,
-                800687, 934048, 1021984, 1029335, 1041577, 1051665, 1076432, 1117116,
+                88523, 96687, 97197, 98449, 118177, 118765, 120442, 124090, 128883, 129225, 130058,
+                136003, 142740, 143200, 148631, 149694, 260152, 297886, 342503, 347198, 348136,
+                356271, 386053, 388826, 486292, 492193, 500211, 506331, 518390, 527759, 541419,
+                564746, 572848, 581426, 597439, 684038, 690597, 706921, 711324, 718096, 734181,
+                743555, 755320, 800687, 934048, 1021984, 1029335, 1041577, 1051665, 1076432,
+                1117116, 1186737,
             ],
         ),
     ];
@@ -801,6 +823,25 @@ fn populate(s: &mut Server, rng: &mut Rng, field_ttls: bool, modules: bool) {
                 }
                 if field_ttls && rng.below(3) == 0 {
                     cmds.push(cmd(&[b"HPEXPIRE", kb, b"86400000", b"FIELDS", b"1", b"f0"]));
+                    // More TTLs, and a minimum that moves when its field
+                    // goes or persists: salvage takes a hash with field
+                    // TTLs whose stated minimum no field holds for
+                    // damaged, so the server must keep it exact.
+                    let later = (86_400_000 + rng.below(1_000_000)).to_string();
+                    cmds.push(cmd(&[
+                        b"HPEXPIRE",
+                        kb,
+                        later.as_bytes(),
+                        b"FIELDS",
+                        b"2",
+                        b"f1",
+                        b"f2",
+                    ]));
+                    match rng.below(3) {
+                        0 => cmds.push(cmd(&[b"HDEL", kb, b"f0"])),
+                        1 => cmds.push(cmd(&[b"HPERSIST", kb, b"FIELDS", b"1", b"f0"])),
+                        _ => {}
+                    }
                 }
             }
             _ => {

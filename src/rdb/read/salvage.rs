@@ -43,7 +43,9 @@
 //! the bytes skipped since could not hold the rest: damage forged it (`fe`, a db, and
 //! bytes that read as a RESIZEDB), and taking it would move every key
 //! after it into a false db. A server writes no empty collection: a
-//! candidate with one was read out of other bytes.
+//! candidate with one was read out of other bytes. Nor a hash with field
+//! TTLs none of which expires at the minimum the hash states: one read
+//! so had a damaged length shift its entries.
 //! Every skipped range is reported to the sink as a [`Record::Skipped`]
 //! with the last key read intact before it.
 //!
@@ -54,7 +56,10 @@
 //! `Check::swallowed`); the scan for the next record then starts inside
 //! it. AUX values and function code are checked the same way, and a key
 //! with an IDLE or FREQ prefix the keys before it lacked is refused (a
-//! server writes the one its eviction policy needs on every key). Damage
+//! server writes the one its eviction policy needs on every key). So is a
+//! hash, set or list whose last elements read as a string record named as
+//! the file names its keys while its other elements are not (see the
+//! private `Check::swallowed_pair`); reading resumes at that record. Damage
 //! that leaves a value self-consistent (a changed byte inside a
 //! string, a length that still lands on a record boundary) cannot always
 //! be detected: RDB has no per-record checksum, only the file's CRC, which
@@ -450,7 +455,8 @@ struct Tracker<'d, S> {
     resumed: bool,
     /// Where to resume after the record just refused, instead of a resync
     /// scan: the end of an AUX field or function whose compressed content
-    /// was damaged but whose length and successors read.
+    /// was damaged but whose length and successors read, or the first
+    /// record a collection swallowed as its last elements.
     resume_at: Option<usize>,
     /// The extent of the last AUX field or function whose compressed
     /// content failed to decompress: a key a resync finds inside it must
@@ -826,6 +832,16 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 if self.server && !keys_seen && !self.select_open && !self.resumed {
                     return Err(self.out_of_place("key record", "a SELECTDB before it"));
                 }
+                if self.server && min_expiry_unheld(&k.value) {
+                    return Err(key_err(Error::parse(
+                        Problem::Invalid {
+                            what: "hash field TTLs",
+                            expected: "a field that expires at the hash's minimum expiry",
+                            found: k.value.offset,
+                        },
+                        k.value.offset,
+                    )));
+                }
                 let key = self.decoded_key(k)?;
                 let (start, end) = (k.offset as usize, k.end as usize);
                 let resumed = std::mem::take(&mut self.resumed);
@@ -855,6 +871,9 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 c.binary_named = std::str::from_utf8(&key).is_err()
                     || (!plain_key(&k.key) && !self.names.known(&k.key));
                 c.last_item = last_item(&k.value);
+                if k.value.layout == RdbLayout::ZsetV2 {
+                    c.score_from = end.saturating_sub(8);
+                }
                 if matches!(k.value.layout, RdbLayout::Stream(_)) {
                     c.named_from = usize::try_from(k.value.offset).unwrap_or(end);
                 }
@@ -939,9 +958,19 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                         }))
                     || c.ends_inside_expiry(self.data, body + 1, end)
                     || ends_with_db_change(&c, self.data, body + 1, end);
+                // A hash, set or list whose last elements are records it
+                // swallowed ([`Check::swallowed_pair`]): reading resumes
+                // at the first of them.
+                let pair_at = (!swallowed && self.server)
+                    .then(|| c.swallowed_pair(self.data, &k.value))
+                    .flatten();
                 self.budget = budget;
                 // A key that runs into the trailer swallowed the EOF opcode.
                 let swallowed = swallowed || end > eof_at(self.data, &self.header);
+                if pair_at.is_some() {
+                    self.resume_at = pair_at;
+                }
+                let swallowed = swallowed || pair_at.is_some();
                 if swallowed {
                     // Real records run across or up to this key's end: its
                     // lengths were damaged and it swallowed them. Skip it;
@@ -1174,6 +1203,7 @@ impl<S> Tracker<'_, S> {
             expiry_floor: self.expiry_floor,
             binary_named: false,
             last_item: usize::MAX,
+            score_from: usize::MAX,
             named_from: usize::MAX,
         }
     }
@@ -1809,6 +1839,16 @@ fn swallowed_string_record(data: &[u8], v: &Value<'_>) -> Option<usize> {
     (data.get(at(3)) == Some(&0) && data.get(at(2)).is_some_and(|&l| l != 0)).then(|| at(3))
 }
 
+/// Elements a server keeps a hash in a listpack (or ziplist) up to, by
+/// default: 128 since Redis 7.0, 512 before.
+const HASH_PACKED_ENTRIES: u64 = 512;
+/// Bytes of a field or value a server keeps a hash packed up to, by
+/// default (`hash-max-listpack-value`, `hash-max-ziplist-value`).
+const HASH_PACKED_VALUE: u64 = 64;
+/// Fields before a hash's last one whose names [`Check::swallowed_pair`]
+/// compares with the file's key names.
+const PAIR_NAMES_SEEN: u64 = 64;
+
 /// The offsets where the last [`OVERRUN_TAIL`] items of a collection of
 /// strings (linked list, hashtable set or hash, skiplist zset) start,
 /// slot `i % OVERRUN_TAIL` for item `i`, and the number of items walked;
@@ -1893,6 +1933,32 @@ fn empty_collection(v: &Value<'_>) -> bool {
             | RdbLayout::ListQuicklist
             | RdbLayout::ListQuicklist2
     ) && length(v.raw).is_ok_and(|(_, n)| n == 0)
+}
+
+/// Whether `v` is a hash with field TTLs (RDB type 24) of which no field
+/// expires at the minimum expiry the value opens with. A server stores
+/// each TTL relative to that minimum plus one (rdb.c, `rdbSaveObject`),
+/// and takes the minimum exactly over the fields (`hashTypeGetMinExpire`
+/// with `accurate` set), so one field of its hash stores 1. A damaged
+/// length that runs the hash's last entries over the record after it
+/// reads that record as an entry (its type byte 0 as "no TTL") and
+/// shifts the TTLs read: seldom onto a 1.
+fn min_expiry_unheld(v: &Value<'_>) -> bool {
+    if v.layout != RdbLayout::HashMetadata {
+        return false;
+    }
+    let walk = || -> Option<bool> {
+        let (mut r, n) = length(v.raw.get(8..)?).ok()?;
+        for _ in 0..n {
+            let (r2, ttl) = length(r).ok()?;
+            if ttl == 1 {
+                return Some(false);
+            }
+            r = string(string(r2).ok()?.0).ok()?.0;
+        }
+        Some(n > 0)
+    };
+    walk().unwrap_or(false)
 }
 
 /// Whether `k` is what servers name AUX fields and functions' engines
@@ -2140,6 +2206,11 @@ struct Check<'h> {
     /// the value is no string or collection of strings): see
     /// [`last_item`].
     last_item: usize,
+    /// Where the last score of the value of the record checked by
+    /// [`Check::swallowed`] starts, for a zset of binary scores (RDB type
+    /// 5; `usize::MAX` for other values): a score's zero bytes read as
+    /// the type and name length of an empty-named record.
+    score_from: usize,
     /// Where, in the record checked by [`Check::swallowed`], chains count
     /// only when their first record is named as the file names its keys
     /// (`usize::MAX`: nowhere): the value of a stream. Its structures
@@ -2360,9 +2431,11 @@ impl Check<'_> {
             // (a run of zero bytes reads as a chain of empty records, zeros
             // inside a value as an empty record that ends in it, and a
             // binary double's zeros as one whose long value jumps over the
-            // damage after the key onto a real boundary).
+            // damage after the key onto a real boundary: no empty-named
+            // record counts that starts in a zset's last score).
             let empty_first = step == 0
                 && data.get(p..p + 2) == Some(&[0, 0])
+                && p < self.score_from
                 && (self.binary_named || !successor_ok);
             let vouch_needed = empty_first && !self.binary_named;
             let next = self.any_keys(empty_first, |c| c.record(data, p, 0, step == 0, &mut s));
@@ -2489,6 +2562,23 @@ impl Check<'_> {
                 && e <= end
                 && data.get(p) == Some(&0xfc)
                 && self.known_name_at(data, p)
+            {
+                return true;
+            }
+            // The same for a first record that holds more than a raw
+            // string (an integer or LZF value), lies inside the value's
+            // last string ([`Check::last_item`], any bytes under a length
+            // damage can change) and ends on the head of another named so,
+            // which more damage cut: two names as the file names its keys
+            // in a row, the first with a value that checks itself.
+            if step == 0
+                && !successor_ok
+                && e < end
+                && strong_first
+                && self.last_item != usize::MAX
+                && q > self.last_item
+                && self.known_name_at(data, p)
+                && self.known_head(data, e)
             {
                 return true;
             }
@@ -2695,6 +2785,96 @@ impl Check<'_> {
             .and_then(|q| data.get(q + 1..))
             .and_then(|b| string(b).ok())
             .is_some_and(|(_, k)| self.names.known(&k))
+    }
+
+    /// Where the records start that a collection of strings swallowed as
+    /// its last elements, when it did: a damaged length that lands the
+    /// walk on a record boundary reads a string record's type byte (0) as
+    /// the end of the element before (its last byte, or an empty one's
+    /// length), or in a hash with field TTLs as the TTL "none", and its key
+    /// and value as the last field and value of a hash (a hashtable, RDB
+    /// type 4, or one with field TTLs, type 24) or the last two members of
+    /// a hashtable set or linked list. Taken when that key is named as the
+    /// file names its keys and fewer than half the fields or members
+    /// before it ([`PAIR_NAMES_SEEN`] at most) are (a collection of key
+    /// names is an index, not damage), and, for a hashtable hash, when a
+    /// server would have written it packed (no more fields and no longer
+    /// strings than the default limits): one kept as a hashtable at that
+    /// size grew and shrank, or met non-default limits. In a hash with
+    /// field TTLs, a record before it whose value is one string (a string,
+    /// intset, listpack or ziplist) reads as an entry too, its type byte
+    /// as the TTL: the entries before the last that read as records named
+    /// so are swallowed ones as well, and reading resumes at the first of
+    /// them (a resync scan there would take the hash's own entries for
+    /// keys).
+    fn swallowed_pair(&self, data: &[u8], v: &Value<'_>) -> Option<usize> {
+        const SEEN: usize = PAIR_NAMES_SEEN as usize;
+        // Whether the entries are TTL, field and value; field and value.
+        let (meta, pairs) = match v.layout {
+            RdbLayout::HashHashtable => (false, true),
+            RdbLayout::HashMetadata => (true, true),
+            RdbLayout::SetHashtable | RdbLayout::ListLinked => (false, false),
+            _ => return None,
+        };
+        let packed = v.layout == RdbLayout::HashHashtable;
+        let base = usize::try_from(v.offset).ok()?;
+        let (mut r, count) = length(v.raw.get(if meta { 8 } else { 0 }..)?).ok()?;
+        // The entry whose name would be the swallowed record's key, after
+        // one real entry at least.
+        let key = count.checked_sub(if pairs { 1 } else { 2 })?;
+        if key < 1 || (packed && count > HASH_PACKED_ENTRIES) {
+            return None;
+        }
+        // Where the records that entry `i` would be the key of start, in
+        // slot `i % (SEEN + 1)`.
+        let mut starts = [0usize; SEEN + 1];
+        let mut named = 0u64;
+        for i in 0..count {
+            let entry = base + (v.raw.len() - r.len());
+            if meta {
+                r = length(r).ok()?.0;
+            }
+            let name_at = base + (v.raw.len() - r.len());
+            let (r2, name) = string(r).ok()?;
+            r = r2;
+            if pairs {
+                let (r3, value) = string(r).ok()?;
+                if packed && (name.len() > HASH_PACKED_VALUE || value.len() > HASH_PACKED_VALUE) {
+                    return None;
+                }
+                r = r3;
+            }
+            starts[i as usize % (SEEN + 1)] = if meta {
+                entry
+            } else {
+                name_at.saturating_sub(1)
+            };
+            if i < key && i + PAIR_NAMES_SEEN >= key && self.names.known(&name) {
+                named += 1;
+            }
+        }
+        let seen = key.min(PAIR_NAMES_SEEN);
+        let key = key as usize;
+        let at = starts[key % (SEEN + 1)];
+        if data.get(at) != Some(&0) || 2 * named >= seen || !self.known_name_at(data, at) {
+            return None;
+        }
+        let mut first = at;
+        if meta {
+            for i in (key.saturating_sub(seen as usize)..key).rev() {
+                let p = starts[i % (SEEN + 1)];
+                let blob = self.layout_at(data, p).is_some_and(|(q, layout)| {
+                    q == p
+                        && self.native(data[q])
+                        && (layout == RdbLayout::String || sized_blob(layout))
+                });
+                if !blob || !self.known_name_at(data, p) {
+                    break;
+                }
+                first = p;
+            }
+        }
+        Some(first)
     }
 
     /// Whether a record head starts at `p`: plausible prefixes, a type the
@@ -3062,7 +3242,7 @@ impl Check<'_> {
                 // A server deletes a collection's key with its last
                 // element, and its load skips an empty one (rdb.c's
                 // "empty keys"): a count of 0 was read out of other bytes.
-                if self.strict && self.server && empty_collection(&v) {
+                if self.strict && self.server && (empty_collection(&v) || min_expiry_unheld(&v)) {
                     return None;
                 }
                 if self.lone && first {
