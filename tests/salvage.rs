@@ -499,7 +499,10 @@ fn salvage_recovers_every_intact_key_of_the_corpus_encodings_files() {
 /// hash with field TTLs, its last entry (8.2 copy 136003), or in a set
 /// of integers, its last two members (8.2 copy 120442); a string
 /// whose damaged length ran over a named integer string onto the head of
-/// a named key that more damage cut (7.0 copy 1266105).
+/// a named key that more damage cut (7.0 copy 1266105); the first key
+/// after a damaged SELECTDB, read on from the function before it, which
+/// the resync scan after its refusal passed over for its name without
+/// the expiry before it (8.2 copy 1449856).
 #[test]
 fn salvage_recovers_the_copies_that_taught_its_rules() {
     let mut t = Tally::default();
@@ -526,7 +529,7 @@ fn salvage_recovers_the_copies_that_taught_its_rules() {
                 356271, 386053, 388826, 486292, 492193, 500211, 506331, 518390, 527759, 541419,
                 564746, 572848, 581426, 597439, 684038, 690597, 706921, 711324, 718096, 734181,
                 743555, 755320, 800687, 934048, 1021984, 1029335, 1041577, 1051665, 1076432,
-                1117116, 1186737,
+                1117116, 1186737, 1449856,
             ],
         ),
     ];

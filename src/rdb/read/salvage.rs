@@ -260,6 +260,7 @@ fn read_from<S: RecordSink>(
         functions_seen: false,
         resumed: false,
         resume_at: None,
+        rescan: false,
         undecoded: 0..0,
         resize_at: None,
         db_left: None,
@@ -320,7 +321,10 @@ fn read_from<S: RecordSink>(
         let entries = damaged_entries(&t.check(), data, start, fail);
         let resume = match t.resume_at.take() {
             Some(q) if q > start => Some(q),
-            _ => find_resync(t.check(), data, start + 1, &entries, &mut budget),
+            _ => {
+                let from = start + usize::from(!std::mem::take(&mut t.rescan));
+                find_resync(t.check(), data, from, &entries, &mut budget)
+            }
         };
         t.budget = budget;
         let end = resume.unwrap_or(data.len());
@@ -332,7 +336,9 @@ fn read_from<S: RecordSink>(
             last_key: t.last_key.as_deref(),
             error: &e,
         };
-        if t.inner.record(&skipped)? == Flow::Stop {
+        // (A record refused for where it lies that the scan takes back
+        // skips nothing.)
+        if end > start && t.inner.record(&skipped)? == Flow::Stop {
             return finish(t.inner, end, true);
         }
         match resume {
@@ -458,6 +464,10 @@ struct Tracker<'d, S> {
     /// was damaged but whose length and successors read, or the first
     /// record a collection swallowed as its last elements.
     resume_at: Option<usize>,
+    /// Whether the resync scan after the record just refused starts at
+    /// that record rather than one byte past it: it was refused for where
+    /// it lies, not for what it holds.
+    rescan: bool,
     /// The extent of the last AUX field or function whose compressed
     /// content failed to decompress: a key a resync finds inside it must
     /// be named as the file names its keys (compressed bytes read as
@@ -828,8 +838,10 @@ impl<S: RecordSink> RecordSink for Tracker<'_, S> {
                 // A server writes SELECTDB before a db's keys: a first key
                 // read on from an AUX field or a function (not found by a
                 // resync, past a damaged SELECTDB) was read out of the
-                // damaged record before it.
+                // damaged record before it, or is a real one that damage
+                // cut from its SELECTDB: the resync scan weighs it too.
                 if self.server && !keys_seen && !self.select_open && !self.resumed {
+                    self.rescan = true;
                     return Err(self.out_of_place("key record", "a SELECTDB before it"));
                 }
                 if self.server && min_expiry_unheld(&k.value) {
