@@ -1959,18 +1959,12 @@ fn min_expiry_unheld(v: &Value<'_>) -> bool {
     if v.layout != RdbLayout::HashMetadata {
         return false;
     }
-    let walk = || -> Option<bool> {
-        let (mut r, n) = length(v.raw.get(8..)?).ok()?;
-        for _ in 0..n {
-            let (r2, ttl) = length(r).ok()?;
-            if ttl == 1 {
-                return Some(false);
-            }
-            r = string(string(r2).ok()?.0).ok()?.0;
-        }
-        Some(n > 0)
-    };
-    walk().unwrap_or(false)
+    let (mut entries, mut held) = (0u64, false);
+    let walk = value::walk_entries(v.raw, v.layout, &mut |r| {
+        entries += 1;
+        held |= length(r).is_ok_and(|(_, ttl)| ttl == 1);
+    });
+    walk.is_ok() && entries > 0 && !held
 }
 
 /// Whether `k` is what servers name AUX fields and functions' engines
